@@ -1,0 +1,92 @@
+"""Locate and load a dataset: a BEIR folder, explicit files, or ``irds:<id>`` through ir_datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tasb.data.readers import read_corpus, read_qrels, read_queries
+from tasb.data.records import Corpus, Dataset, Qrels, Queries
+from tasb.errors import InputError
+
+DATA_DIR_ENV = "TASB_DATA_DIR"
+
+
+def resolve_data_path(data: str | None) -> Path:
+    """A data folder from ``--data``, else ``$TASB_DATA_DIR``; a relative name is also tried under the latter."""
+    root = os.environ.get(DATA_DIR_ENV)
+    if data is None:
+        if not root:
+            raise InputError(None, f"a dataset: pass --data PATH (a BEIR folder or irds:ID) or set {DATA_DIR_ENV}")
+        return Path(root)
+    path = Path(data).expanduser()
+    if path.exists():
+        return path
+    if root and (Path(root) / data).exists():
+        return Path(root) / data
+    hint = f" (also looked under ${DATA_DIR_ENV}={root})" if root else f" (or set {DATA_DIR_ENV} to the folder holding it)"
+    raise InputError(data, f"an existing BEIR folder with corpus.jsonl, queries.jsonl and qrels/{hint}", "no such folder")
+
+
+def _beir_file(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.exists():
+            return candidate
+    raise InputError(folder / name, "a BEIR folder file", "no such file")
+
+
+def load_irds(dataset_id: str, split: str | None = None) -> Dataset:
+    """Load ``irds:<id>`` through ir_datasets (downloads on first use; needs internet)."""
+    import ir_datasets
+
+    name = f"{dataset_id}/{split}" if split and f"{dataset_id}/{split}" in ir_datasets.registry else dataset_id
+    try:
+        ds = ir_datasets.load(name)
+    except KeyError:
+        raise InputError(f"irds:{dataset_id}", "an ir_datasets id (see ir_datasets.registry)", name) from None
+    corpus: Corpus = {}
+    if ds.has_docs():
+        for doc in ds.docs_iter():
+            title = getattr(doc, "title", "") or ""
+            corpus[str(doc.doc_id)] = f"{title} {doc.default_text() if title else doc.text}".strip()
+    queries: Queries = {str(q.query_id): q.default_text() for q in ds.queries_iter()} if ds.has_queries() else {}
+    qrels: Qrels = {}
+    if ds.has_qrels():
+        for qrel in ds.qrels_iter():
+            qrels.setdefault(str(qrel.query_id), {})[str(qrel.doc_id)] = int(qrel.relevance)
+    return Dataset(corpus, queries, qrels, source=f"irds:{name}")
+
+
+def load_dataset(
+    data: str | None = None,
+    split: str = "test",
+    corpus: str | None = None,
+    queries: str | None = None,
+    qrels: str | None = None,
+    need_qrels: bool = True,
+) -> Dataset:
+    """Explicit files win over the folder's; queries are restricted to those judged in the split's qrels."""
+    if data is not None and data.startswith("irds:"):
+        return load_irds(data[len("irds:"):], split)
+    folder = resolve_data_path(data) if (data is not None or not (corpus and queries)) else None
+    corpus_path = Path(corpus) if corpus else _beir_file(folder, "corpus.jsonl")
+    queries_path = Path(queries) if queries else _beir_file(folder, "queries.jsonl")
+    qrels_path = Path(qrels) if qrels else (folder / "qrels" / f"{split}.tsv" if folder else None)
+    if qrels_path is not None and not qrels_path.exists() and not qrels:
+        raise InputError(qrels_path, f"qrels for split '{split}' (choose --split among {_splits(folder)})", "no such file")
+    if need_qrels and qrels_path is None:
+        raise InputError(None, "judgments: pass --qrels FILE or --data FOLDER with qrels/")
+    loaded_qrels = read_qrels(qrels_path) if qrels_path is not None else {}
+    all_queries = read_queries(queries_path)
+    if loaded_qrels:
+        unknown = sorted(set(loaded_qrels) - set(all_queries))
+        if unknown:
+            raise InputError(qrels_path, f"query ids that exist in {queries_path}", unknown[0])
+        all_queries = {qid: text for qid, text in all_queries.items() if qid in loaded_qrels}
+    return Dataset(read_corpus(corpus_path), all_queries, loaded_qrels, source=str(folder or corpus_path))
+
+
+def _splits(folder: Path | None) -> str:
+    if folder is None or not (folder / "qrels").is_dir():
+        return "none found"
+    return ", ".join(sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))) or "none found"

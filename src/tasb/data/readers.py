@@ -1,0 +1,183 @@
+"""Readers for corpus, query, qrels and run files: BEIR JSONL, MS MARCO TSV, TREC.
+
+Each line is validated; a bad one raises :class:`~tasb.errors.InputError` with file, line and what
+was expected. Formats are detected from the content, not trusted from the file name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from pathlib import Path
+from typing import Iterator
+
+from tasb.data.records import Corpus, Qrels, Queries, Run
+from tasb.errors import InputError
+
+
+def _open_text(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return path.open("r", encoding="utf-8", newline="")
+
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` for the non-blank lines of a text file (optionally gzipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "an existing file", "no such file")
+    with _open_text(path) as handle:
+        number = 0
+        try:
+            for number, line in enumerate(handle, start=1):
+                line = line.rstrip("\r\n")
+                if line.strip():
+                    yield number, line
+        except UnicodeDecodeError as err:
+            raise InputError(path, "UTF-8 text", f"undecodable bytes ({err.reason})", line=number + 1) from None
+
+
+def _is_jsonl(path: Path) -> bool:
+    for _, line in iter_lines(path):
+        return line.lstrip().startswith("{")
+    raise InputError(path, "at least one record", "an empty file")
+
+
+def _json_record(path: Path, number: int, line: str) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise InputError(path, "one JSON object per line", f"invalid JSON ({err.msg})", line=number) from None
+    if not isinstance(record, dict):
+        raise InputError(path, "one JSON object per line", type(record).__name__, line=number)
+    return record
+
+
+def _first_key(record: dict, keys: tuple[str, ...], path: Path, number: int, what: str):
+    for key in keys:
+        if key in record and record[key] is not None:
+            return record[key]
+    raise InputError(path, f"a {what} field ({' or '.join(keys)})", json.dumps(record)[:80], line=number)
+
+
+_ID_KEYS = ("_id", "doc_id", "docid", "id", "pid")
+_TEXT_KEYS = ("text", "contents", "doc", "body")
+
+
+def _add_unique(table: dict, key: str, value, path: Path, number: int, what: str) -> None:
+    if key in table:
+        raise InputError(path, f"unique {what} ids", f"duplicate id {key}", line=number)
+    table[key] = value
+
+
+def _check_text(text: str, path: Path, number: int, what: str) -> str:
+    if not text.strip():
+        raise InputError(path, f"a non-empty {what} text", repr(text), line=number)
+    return text
+
+
+def read_corpus(path: str | Path) -> Corpus:
+    """Passages from BEIR ``corpus.jsonl`` (``_id``, ``title``, ``text``) or TSV ``pid<TAB>text``.
+
+    A BEIR title is joined to the body with a space, as BEIR's own dense-retrieval code does.
+    """
+    path = Path(path)
+    corpus: Corpus = {}
+    if _is_jsonl(path):
+        for number, line in iter_lines(path):
+            record = _json_record(path, number, line)
+            pid = str(_first_key(record, _ID_KEYS, path, number, "passage id"))
+            body = str(_first_key(record, _TEXT_KEYS, path, number, "passage text"))
+            text = f"{record.get('title') or ''} {body}".strip()
+            _add_unique(corpus, pid, _check_text(text, path, number, "passage"), path, number, "passage")
+    else:
+        for number, line in iter_lines(path):
+            cols = line.split("\t")
+            if len(cols) == 3:  # pid, title, text
+                cols = [cols[0], f"{cols[1]} {cols[2]}".strip()]
+            if len(cols) != 2 or not cols[0].strip():
+                raise InputError(path, "2 tab-separated columns: pid, text", line, line=number)
+            _add_unique(corpus, cols[0].strip(), _check_text(cols[1], path, number, "passage"), path, number, "passage")
+    return corpus
+
+
+def read_queries(path: str | Path) -> Queries:
+    """Queries from BEIR ``queries.jsonl`` (``_id``, ``text``) or TSV ``qid<TAB>text``."""
+    path = Path(path)
+    queries: Queries = {}
+    if _is_jsonl(path):
+        for number, line in iter_lines(path):
+            record = _json_record(path, number, line)
+            qid = str(_first_key(record, ("_id", "query_id", "qid", "id"), path, number, "query id"))
+            text = str(_first_key(record, ("text", "query"), path, number, "query text"))
+            _add_unique(queries, qid, _check_text(text, path, number, "query"), path, number, "query")
+    else:
+        for number, line in iter_lines(path):
+            cols = line.split("\t")
+            if len(cols) != 2 or not cols[0].strip():
+                raise InputError(path, "2 tab-separated columns: qid, query text", line, line=number)
+            _add_unique(queries, cols[0].strip(), _check_text(cols[1], path, number, "query"), path, number, "query")
+    return queries
+
+
+def _parse_int(value: str, path: Path, number: int, what: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(path, f"an integer {what}", value, line=number) from None
+
+
+def _parse_float(value: str, path: Path, number: int, what: str) -> float:
+    try:
+        parsed = float(value)
+    except ValueError:
+        raise InputError(path, f"a number for {what}", value, line=number) from None
+    if not math.isfinite(parsed):
+        raise InputError(path, f"a finite number for {what}", value, line=number)
+    return parsed
+
+
+_BEIR_QRELS_HEADER = ("query-id", "corpus-id", "score")
+
+
+def read_qrels(path: str | Path) -> Qrels:
+    """Judgments from TREC qrels (``qid 0 pid grade``) or BEIR ``qrels/<split>.tsv`` (``qid pid score``)."""
+    path = Path(path)
+    qrels: Qrels = {}
+    for number, line in iter_lines(path):
+        cols = line.split()
+        if number == 1 and tuple(c.lower() for c in cols) == _BEIR_QRELS_HEADER:
+            continue
+        if len(cols) == 4:
+            qid, _, pid, grade = cols
+        elif len(cols) == 3:
+            qid, pid, grade = cols
+        else:
+            raise InputError(path, "TREC qrels 'qid 0 pid grade' or BEIR 'qid pid score'", line, line=number)
+        judged = qrels.setdefault(qid, {})
+        if pid in judged:
+            raise InputError(path, "one judgment per (query, passage)", f"duplicate {qid} {pid}", line=number)
+        judged[pid] = _parse_int(grade, path, number, "relevance grade")
+    if not qrels:
+        raise InputError(path, "at least one judgment", "an empty file")
+    return qrels
+
+
+def read_run(path: str | Path) -> Run:
+    """A TREC run ``qid Q0 pid rank score tag``; ranks are recomputed from the scores."""
+    path = Path(path)
+    run: Run = {}
+    for number, line in iter_lines(path):
+        cols = line.split()
+        if len(cols) != 6:
+            raise InputError(path, "6 columns: qid Q0 pid rank score tag", line, line=number)
+        qid, _, pid, rank, score, _tag = cols
+        _parse_int(rank, path, number, "rank")
+        ranked = run.setdefault(qid, {})
+        if pid in ranked:
+            raise InputError(path, "each passage once per query", f"duplicate {qid} {pid}", line=number)
+        ranked[pid] = _parse_float(score, path, number, "score")
+    if not run:
+        raise InputError(path, "at least one ranked passage", "an empty file")
+    return run

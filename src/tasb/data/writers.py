@@ -1,0 +1,33 @@
+"""Writers for TREC runs and teacher score files; every file appears whole or not at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from tasb.data.records import Run, ScoredPair
+from tasb.fsutil import atomic_write
+
+
+def ranked(scores: dict[str, float], k: int | None = None) -> list[tuple[str, float]]:
+    """Passages by descending score, ties broken by id so output is deterministic."""
+    items = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return items[:k] if k is not None else items
+
+
+def write_run(run: Run, path: str | Path, tag: str = "tasb", k: int | None = None) -> None:
+    """TREC run format ``qid Q0 pid rank score tag``, ``k`` passages per query at most."""
+    with atomic_write(path) as handle:
+        for qid in sorted(run):
+            for rank, (pid, score) in enumerate(ranked(run[qid], k), start=1):
+                handle.write(f"{qid} Q0 {pid} {rank} {score:.6f} {tag}\n")
+
+
+def write_scores(rows: Iterable[ScoredPair], path: str | Path) -> int:
+    """The paper's teacher score file: ``score_pos<TAB>score_neg<TAB>qid<TAB>pid_pos<TAB>pid_neg``."""
+    count = 0
+    with atomic_write(path) as handle:
+        for row in rows:
+            handle.write(f"{row.score_pos:.6f}\t{row.score_neg:.6f}\t{row.qid}\t{row.pid_pos}\t{row.pid_neg}\n")
+            count += 1
+    return count
