@@ -16,26 +16,24 @@ from tasb.data.records import Corpus, Qrels, Queries, Run
 from tasb.errors import InputError
 
 
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return path.open("r", encoding="utf-8", newline="")
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
 def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, line)`` for the non-blank lines of a text file (optionally gzipped)."""
+    """Yield ``(line_number, line)`` for the non-blank lines of a UTF-8 text file (optionally gzipped)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "an existing file", "no such file")
-    with _open_text(path) as handle:
-        number = 0
-        try:
-            for number, line in enumerate(handle, start=1):
-                line = line.rstrip("\r\n")
-                if line.strip():
-                    yield number, line
-        except UnicodeDecodeError as err:
-            raise InputError(path, "UTF-8 text", f"undecodable bytes ({err.reason})", line=number + 1) from None
+    # decoded line by line, so a bad byte is reported at its own line
+    with _open_binary(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as err:
+                raise InputError(path, "UTF-8 text", f"undecodable bytes ({err.reason})", line=number) from None
+            if line.strip():
+                yield number, line
 
 
 def _is_jsonl(path: Path) -> bool:

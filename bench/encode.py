@@ -1,0 +1,119 @@
+"""Index encoding throughput: tasb's ``build_index`` (bf16 and fp32) against sentence-transformers' ``encode``.
+
+Usage: python bench/encode.py [BEIR folder or corpus file]   (default /work/shared/data/scifact)
+
+All three encoders run the same all-MiniLM-L6-v2 weights on the first 1,000 passages, capped at 200
+tokens, batch 32, in one process (same thread count). Each is warmed up, then timed in rounds whose
+order alternates so neither side profits from a warmer cache; the best round counts. Prints a table,
+the agreement of the vectors, and as the last line one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+
+from tasb.data import read_corpus
+from tasb.models.hub import resolve_model
+from tasb.models.student import BertDot
+from tasb.retrieval.index import build_index
+
+MODEL = "all-MiniLM-L6-v2"
+DOCS = 1000
+MAX_LENGTH = 200
+BATCH = 32
+ROUNDS = 2
+WARMUP_DOCS = 64
+
+Encoder = Callable[[dict[str, str]], np.ndarray]
+
+
+def load_passages(argv: list[str]) -> dict[str, str]:
+    source = Path(argv[1]) if len(argv) > 1 else Path("/work/shared/data/scifact")
+    corpus_file = source / "corpus.jsonl" if source.is_dir() else source
+    corpus = read_corpus(corpus_file)
+    return dict(list(corpus.items())[:DOCS])
+
+
+def tasb_encoder(model: BertDot, bf16: bool, workdir: Path) -> Encoder:
+    def encode(corpus: dict[str, str]) -> np.ndarray:
+        index = build_index(model, corpus, workdir / f"index-{'bf16' if bf16 else 'fp32'}", batch_size=BATCH, bf16=bf16, model_name=MODEL)
+        return np.array(index.embeddings)
+
+    return encode
+
+
+def st_encoder(model: SentenceTransformer) -> Encoder:
+    def encode(corpus: dict[str, str]) -> np.ndarray:
+        return model.encode(list(corpus.values()), batch_size=BATCH, show_progress_bar=False, convert_to_numpy=True)
+
+    return encode
+
+
+def timed(encode: Encoder, corpus: dict[str, str]) -> tuple[float, np.ndarray]:
+    start = time.perf_counter()
+    vectors = encode(corpus)
+    return time.perf_counter() - start, vectors
+
+
+def mean_and_min_cosine(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return float(cos.mean()), float(cos.min())
+
+
+def main(argv: list[str]) -> dict:
+    corpus = load_passages(argv)
+    st_model = SentenceTransformer(resolve_model(MODEL), device="cpu")
+    st_model.max_seq_length = MAX_LENGTH
+    tasb_model = BertDot.load(MODEL, passage_max_length=MAX_LENGTH)
+    with tempfile.TemporaryDirectory() as tmp:
+        encoders = {
+            "tasb bf16": tasb_encoder(tasb_model, True, Path(tmp)),
+            "tasb fp32": tasb_encoder(tasb_model, False, Path(tmp)),
+            "st encode": st_encoder(st_model),
+        }
+        warmup = dict(list(corpus.items())[:WARMUP_DOCS])
+        for encode in encoders.values():
+            encode(warmup)
+        seconds: dict[str, list[float]] = {name: [] for name in encoders}
+        vectors: dict[str, np.ndarray] = {}
+        names = list(encoders)
+        for round_ in range(ROUNDS):
+            for name in names if round_ % 2 == 0 else names[::-1]:
+                elapsed, vectors[name] = timed(encoders[name], corpus)
+                seconds[name].append(elapsed)
+
+    n = len(corpus)
+    pps = {name: n / min(times) for name, times in seconds.items()}
+    st_cos = mean_and_min_cosine(vectors["tasb fp32"], vectors["st encode"])
+    bf16_cos = mean_and_min_cosine(vectors["tasb bf16"], vectors["tasb fp32"])
+
+    print(f"{n} SciFact passages, {MODEL}, max {MAX_LENGTH} tokens, batch {BATCH}, {torch.get_num_threads()} torch threads")
+    print(f"{'encoder':<12}{'best s':>9}{'all rounds s':>22}{'passages/s':>12}{'vs st':>8}")
+    for name, times in seconds.items():
+        rounds = ", ".join(f"{t:.1f}" for t in times)
+        print(f"{name:<12}{min(times):>9.2f}{rounds:>22}{pps[name]:>12.1f}{pps[name] / pps['st encode']:>8.2f}")
+    print(f"cosine tasb fp32 vs st: mean {st_cos[0]:.6f}, min {st_cos[1]:.6f}")
+    print(f"cosine tasb bf16 vs tasb fp32: mean {bf16_cos[0]:.6f}, min {bf16_cos[1]:.6f}")
+    return {
+        "docs": n,
+        "tasb_bf16_pps": round(pps["tasb bf16"], 2),
+        "tasb_fp32_pps": round(pps["tasb fp32"], 2),
+        "st_encode_pps": round(pps["st encode"], 2),
+        "ratio_bf16": round(pps["tasb bf16"] / pps["st encode"], 3),
+        "ratio_fp32": round(pps["tasb fp32"] / pps["st encode"], 3),
+        "cos_fp32_vs_st_mean": round(st_cos[0], 6),
+        "cos_bf16_vs_fp32_mean": round(bf16_cos[0], 6),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv)))

@@ -1,0 +1,138 @@
+"""BERT_CAT: query and passage concatenated through one BERT, a linear head on CLS gives the score (paper eq. 1).
+
+Stored as a plain Hugging Face sequence-classification folder, so ``AutoModelForSequenceClassification``
+and ``sentence_transformers.CrossEncoder`` load it unchanged and give the same (raw, un-squashed) scores;
+the length cap lives in the tokenizer config and in ``tasb.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from tasb.errors import InputError
+from tasb.fsutil import atomic_dir
+from tasb.models.hub import resolve_model
+from tasb.models.student import autocast
+
+TASB_META = "tasb.json"
+DEFAULT_MAX_LENGTH = 256
+# sentence-transformers' CrossEncoder squashes single-label scores with a sigmoid unless the folder names
+# another activation; the identity keeps its scores equal to ours (margins, not probabilities, are distilled)
+_CROSS_ENCODER_ACTIVATION = {"activation_fn": "torch.nn.modules.linear.Identity"}
+
+
+class BertCat:
+    """The cross-encoder teacher. ``logits`` keeps gradients for training; ``score`` is batched, no-grad numpy."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, max_length: int = DEFAULT_MAX_LENGTH):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        # sentence-transformers reads the cap from here, so a saved folder truncates as we do
+        self.tokenizer.model_max_length = max_length
+
+    @classmethod
+    def load(cls, name_or_path: str, max_length: int | None = None, device: str = "cpu") -> "BertCat":
+        """Load a cross-encoder folder or hub id, or start one from a bi-encoder / plain BERT.
+
+        A sentence-transformers folder contributes its transformer weights; any folder without a
+        classification head gets a freshly initialised score head W_s. ``max_length`` ``None`` keeps the
+        folder's ``tasb.json`` value, else 256.
+        """
+        resolved = resolve_model(name_or_path)
+        weights = _transformer_folder(resolved)
+        meta = _read_meta(resolved)
+        # fp32 master weights whatever the checkpoint's dtype: bf16 is applied per call through autocast
+        model = AutoModelForSequenceClassification.from_pretrained(weights, num_labels=1, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(weights)
+        return cls(model.to(device), tokenizer, max_length or meta.get("max_length", DEFAULT_MAX_LENGTH))
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def tokenize(self, queries: Sequence[str], passages: Sequence[str]) -> dict[str, torch.Tensor]:
+        """``[CLS] query [SEP] passage [SEP]``; only the passage is truncated, so the query is never cut."""
+        if len(queries) != len(passages):
+            raise ValueError(f"{len(queries)} queries but {len(passages)} passages: expected one passage per query")
+        self._check_query_lengths(queries)
+        features = self.tokenizer(
+            list(queries), list(passages), padding=True, truncation="only_second",
+            max_length=self.max_length, return_tensors="pt",
+        )
+        return {k: v.to(self.device) for k, v in features.items()}
+
+    def _check_query_lengths(self, queries: Sequence[str]) -> None:
+        # 3 special tokens plus at least one passage token must fit beside the whole query
+        budget = self.max_length - 4
+        lengths = self.tokenizer(list(queries), add_special_tokens=False)["input_ids"]
+        for query, ids in zip(queries, lengths):
+            if len(ids) > budget:
+                raise InputError(None, f"queries of at most {budget} tokens for max_length {self.max_length}", query)
+
+    def logits(self, queries: Sequence[str], passages: Sequence[str]) -> torch.Tensor:
+        """One score per (query, passage), shape ``[n]``, with gradients."""
+        return self.model(**self.tokenize(queries, passages)).logits.squeeze(-1)
+
+    def score(
+        self,
+        queries: Sequence[str],
+        passages: Sequence[str],
+        batch_size: int = 32,
+        bf16: bool = True,
+        progress: str | None = None,
+    ) -> np.ndarray:
+        """Scores of (query, passage) pairs as float32, in input order."""
+        if len(queries) != len(passages):
+            raise ValueError(f"{len(queries)} queries but {len(passages)} passages: expected one passage per query")
+        # longest first and in length order: batches pad little, and a too-large batch fails at once
+        order = sorted(range(len(queries)), key=lambda i: -(len(queries[i]) + len(passages[i])))
+        out = np.empty(len(queries), dtype=np.float32)
+        was_training = self.model.training
+        self.model.eval()
+        bar = tqdm(total=len(order), desc=progress, unit="pair", disable=progress is None)
+        try:
+            with torch.inference_mode(), autocast(bf16):
+                for start in range(0, len(order), batch_size):
+                    idx = order[start : start + batch_size]
+                    logits = self.logits([queries[i] for i in idx], [passages[i] for i in idx])
+                    out[idx] = logits.float().cpu().numpy()
+                    bar.update(len(idx))
+        finally:
+            bar.close()
+            self.model.train(was_training)
+        return out
+
+    def save(self, path: str | Path) -> None:
+        """A Hugging Face folder (plus ``tasb.json``), written under a temp name then swapped in."""
+        config = self.model.config
+        config.sentence_transformers = {**getattr(config, "sentence_transformers", {}), **_CROSS_ENCODER_ACTIVATION}
+        with atomic_dir(path) as tmp:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            meta = {"architecture": "BERT_CAT", "max_length": self.max_length}
+            (tmp / TASB_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def _transformer_folder(resolved: str) -> str:
+    """Where the transformer weights live: a sentence-transformers folder names it in ``modules.json``."""
+    modules_file = Path(resolved) / "modules.json"
+    if not modules_file.is_file():
+        return resolved
+    modules = json.loads(modules_file.read_text(encoding="utf-8"))
+    transformer = next((m for m in modules if m.get("type", "").endswith("Transformer")), None)
+    if transformer is None:
+        raise InputError(modules_file, "a Transformer module whose weights a cross-encoder can start from", "none")
+    return str(Path(resolved) / transformer.get("path", ""))
+
+
+def _read_meta(path: str) -> dict:
+    meta = Path(path) / TASB_META
+    return json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}

@@ -1,0 +1,1 @@
+"""Encoding a corpus, dense indexes and search, BM25, fusion and re-ranking."""

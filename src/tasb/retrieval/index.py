@@ -1,0 +1,211 @@
+"""A dense index: every passage encoded once by BERT_DOT, searched by brute-force inner product.
+
+An index folder holds ``embeddings.npy`` (float32, opened memory-mapped), ``ids.txt`` (one pid per line,
+in row order) and ``meta.json`` (which model built it, how it pooled, how long its inputs were). The
+model's fingerprint is stored so a search with any other model is refused instead of silently ranking
+with vectors from two different spaces.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from tasb.data.records import Corpus, Queries, Run
+from tasb.errors import InputError
+from tasb.fsutil import atomic_dir
+from tasb.models.student import BertDot
+
+FORMAT = 1
+EMBEDDINGS = "embeddings.npy"
+IDS = "ids.txt"
+META = "meta.json"
+
+
+def build_index(
+    model: BertDot,
+    corpus: Corpus,
+    out_dir: str | Path,
+    batch_size: int = 32,
+    bf16: bool = True,
+    model_name: str = "",
+) -> "DenseIndex":
+    """Encode every passage of ``corpus`` and write an index folder at ``out_dir``; it appears whole or not at all."""
+    out_dir = Path(out_dir)
+    if not corpus:
+        raise InputError(None, "a corpus with at least one passage", "an empty corpus")
+    _refuse_foreign_folder(out_dir)
+    pids = list(corpus)
+    _check_pids(pids)
+    vectors = model.encode_passages([corpus[pid] for pid in pids], batch_size=batch_size, bf16=bf16, progress="index")
+    meta = {
+        "format": FORMAT,
+        "model": model_name,
+        "model_fingerprint": model.fingerprint(),
+        "pooling": model.pooling,
+        "normalize": model.normalize,
+        "dim": int(vectors.shape[1]),
+        "count": len(pids),
+        "index_type": "flat",
+        "query_max_length": model.query_max_length,
+        "passage_max_length": model.passage_max_length,
+        "bf16": bf16,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    with atomic_dir(out_dir) as tmp:
+        np.save(tmp / EMBEDDINGS, np.ascontiguousarray(vectors, dtype=np.float32))
+        (tmp / IDS).write_text("".join(f"{pid}\n" for pid in pids), encoding="utf-8")
+        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return DenseIndex.load(out_dir)
+
+
+def _refuse_foreign_folder(out_dir: Path) -> None:
+    # replacing the folder is atomic but total: only an earlier index may be swapped out
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / META).is_file():
+        raise InputError(out_dir, "a new folder or an existing index folder to replace", "a folder holding other files")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(out_dir, "a folder path for the index", "an existing file")
+
+
+def _check_pids(pids: list[str]) -> None:
+    # ids.txt is one id per line: an id holding a line break would shift every later row
+    for pid in pids:
+        if not pid or "\n" in pid or "\r" in pid:
+            raise InputError(None, "passage ids that are non-empty and hold no line break", repr(pid))
+
+
+class DenseIndex:
+    """An index folder opened for search; embeddings stay memory-mapped until the first search."""
+
+    def __init__(self, path: Path, meta: dict, ids: list[str], embeddings: np.ndarray):
+        self.path = path
+        self._meta = meta
+        self._ids = ids
+        self._embeddings = embeddings
+        self._faiss: faiss.IndexFlatIP | None = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "DenseIndex":
+        path = Path(path)
+        if not path.is_dir():
+            raise InputError(path, "an index folder (from `tasb index`)", "no such folder")
+        meta = _read_meta(path / META)
+        ids = _read_ids(path / IDS)
+        embeddings = _read_embeddings(path / EMBEDDINGS)
+        if len(ids) != meta["count"] or embeddings.shape[0] != meta["count"]:
+            raise InputError(
+                path,
+                f"{meta['count']} passages (meta.json count) in both {IDS} and {EMBEDDINGS}",
+                f"{len(ids)} ids and {embeddings.shape[0]} embedding rows",
+            )
+        if embeddings.shape[1] != meta["dim"]:
+            raise InputError(path / EMBEDDINGS, f"{meta['dim']}-dimensional rows (meta.json dim)", f"{embeddings.shape[1]} columns")
+        return cls(path, meta, ids, embeddings)
+
+    @property
+    def meta(self) -> dict:
+        return self._meta
+
+    @property
+    def ids(self) -> list[str]:
+        return self._ids
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        return self._embeddings
+
+    def check_model(self, model: BertDot) -> None:
+        """Refuse a model other than the one that built the index: its query vectors would live in another space."""
+        built_by = self._meta.get("model") or "an unnamed model"
+        expected = self._meta["model_fingerprint"]
+        got = model.fingerprint()
+        if got != expected:
+            raise InputError(
+                self.path,
+                f"a model matching the index's fingerprint {expected} (the index was built with {built_by}; "
+                "search with that model or rebuild the index)",
+                f"a model with fingerprint {got}",
+            )
+
+    def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` rows by inner product for each query: ``(scores, row indices)``, each ``(n_queries, k)``."""
+        if k < 1:
+            raise InputError(None, "a number of results k >= 1", str(k))
+        queries = np.ascontiguousarray(query_vectors, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self._meta["dim"]:
+            raise ValueError(f"query vectors must have shape (n, {self._meta['dim']}), got {queries.shape}")
+        return self._flat().search(queries, min(k, len(self._ids)))
+
+    def _flat(self) -> faiss.IndexFlatIP:
+        if self._faiss is None:
+            flat = faiss.IndexFlatIP(self._meta["dim"])
+            flat.add(np.ascontiguousarray(self._embeddings))
+            self._faiss = flat
+        return self._faiss
+
+
+_META_KEYS = ("format", "model_fingerprint", "dim", "count", "bf16")
+
+
+def _read_meta(path: Path) -> dict:
+    if not path.is_file():
+        raise InputError(path, "the index's meta.json", "no such file")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(path, "a JSON object", f"unreadable JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise InputError(path, "a JSON object", type(meta).__name__)
+    missing = [key for key in _META_KEYS if key not in meta]
+    if missing:
+        raise InputError(path, f"the keys {', '.join(_META_KEYS)}", f"no {', '.join(missing)}")
+    if meta["format"] != FORMAT:
+        raise InputError(path, f"index format {FORMAT} (rebuild the index with this version of tasb)", str(meta["format"]))
+    return meta
+
+
+def _read_ids(path: Path) -> list[str]:
+    if not path.is_file():
+        raise InputError(path, "the index's passage ids, one per line", "no such file")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    # ids may hold any character but a line break, so only "\n" splits (not str.splitlines)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _read_embeddings(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise InputError(path, "the index's embeddings (a .npy array)", "no such file")
+    try:
+        embeddings = np.load(path, mmap_mode="r")
+    except ValueError as err:
+        raise InputError(path, "a .npy array", f"unreadable ({err})") from None
+    if embeddings.ndim != 2 or embeddings.dtype != np.float32:
+        raise InputError(path, "a 2-D float32 array", f"{embeddings.ndim}-D {embeddings.dtype}")
+    return embeddings
+
+
+def search(
+    index: DenseIndex,
+    model: BertDot,
+    queries: Queries,
+    k: int = 1000,
+    batch_size: int = 256,
+    bf16: bool | None = None,
+) -> Run:
+    """The top-``k`` passages of the index for every query. ``bf16=None`` encodes queries as the index encoded passages."""
+    index.check_model(model)
+    qids = list(queries)
+    use_bf16 = index.meta["bf16"] if bf16 is None else bf16
+    vectors = model.encode_queries([queries[qid] for qid in qids], batch_size=batch_size, bf16=use_bf16, progress="search")
+    scores, rows = index.search(vectors, k)
+    ids = index.ids
+    return {
+        qid: {ids[row]: score for row, score in zip(row_list, score_list)}
+        for qid, row_list, score_list in zip(qids, rows.tolist(), scores.tolist())
+    }

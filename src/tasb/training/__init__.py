@@ -1,0 +1,1 @@
+"""Losses, the training loops (student and cross-encoder teacher), checkpoints and resume."""

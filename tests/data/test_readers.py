@@ -1,0 +1,139 @@
+import json
+
+import pytest
+
+from tasb.data import (
+    ScoredPair,
+    load_dataset,
+    read_corpus,
+    read_qrels,
+    read_queries,
+    read_run,
+    read_scores,
+    write_run,
+    write_scores,
+)
+from tasb.errors import InputError
+
+
+def _write(path, text, mode="w"):
+    path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def beir(tmp_path):
+    folder = tmp_path / "beir"
+    (folder / "qrels").mkdir(parents=True)
+    docs = [{"_id": "d1", "title": "Cats", "text": "purr loudly"}, {"_id": "d2", "title": "", "text": "dogs bark"}]
+    _write(folder / "corpus.jsonl", "\n".join(json.dumps(d) for d in docs) + "\n")
+    _write(folder / "queries.jsonl", '{"_id": "q1", "text": "do cats purr"}\n{"_id": "q2", "text": "barking"}\n')
+    _write(folder / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    return folder
+
+
+def test_beir_folder_joins_title_and_keeps_only_judged_queries(beir):
+    data = load_dataset(str(beir), split="test")
+    assert data.corpus == {"d1": "Cats purr loudly", "d2": "dogs bark"}
+    assert data.queries == {"q1": "do cats purr"}
+    assert data.qrels == {"q1": {"d1": 1}}
+
+
+def test_data_dir_env_resolves_a_relative_name(beir, monkeypatch):
+    monkeypatch.setenv("TASB_DATA_DIR", str(beir.parent))
+    assert load_dataset("beir", split="test").qrels == {"q1": {"d1": 1}}
+
+
+def test_missing_data_says_what_to_pass(monkeypatch):
+    monkeypatch.delenv("TASB_DATA_DIR", raising=False)
+    with pytest.raises(InputError, match="--data PATH"):
+        load_dataset(None)
+
+
+def test_missing_split_lists_the_available_ones(beir):
+    with pytest.raises(InputError, match="choose --split among test"):
+        load_dataset(str(beir), split="dev")
+
+
+def test_msmarco_tsv_and_trec_qrels(tmp_path):
+    corpus = read_corpus(_write(tmp_path / "c.tsv", "0\tfirst passage\n7\tsecond passage\n"))
+    queries = read_queries(_write(tmp_path / "q.tsv", "11\twhat is first\n"))
+    qrels = read_qrels(_write(tmp_path / "qrels.txt", "11 0 0 2\n11 0 7 0\n"))
+    assert corpus == {"0": "first passage", "7": "second passage"}
+    assert queries == {"11": "what is first"}
+    assert qrels == {"11": {"0": 2, "7": 0}}
+
+
+def test_run_round_trip_is_ranked_and_cut(tmp_path):
+    path = tmp_path / "run.trec"
+    write_run({"q": {"a": 0.5, "b": 2.0, "c": 1.0}}, path, k=2)
+    assert path.read_text().splitlines() == ["q Q0 b 1 2.000000 tasb", "q Q0 c 2 1.000000 tasb"]
+    assert read_run(path) == {"q": {"b": 2.0, "c": 1.0}}
+
+
+def test_score_file_round_trip(tmp_path):
+    rows = [ScoredPair(3.5, -1.25, "q1", "p1", "p2"), ScoredPair(0.0, 0.5, "q2", "p3", "p4")]
+    path = tmp_path / "scores.tsv"
+    write_scores(rows, path)
+    assert path.read_text().splitlines()[0] == "3.500000\t-1.250000\tq1\tp1\tp2"
+    assert read_scores(path) == rows
+    assert rows[0].margin == 4.75
+
+
+BAD_INPUTS = [
+    ("corpus", "c.tsv", "1\tok\n2 no tab here\n", 2, "2 tab-separated columns"),
+    ("corpus", "c.tsv", "1\tok\n1\tagain\n", 2, "unique passage ids"),
+    ("corpus", "c.tsv", "1\tok\n2\t   \n", 2, "non-empty passage"),
+    ("corpus", "c.jsonl", '{"_id": "1", "text": "ok"}\n{"_id": "2", "text": \n', 2, "one JSON object"),
+    ("corpus", "c.jsonl", '{"_id": "1", "body_missing": "x"}\n', 1, "passage text"),
+    ("corpus", "c.tsv", b"1\tok\n2\t\xff\xfe bad\n", 2, "UTF-8"),
+    ("queries", "q.tsv", "1\tok\n2\n", 2, "2 tab-separated columns: qid"),
+    ("queries", "q.jsonl", '{"_id": "1", "text": ""}\n', 1, "non-empty query"),
+    ("qrels", "qrels.txt", "1 0 5 1\n1 0 6\n1 0 6 x\n", 3, "integer relevance"),
+    ("qrels", "qrels.txt", "1 0 5 1 extra column\n", 1, "TREC qrels"),
+    ("qrels", "qrels.txt", "1 0 5 1\n1 0 5 2\n", 2, "one judgment per"),
+    ("run", "run.trec", "1 Q0 5 1 2.0 t\n1 Q0 6 2\n", 2, "6 columns"),
+    ("run", "run.trec", "1 Q0 5 1 nan t\n", 1, "finite number"),
+    ("scores", "s.tsv", "1.0\t0.5\tq\tp1\tp2\n1.0\t0.5\tq\tp1\n", 2, "5 tab-separated columns"),
+    ("scores", "s.tsv", "1.0\tinf\tq\tp1\tp2\n", 1, "finite number for score_neg"),
+    ("scores", "s.tsv", "high\t0.5\tq\tp1\tp2\n", 1, "number for score_pos"),
+]
+READERS = {"corpus": read_corpus, "queries": read_queries, "qrels": read_qrels, "run": read_run, "scores": read_scores}
+
+
+@pytest.mark.parametrize("kind, name, content, line, expected", BAD_INPUTS)
+def test_bad_lines_are_reported_with_file_and_line(tmp_path, kind, name, content, line, expected):
+    path = _write(tmp_path / name, content)
+    with pytest.raises(InputError) as err:
+        READERS[kind](path)
+    assert err.value.path == str(path) and err.value.line == line
+    assert expected in str(err.value)
+
+
+@pytest.mark.parametrize("kind", sorted(READERS))
+def test_empty_and_missing_files_are_refused(tmp_path, kind):
+    with pytest.raises(InputError, match="empty file"):
+        READERS[kind](_write(tmp_path / "empty.tsv", "\n"))
+    with pytest.raises(InputError, match="no such file"):
+        READERS[kind](tmp_path / "missing.tsv")
+
+
+def test_score_file_naming_unknown_ids_is_refused(tmp_path):
+    path = _write(tmp_path / "s.tsv", "1\t0\tq1\tp1\tp2\n1\t0\tq1\tp1\tp9\n")
+    with pytest.raises(InputError, match="a pid of the corpus") as err:
+        read_scores(path, queries={"q1"}, passages={"p1", "p2"})
+    assert err.value.line == 2
+
+
+def test_qrels_naming_unknown_queries_is_refused(beir):
+    _write(beir / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\nq9\td1\t1\n")
+    with pytest.raises(InputError, match="query ids that exist"):
+        load_dataset(str(beir), split="test")
+
+
+@pytest.mark.integration
+def test_scifact_counts(scifact_dir):
+    train = load_dataset(str(scifact_dir), split="train")
+    test = load_dataset(str(scifact_dir), split="test")
+    assert (len(train.corpus), len(train.queries), len(test.queries)) == (5183, 809, 300)
+    assert sum(len(j) for j in test.qrels.values()) == 339

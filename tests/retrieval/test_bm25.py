@@ -1,0 +1,31 @@
+import pytest
+
+from tasb.retrieval.bm25 import BM25, bm25_search
+
+CORPUS = {
+    "cats": "Cats purr when they are content and sometimes when stressed.",
+    "dogs": "Dogs bark at strangers and wag their tails.",
+    "fish": "Fish swim in schools to avoid predators.",
+    "mixed": "Cats and dogs can live together peacefully.",
+}
+
+
+def test_search_ranks_by_term_match_and_drops_non_matching_passages():
+    run = bm25_search(CORPUS, {"q": "why do cats purr"}, k=10)
+    assert next(iter(sorted(run["q"], key=run["q"].get, reverse=True))) == "cats"
+    assert set(run["q"]) == {"cats", "mixed"}
+
+
+def test_stemming_matches_inflected_forms():
+    run = bm25_search(CORPUS, {"q": "barking dog"}, k=10)
+    assert "dogs" in run["q"]
+
+
+def test_score_equals_search_scores_and_covers_unretrieved_passages():
+    index = BM25(CORPUS)
+    queries = {"q": "cats and dogs"}
+    run = index.search(queries, k=2)
+    scored = index.score(queries, {"q": list(run["q"]) + ["fish"]})
+    for pid, score in run["q"].items():
+        assert scored["q"][pid] == pytest.approx(score, rel=1e-6)
+    assert scored["q"]["fish"] == 0.0
