@@ -1,0 +1,299 @@
+"""The ``tasb`` command line: each command parses options into a config and calls one function."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tasb.config import DataConfig, QuickstartConfig, TeacherConfig, TrainConfig, load_config
+from tasb.errors import InputError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__ and "Dense retrieval trained with TAS-Balanced.")
+teacher_app = typer.Typer(no_args_is_help=True, help="BERT_CAT teachers: train, judge by re-ranking, score training pairs.")
+app.add_typer(teacher_app, name="teacher")
+
+DataOpt = Annotated[Optional[str], typer.Option("--data", help="BEIR folder, a name under $TASB_DATA_DIR, or irds:ID")]
+SplitOpt = Annotated[str, typer.Option("--split", help="qrels split of the BEIR folder (qrels/<split>.tsv)")]
+CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="passages: BEIR JSONL or TSV pid<TAB>text")]
+QueriesOpt = Annotated[Optional[Path], typer.Option("--queries", help="queries: BEIR JSONL or TSV qid<TAB>text")]
+QrelsOpt = Annotated[Optional[Path], typer.Option("--qrels", help="judgments: TREC 'qid 0 pid grade' or BEIR TSV")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="override a config field: key=value (repeatable)")]
+Bf16Opt = Annotated[bool, typer.Option("--bf16/--no-bf16", help="bf16 autocast: ~2x faster on AVX-512-BF16 CPUs")]
+
+
+def _user_errors(func):
+    """Errors the user can fix are printed in one line and exit with status 2; bugs keep their traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except InputError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _command(group: typer.Typer = app, name: str | None = None):
+    return lambda func: group.command(name=name)(_user_errors(func))
+
+
+def _data(data, split, corpus, queries, qrels) -> DataConfig:
+    return DataConfig(data=data, split=split, corpus=_str(corpus), queries=_str(queries), qrels=_str(qrels))
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
+def _load(config: DataConfig, need_qrels: bool = True):
+    from tasb.data import load_dataset
+
+    return load_dataset(config.data, config.split, config.corpus, config.queries, config.qrels, need_qrels=need_qrels)
+
+
+@_command()
+def bm25(
+    out: Annotated[Path, typer.Option("--out", help="TREC run file to write")],
+    data: DataOpt = None,
+    split: SplitOpt = "test",
+    corpus: CorpusOpt = None,
+    queries: QueriesOpt = None,
+    qrels: QrelsOpt = None,
+    k: Annotated[int, typer.Option(help="passages per query")] = 1000,
+    k1: Annotated[float, typer.Option(help="BM25 k1 (Anserini's MS MARCO setting: 0.9)")] = 1.5,
+    b: Annotated[float, typer.Option(help="BM25 b (Anserini's MS MARCO setting: 0.4)")] = 0.75,
+):
+    """BM25 (bm25s, English stemming) over the corpus → TREC run."""
+    from tasb.data import write_run
+    from tasb.retrieval.bm25 import bm25_search
+
+    dataset = _load(_data(data, split, corpus, queries, qrels), need_qrels=False)
+    write_run(bm25_search(dataset.corpus, dataset.queries, k=k, k1=k1, b=b), out, tag="bm25", k=k)
+    typer.echo(f"wrote {out} ({len(dataset.queries)} queries)")
+
+
+@_command()
+def index(
+    out: Annotated[Path, typer.Option("--out", help="index folder to write")],
+    data: DataOpt = None,
+    split: SplitOpt = "test",
+    corpus: CorpusOpt = None,
+    model: Annotated[str, typer.Option(help="BERT_DOT folder or name")] = "all-MiniLM-L6-v2",
+    pooling: Annotated[Optional[str], typer.Option(help="cls or mean; default: what the model folder says")] = None,
+    batch_size: Annotated[int, typer.Option(help="passages per forward pass")] = 32,
+    bf16: Bf16Opt = True,
+):
+    """Encode every passage once into an index folder (embeddings.npy, ids.txt, meta.json)."""
+    from tasb.data import read_corpus
+    from tasb.data.datasets import load_dataset
+    from tasb.models.student import BertDot
+    from tasb.retrieval.index import build_index
+
+    passages = read_corpus(corpus) if corpus else load_dataset(data, split, need_qrels=False).corpus
+    student = BertDot.load(model, pooling=pooling)
+    built = build_index(student, passages, out, batch_size=batch_size, bf16=bf16, model_name=model)
+    typer.echo(f"wrote {out} ({built.meta['count']} passages, dim {built.meta['dim']})")
+
+
+@_command()
+def search(
+    index: Annotated[Path, typer.Option("--index", help="index folder from `tasb index`")],
+    out: Annotated[Path, typer.Option("--out", help="TREC run file to write")],
+    data: DataOpt = None,
+    split: SplitOpt = "test",
+    queries: QueriesOpt = None,
+    qrels: QrelsOpt = None,
+    model: Annotated[Optional[str], typer.Option(help="default: the model that built the index")] = None,
+    k: Annotated[int, typer.Option(help="passages per query")] = 1000,
+):
+    """Search an index with the queries → TREC run (qid Q0 pid rank score tag)."""
+    from tasb.data import read_queries, write_run
+    from tasb.data.datasets import load_dataset
+    from tasb.models.student import BertDot
+    from tasb.retrieval.index import DenseIndex
+    from tasb.retrieval.index import search as dense_search
+
+    dense = DenseIndex.load(index)
+    if queries and not qrels:
+        topics = read_queries(queries)
+    else:
+        topics = load_dataset(data, split, corpus=None, queries=_str(queries), qrels=_str(qrels)).queries
+    student = BertDot.load(model or dense.meta["model"])
+    write_run(dense_search(dense, student, topics, k=k), out, tag="tasb", k=k)
+    typer.echo(f"wrote {out} ({len(topics)} queries)")
+
+
+@_command()
+def evaluate(
+    run: Annotated[Path, typer.Option("--run", help="TREC run")],
+    qrels: Annotated[Path, typer.Option("--qrels", help="TREC or BEIR qrels")],
+    rel: Annotated[int, typer.Option(help="lowest grade RR and recall count as relevant (TREC-DL: 2)")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+):
+    """nDCG@10, RR@10, R@100, R@1000 with ir-measures (trec_eval's numbers)."""
+    from tasb.data import read_qrels, read_run
+    from tasb.evaluation import evaluate as evaluate_run
+
+    results = evaluate_run(read_run(run), read_qrels(qrels), rel=rel)
+    if as_json:
+        typer.echo(json.dumps(results))
+    else:
+        for name, value in results.items():
+            typer.echo(f"{name:<10}{value:.4f}")
+
+
+@_command()
+def train(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config (TrainConfig fields)")] = None,
+    overrides: SetOpt = None,
+    resume: Annotated[bool, typer.Option(help="continue from the newest checkpoint in output_dir")] = False,
+):
+    """Margin-MSE training of the BERT_DOT student from a pairwise teacher score file."""
+    from tasb.data import read_scores
+    from tasb.training.trainer import train as run_training
+
+    cfg = load_config(TrainConfig, config, overrides or [])
+    if not cfg.teacher_scores:
+        raise InputError(config or "config", "teacher_scores: the path of a teacher score file")
+    dataset = _load(cfg.data, need_qrels=False)
+    scores = read_scores(cfg.teacher_scores)
+    folder = run_training(cfg, dataset, scores, resume=resume)
+    typer.echo(f"trained student in {folder / 'model'}")
+
+
+@_command(teacher_app, name="train")
+def teacher_train(
+    out: Annotated[Path, typer.Option("--out", help="folder for the teacher (model/ and teacher_log.jsonl)")],
+    data: DataOpt = None,
+    split: SplitOpt = "train",
+    corpus: CorpusOpt = None,
+    queries: QueriesOpt = None,
+    qrels: QrelsOpt = None,
+    run: Annotated[Optional[Path], typer.Option("--run", help="negatives come from this run; default BM25")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML with TeacherConfig fields")] = None,
+    overrides: SetOpt = None,
+):
+    """Fine-tune a BERT_CAT cross-encoder on judged positives and run negatives (recipe: TeacherConfig)."""
+    from tasb.data import read_run
+    from tasb.retrieval.bm25 import bm25_search
+    from tasb.training.teacher import train_cross_encoder
+
+    cfg = load_config(TeacherConfig, config, overrides or [])
+    dataset = _load(_data(data, split, corpus, queries, qrels))
+    candidates = read_run(run) if run else bm25_search(dataset.corpus, dataset.queries, k=cfg.negatives_depth)
+    train_cross_encoder(cfg, dataset.queries, dataset.corpus, dataset.qrels, candidates, out)
+    typer.echo(f"trained teacher in {out / 'model'}")
+
+
+TeacherOpt = Annotated[
+    list[str], typer.Option("--teacher", help="cross-encoder folder/name ([ce:]MODEL), bm25, or dot:MODEL; repeat to ensemble")
+]
+WeightOpt = Annotated[Optional[list[float]], typer.Option("--weight", help="ensemble weight per --teacher")]
+
+
+@_command(teacher_app, name="score")
+def teacher_score(
+    teacher: TeacherOpt,
+    out: Annotated[Path, typer.Option("--out", help="score file: score_pos score_neg qid pid_pos pid_neg")],
+    run: Annotated[Path, typer.Option("--run", help="first-stage run the negatives come from")],
+    data: DataOpt = None,
+    split: SplitOpt = "train",
+    corpus: CorpusOpt = None,
+    queries: QueriesOpt = None,
+    qrels: QrelsOpt = None,
+    weight: WeightOpt = None,
+    depth: Annotated[int, typer.Option(help="negatives come from the run's top-depth")] = 100,
+    negatives_per_query: Annotated[Optional[int], typer.Option(help="sample this many negatives per query")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="cross-encoder token cap")] = None,
+    seed: int = 42,
+    bf16: Bf16Opt = True,
+):
+    """Score (q, p+, p-) training pairs with a teacher or an ensemble into the paper's score file."""
+    from tasb.data import read_run, training_pairs, write_scores
+    from tasb.retrieval.scorers import build_scorer, score_pairs
+
+    dataset = _load(_data(data, split, corpus, queries, qrels))
+    pairs = training_pairs(dataset.qrels, read_run(run), depth=depth, per_query=negatives_per_query, seed=seed)
+    scorer = build_scorer(teacher, weight, dataset.corpus, max_length=max_length, bf16=bf16)
+    count = write_scores(score_pairs(scorer, pairs, dataset.queries, dataset.corpus), out)
+    typer.echo(f"wrote {out} ({count} pairs)")
+
+
+@_command(teacher_app, name="ensemble")
+def teacher_ensemble(
+    scores: Annotated[list[Path], typer.Argument(help="score files over the same pairs")],
+    out: Annotated[Path, typer.Option("--out", help="ensembled score file")],
+    weight: WeightOpt = None,
+):
+    """Average several score files (per-query z-normalised): the paper's teacher ensemble."""
+    from tasb.data import ensemble_files, write_scores
+
+    count = write_scores(ensemble_files(list(scores), weight), out)
+    typer.echo(f"wrote {out} ({count} pairs)")
+
+
+@_command(teacher_app, name="eval")
+def teacher_eval(
+    teacher: TeacherOpt,
+    run: Annotated[Path, typer.Option("--run", help="candidates to re-rank")],
+    data: DataOpt = None,
+    split: SplitOpt = "test",
+    corpus: CorpusOpt = None,
+    queries: QueriesOpt = None,
+    qrels: QrelsOpt = None,
+    weight: WeightOpt = None,
+    depth: Annotated[int, typer.Option(help="re-rank the top-depth candidates")] = 100,
+    rel: Annotated[int, typer.Option(help="lowest grade RR and recall count as relevant")] = 1,
+    out: Annotated[Optional[Path], typer.Option("--out", help="also write the re-ranked run")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="cross-encoder token cap")] = None,
+    bf16: Bf16Opt = True,
+):
+    """Judge a teacher by re-ranking a candidate run; prints its metrics next to the candidates' own."""
+    from tasb.data import read_run, write_run
+    from tasb.evaluation import evaluate as evaluate_run
+    from tasb.retrieval.rerank import rerank
+    from tasb.retrieval.scorers import build_scorer
+
+    dataset = _load(_data(data, split, corpus, queries, qrels))
+    candidates = {q: s for q, s in read_run(run).items() if q in dataset.queries}
+    scorer = build_scorer(teacher, weight, dataset.corpus, max_length=max_length, bf16=bf16)
+    reranked = rerank(candidates, dataset.queries, dataset.corpus, scorer, depth)
+    if out:
+        write_run(reranked, out, tag="teacher")
+    rows = {"candidates": evaluate_run(candidates, dataset.qrels, rel), f"teacher@{depth}": evaluate_run(reranked, dataset.qrels, rel)}
+    typer.echo(_table(rows))
+
+
+def _table(rows: dict[str, dict[str, float]]) -> str:
+    from tasb.evaluation.report import markdown_table
+
+    return markdown_table(rows)
+
+
+@_command()
+def quickstart(
+    data: Annotated[Optional[str], typer.Option("--data", help="BEIR folder (default: scifact under $TASB_DATA_DIR)")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML with QuickstartConfig fields")] = None,
+    overrides: SetOpt = None,
+):
+    """SciFact end to end: BM25 → teacher → student → index → search → evaluate, in one table."""
+    from tasb.quickstart import run_quickstart
+
+    cfg = load_config(QuickstartConfig, config, (overrides or []) + ([f"data={data}"] if data else []))
+    folder = run_quickstart(cfg)
+    typer.echo(f"everything is in {folder}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

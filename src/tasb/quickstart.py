@@ -1,0 +1,165 @@
+"""``tasb quickstart``: the whole pipeline on one BEIR dataset, sized for a 2-core CPU.
+
+BM25 → initial student (zero-shot) → cross-encoder teacher → teacher judged by re-ranking → pairwise
+teacher scores → Margin-MSE student training → index → search → evaluate, all in one run folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+
+from tasb.config import DataConfig, QuickstartConfig, TrainConfig, save_config
+from tasb.data import Dataset, Run, ensemble, load_dataset, training_pairs, write_run, write_scores
+from tasb.data.writers import ranked
+from tasb.errors import InputError
+from tasb.evaluation import evaluate
+from tasb.evaluation.report import markdown_table
+from tasb.fsutil import atomic_write
+from tasb.models.student import BertDot
+from tasb.retrieval.bm25 import BM25
+from tasb.retrieval.index import DenseIndex, build_index, search
+from tasb.retrieval.rerank import keep_tail
+from tasb.retrieval.scorers import BM25Scorer, DotScorer, EnsembleScorer, cross_encoder_scorer, score_pairs
+from tasb.training.teacher import train_cross_encoder
+from tasb.training.trainer import train
+
+DEFAULT_DATASET = "scifact"
+
+
+class _Stages:
+    """Prints each stage as it starts and keeps its wall-clock minutes for the results table."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.done = 0
+        self.minutes: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {name} ...", flush=True)
+        start = time.perf_counter()
+        yield
+        self.minutes[name] = (time.perf_counter() - start) / 60
+        print(f"[{self.done}/{self.total}] {name}: {self.minutes[name]:.1f} min", flush=True)
+
+
+def _load_splits(config: QuickstartConfig) -> tuple[Dataset, Dataset]:
+    data = config.data or DEFAULT_DATASET
+    try:
+        return load_dataset(data, config.train_split), load_dataset(data, config.test_split)
+    except InputError as err:
+        if config.data is None:
+            raise InputError(None, "SciFact in BEIR layout: pass --data PATH/TO/scifact or set TASB_DATA_DIR to its parent") from err
+        raise
+
+
+def _index_and_search(student: BertDot, dataset: Dataset, folder: Path, config: QuickstartConfig) -> tuple[DenseIndex, Run]:
+    index = build_index(student, dataset.corpus, folder, bf16=config.bf16, model_name=config.student.model)
+    return index, search(index, student, dataset.queries, k=1000)
+
+
+def run_quickstart(config: QuickstartConfig) -> Path:
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "DONE").unlink(missing_ok=True)
+    save_config(config, out / "config.yaml")
+    stage = _Stages(total=6)
+    rows: dict[str, dict[str, float]] = {}
+    notes: dict[str, str] = {}
+
+    with stage("load data and BM25"):
+        train_set, test_set = _load_splits(config)
+        bm25 = BM25(train_set.corpus)
+        depth = max(config.bm25_negatives_depth, config.teacher.negatives_depth)
+        bm25_train = bm25.search(train_set.judged_queries(), k=depth)
+        bm25_test = bm25.search(test_set.queries, k=1000)
+        write_run(bm25_test, out / "bm25.test.trec", tag="bm25")
+        rows["BM25"] = evaluate(bm25_test, test_set.qrels)
+
+    with stage("initial student, zero-shot"):
+        student = BertDot.load(
+            config.student.model,
+            pooling=config.student.pooling,
+            normalize=config.student.normalize,
+            query_max_length=config.student.query_max_length,
+            passage_max_length=config.student.passage_max_length,
+        )
+        initial_index, initial_run = _index_and_search(student, test_set, out / "index-initial", config)
+        write_run(initial_run, out / "initial.test.trec", tag="initial")
+        rows["initial student (zero-shot)"] = evaluate(initial_run, test_set.qrels)
+
+    with stage("teacher training"):
+        cross_encoder = train_cross_encoder(
+            config.teacher, train_set.queries, train_set.corpus, train_set.qrels, bm25_train, out / "teacher"
+        )
+
+    weights = config.teacher_ensemble
+    members = {
+        "cross-encoder": cross_encoder_scorer(cross_encoder, bf16=config.bf16),
+        "bm25": BM25Scorer(bm25),
+        "bi-encoder": DotScorer(student, bf16=config.bf16, passage_vectors=dict(zip(initial_index.ids, initial_index.embeddings))),
+    }
+    unknown = sorted(set(weights) - set(members))
+    if unknown:
+        raise InputError("teacher_ensemble", f"weights for {', '.join(members)}", unknown[0])
+    active = {name: members[name] for name, weight in weights.items() if weight > 0}
+
+    with stage("teacher judged by re-ranking BM25"):
+        heads = {qid: [pid for pid, _ in ranked(scores, config.teacher_eval_depth)] for qid, scores in bm25_test.items()}
+        member_scores = {name: scorer.score(heads, test_set.queries, test_set.corpus) for name, scorer in active.items()}
+        teacher_scores = ensemble(list(member_scores.values()), [weights[n] for n in active])
+        label = f"re-ranks BM25 top-{config.teacher_eval_depth}"
+        if "cross-encoder" in member_scores:
+            ce_run = {q: keep_tail(member_scores["cross-encoder"][q], bm25_test[q]) for q in bm25_test}
+            rows["teacher: cross-encoder alone"] = evaluate(ce_run, test_set.qrels)
+            notes["teacher: cross-encoder alone"] = label
+        teacher_run = {q: keep_tail(teacher_scores[q], bm25_test[q]) for q in bm25_test}
+        write_run(teacher_run, out / "teacher.test.trec", tag="teacher")
+        name = "teacher: ensemble " + " + ".join(f"{weights[n]:g}×{n}" for n in active)
+        rows[name] = evaluate(teacher_run, test_set.qrels)
+        notes[name] = label
+
+    with stage("teacher scores training pairs"):
+        pairs = training_pairs(
+            train_set.qrels, bm25_train, depth=config.bm25_negatives_depth, per_query=config.negatives_per_query, seed=config.seed
+        )
+        scored = score_pairs(EnsembleScorer(list(active.values()), [weights[n] for n in active]), pairs, train_set.queries, train_set.corpus)
+        write_scores(scored, out / "teacher_scores.tsv")
+
+    with stage("student training, index, search"):
+        train_config = TrainConfig(
+            output_dir=str(out / "student"),
+            data=DataConfig(data=config.data, split=config.train_split),
+            teacher_scores=str(out / "teacher_scores.tsv"),
+            student=config.student,
+            batch_size=config.batch_size,
+            steps=config.train_steps,
+            max_minutes=config.train_max_minutes,
+            learning_rate=config.learning_rate,
+            score_scale=config.score_scale,
+            checkpoint_every=config.train_steps,
+            keep_checkpoints=1,
+            log_every=5,
+            bf16=config.bf16,
+            seed=config.seed,
+        )
+        run_folder = train(train_config, train_set, scored, student=student)
+        trained = BertDot.load(str(run_folder / "model"))
+        _, student_run = _index_and_search(trained, test_set, out / "index-student", config)
+        write_run(student_run, out / "student.test.trec", tag="student")
+        rows["trained student (TAS-B recipe, Margin-MSE)"] = evaluate(student_run, test_set.qrels)
+
+    table = markdown_table(rows, notes)
+    timings = ", ".join(f"{name} {minutes:.1f} min" for name, minutes in stage.minutes.items())
+    report = f"# Quickstart on {test_set.source} ({config.test_split}: {len(test_set.queries)} queries)\n\n{table}\n\nTime: {timings}.\n"
+    with atomic_write(out / "results.md") as handle:
+        handle.write(report)
+    with atomic_write(out / "metrics.json") as handle:
+        json.dump({"results": rows, "minutes": stage.minutes}, handle, indent=2)
+    (out / "DONE").touch()
+    print("\n" + report)
+    return out

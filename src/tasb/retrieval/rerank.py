@@ -1,0 +1,35 @@
+"""Re-ranking a candidate run with any scorer (a cross-encoder, BM25, a bi-encoder, an ensemble)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tasb.data.records import Corpus, Queries, Run
+from tasb.data.writers import ranked
+from tasb.errors import InputError
+
+if TYPE_CHECKING:
+    from tasb.retrieval.scorers import Scorer
+
+
+def rerank(run: Run, queries: Queries, corpus: Corpus, scorer: "Scorer", depth: int) -> Run:
+    """Re-score each query's top-``depth`` candidates and rank them, in their new order, above the rest.
+
+    The candidate set is kept: passages below ``depth`` keep their relative order and get scores below
+    the lowest re-ranked one, so any reader that sorts by score sees the intended ranking.
+    """
+    if depth < 1:
+        raise InputError("--depth", "a re-ranking depth of at least 1", str(depth))
+    heads = {qid: [pid for pid, _ in ranked(scores, depth)] for qid, scores in run.items()}
+    rescored = scorer.score(heads, queries, corpus)
+    return {qid: keep_tail(rescored[qid], run[qid]) for qid in run}
+
+
+def keep_tail(head: dict[str, float], candidates: dict[str, float]) -> dict[str, float]:
+    """``head``'s new scores, then the other ``candidates`` in their old order, scored below the lowest head score."""
+    merged = dict(head)
+    floor = min(head.values(), default=0.0)
+    tail = [pid for pid, _ in ranked(candidates) if pid not in head]
+    for rank, pid in enumerate(tail, start=1):
+        merged[pid] = floor - rank
+    return merged

@@ -1,0 +1,125 @@
+"""End to end on a slice of real SciFact with tiny models: the commands users run, in the order they run them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+from typer.testing import CliRunner
+
+from tasb.cli import app
+from tasb.data import read_corpus, read_qrels, read_run, read_scores
+
+pytestmark = pytest.mark.integration
+
+
+def _slice(scifact: Path, out: Path, queries_per_split: int = 12, extra_docs: int = 250) -> Path:
+    """A BEIR folder with a few train and test queries, their judged docs and some others."""
+    (out / "qrels").mkdir(parents=True)
+    keep_docs: set[str] = set()
+    keep_queries: set[str] = set()
+    for split in ("train", "test"):
+        lines = (scifact / "qrels" / f"{split}.tsv").read_text().splitlines()
+        chosen, rows = [], [lines[0]]
+        for line in lines[1:]:
+            qid, pid, _ = line.split("\t")
+            if qid not in chosen and len(chosen) == queries_per_split:
+                continue
+            if qid not in chosen:
+                chosen.append(qid)
+            rows.append(line)
+            keep_docs.add(pid)
+        keep_queries.update(chosen)
+        (out / "qrels" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    corpus_lines = (scifact / "corpus.jsonl").read_text().splitlines()
+    extra = [line for line in corpus_lines if json.loads(line)["_id"] not in keep_docs][:extra_docs]
+    kept = [line for line in corpus_lines if json.loads(line)["_id"] in keep_docs]
+    (out / "corpus.jsonl").write_text("\n".join(kept + extra) + "\n")
+    queries = [line for line in (scifact / "queries.jsonl").read_text().splitlines() if json.loads(line)["_id"] in keep_queries]
+    (out / "queries.jsonl").write_text("\n".join(queries) + "\n")
+    return out
+
+
+@pytest.fixture(scope="module")
+def mini_scifact(scifact_dir, tmp_path_factory) -> Path:
+    return _slice(scifact_dir, tmp_path_factory.mktemp("data") / "scifact-mini")
+
+
+def _ok(*args: str) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def test_commands_chain_from_bm25_to_evaluation(mini_scifact, tiny_bert_dir, tmp_path):
+    data = ["--data", mini_scifact]
+    _ok("bm25", *data, "--split", "train", "--k", 50, "--out", tmp_path / "bm25.train.trec")
+    _ok("bm25", *data, "--split", "test", "--out", tmp_path / "bm25.test.trec")
+    _ok("teacher", "train", *data, "--out", tmp_path / "teacher", "--run", tmp_path / "bm25.train.trec",
+        "--set", f"model={tiny_bert_dir}", "--set", "steps=2", "--set", "batch_size=2", "--set", "num_negatives=3")
+    _ok("teacher", "score", *data, "--teacher", tmp_path / "teacher" / "model", "--teacher", "bm25",
+        "--run", tmp_path / "bm25.train.trec", "--depth", 10, "--negatives-per-query", 3, "--out", tmp_path / "scores.tsv")
+    scores = read_scores(tmp_path / "scores.tsv")
+    assert len({s.qid for s in scores}) == 12 and all(len({r.pid_neg for r in scores if r.qid == s.qid}) <= 3 for s in scores)
+
+    config = tmp_path / "train.yaml"
+    config.write_text(
+        f"output_dir: {tmp_path / 'run'}\nteacher_scores: {tmp_path / 'scores.tsv'}\n"
+        f"data: {{data: {mini_scifact}, split: train}}\nstudent: {{model: {tiny_bert_dir}, pooling: cls}}\n"
+        "batch_size: 4\nsteps: 3\ncheckpoint_every: 2\nbf16: false\n"
+    )
+    _ok("train", config, "--set", "learning_rate=1e-4")
+    model_dir = tmp_path / "run" / "model"
+    assert (tmp_path / "run" / "DONE").exists()
+
+    _ok("index", *data, "--model", model_dir, "--no-bf16", "--out", tmp_path / "index")
+    _ok("search", "--index", tmp_path / "index", *data, "--split", "test", "--k", 100, "--out", tmp_path / "dense.trec")
+    run = read_run(tmp_path / "dense.trec")
+    assert set(run) == set(read_qrels(mini_scifact / "qrels" / "test.tsv"))
+    assert all(len(ranking) == 100 for ranking in run.values())
+
+    metrics = json.loads(_ok("evaluate", "--run", tmp_path / "bm25.test.trec", "--qrels", mini_scifact / "qrels" / "test.tsv", "--json"))
+    assert set(metrics) == {"nDCG@10", "RR@10", "R@100", "R@1000"}
+    assert metrics["nDCG@10"] > 0.5  # BM25 on a small corpus finds most of SciFact's relevant abstracts
+
+    # the trained student is a plain sentence-transformers folder giving the vectors the index holds
+    corpus = read_corpus(mini_scifact / "corpus.jsonl")
+    ids = (tmp_path / "index" / "ids.txt").read_text().split()
+    embeddings = np.load(tmp_path / "index" / "embeddings.npy")
+    st_vectors = SentenceTransformer(str(model_dir)).encode([corpus[p] for p in ids[:5]])
+    np.testing.assert_allclose(st_vectors, embeddings[:5], atol=1e-5)
+
+
+def test_search_refuses_an_index_built_by_another_model(mini_scifact, tiny_bert_dir, tmp_path):
+    _ok("index", "--data", mini_scifact, "--model", tiny_bert_dir, "--no-bf16", "--out", tmp_path / "index")
+    result = CliRunner().invoke(app, ["search", "--index", str(tmp_path / "index"), "--data", str(mini_scifact),
+                                      "--model", "all-MiniLM-L6-v2", "--out", str(tmp_path / "run.trec")])
+    assert result.exit_code == 2 and "error:" in result.output
+    assert not (tmp_path / "run.trec").exists()
+
+
+def test_bad_input_exits_2_with_file_and_line(tmp_path):
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("1 0 5 1\n1 0 6 high\n")
+    run = tmp_path / "run.trec"
+    run.write_text("1 Q0 5 1 2.0 t\n")
+    result = CliRunner().invoke(app, ["evaluate", "--run", str(run), "--qrels", str(qrels)])
+    assert result.exit_code == 2
+    assert f"{qrels}:2: expected an integer relevance grade" in result.output
+
+
+def test_quickstart_leaves_a_complete_run_folder(mini_scifact, tiny_bert_dir, tmp_path):
+    out = tmp_path / "qs"
+    _ok("quickstart", "--data", mini_scifact, "--set", f"output_dir={out}",
+        "--set", f"student.model={tiny_bert_dir}", "--set", f"teacher.model={tiny_bert_dir}",
+        "--set", "teacher.steps=2", "--set", "teacher.batch_size=2", "--set", "train_steps=2",
+        "--set", "batch_size=4", "--set", "teacher_eval_depth=10", "--set", "negatives_per_query=2")
+    for name in ("DONE", "results.md", "metrics.json", "config.yaml", "teacher_scores.tsv", "bm25.test.trec",
+                 "teacher.test.trec", "student.test.trec", "student/model/modules.json", "teacher/model/config.json"):
+        assert (out / name).exists(), name
+    rows = json.loads((out / "metrics.json").read_text())["results"]
+    assert list(rows)[0] == "BM25" and any(r.startswith("teacher: ensemble") for r in rows)
+    assert rows["BM25"]["nDCG@10"] > 0.5
