@@ -20,6 +20,7 @@ from tasb.errors import InputError
 from tasb.fsutil import atomic_write
 
 C = TypeVar("C")
+VERSION_KEY = "tasb_version"
 
 
 @dataclasses.dataclass
@@ -111,6 +112,8 @@ class QuickstartConfig:
     train_max_minutes: float | None = 9.0
     batch_size: int = 16
     learning_rate: float = 2e-5
+    # the default student normalises (cosine scores), the teacher's margins are z-scores
+    score_scale: float = 10.0
     bf16: bool = True
     seed: int = 42
 
@@ -218,6 +221,7 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
         if loaded is not None and not isinstance(loaded, dict):
             raise InputError(path, "a YAML mapping of config keys", type(loaded).__name__)
         values = loaded or {}
+    values.pop(VERSION_KEY, None)  # stamped by save_config: a saved config loads back unchanged
     values = apply_overrides(values, overrides or [])
     return from_dict(cls, values, source)
 
@@ -228,6 +232,6 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def save_config(config: Any, path: str | Path) -> None:
     """Write the resolved config, stamped with the package version that ran it."""
-    values = {"tasb_version": __version__, **to_dict(config)}
+    values = {VERSION_KEY: __version__, **to_dict(config)}
     with atomic_write(path) as handle:
         yaml.safe_dump(values, handle, sort_keys=False)

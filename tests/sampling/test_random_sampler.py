@@ -57,6 +57,7 @@ def test_queries_are_drawn_uniformly_however_many_pairs_each_has():
 
 def test_a_querys_pair_is_drawn_uniformly():
     pairs = _pairs(num_queries=4, pairs_per_query=5)
-    picks = Counter(pair.pid_pos for batch in _take(RandomSampler(pairs, 1, seed=4), 5000) for pair in batch if pair.qid == "q2")
+    batches = _take(RandomSampler(pairs, 1, seed=4), 5000)
+    picks = Counter(pair.pid_pos for batch in batches for pair in batch if pair.qid == "q2")
     assert set(picks) == {f"p2-{j}" for j in range(5)}
     assert chisquare(list(picks.values())).pvalue > 0.001

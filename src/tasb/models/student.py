@@ -142,8 +142,11 @@ class BertDot:
 
     def save(self, path: str | Path) -> None:
         """A sentence-transformers folder (plus ``tasb.json``), written under a temp name then swapped in."""
+        was_training = self.encoder.training
         with atomic_dir(path) as tmp:
             self.encoder.save(str(tmp))
+            # sentence-transformers' save switches to eval mode; a training run must keep its dropout
+            self.encoder.train(was_training)
             meta = {
                 "architecture": "BERT_DOT",
                 "pooling": self.pooling,

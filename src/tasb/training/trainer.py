@@ -1,0 +1,360 @@
+"""Margin-MSE distillation of the BERT_DOT student from pairwise teacher scores (paper eq. 6).
+
+Batches come from a sampler drawn without end; training stops on a step or time budget. A run folder
+holds ``config.yaml``, ``train_log.jsonl``, ``checkpoints/step-N/``, the final ``model/``,
+``metrics.json`` and, written last, ``DONE``. A checkpoint carries everything the next step depends on
+(weights, Adam moments, schedule, the sampler's position, every RNG), so a resumed run ends with the
+same weights as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import get_constant_schedule_with_warmup, set_seed
+
+from tasb.config import StudentConfig, TrainConfig, save_config
+from tasb.data.records import Dataset, ScoredPair
+from tasb.errors import InputError
+from tasb.fsutil import atomic_dir, atomic_write
+from tasb.models.student import BertDot, autocast
+from tasb.sampling import BatchSampler, RandomSampler
+from tasb.training.losses import MarginMSELoss
+
+LOG_FILE = "train_log.jsonl"
+CHECKPOINTS = "checkpoints"
+STATE_JSON = "state.json"
+TRAINER_STATE = "trainer_state.pt"
+
+__all__ = ["train"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class _Progress:
+    """Where training stands; saved in every checkpoint's ``state.json``."""
+
+    step: int = 0
+    elapsed_s: float = 0.0
+    # losses since the last log line, so a resumed run logs the same means as an uninterrupted one
+    window_loss: float = 0.0
+    window_steps: int = 0
+    last_logged_loss: float | None = None
+
+    def final_loss(self) -> float | None:
+        return self.window_loss / self.window_steps if self.window_steps else self.last_logged_loss
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the loop works on."""
+
+    folder: Path
+    config: TrainConfig
+    dataset: Dataset
+    student: BertDot
+    loss_fn: MarginMSELoss
+    sampler: BatchSampler
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    progress: _Progress
+
+
+def train(
+    config: TrainConfig,
+    dataset: Dataset,
+    scores: Sequence[ScoredPair],
+    student: BertDot | None = None,
+    resume: bool = False,
+    sampler: BatchSampler | None = None,
+) -> Path:
+    """Train the student on ``scores`` and return the run folder ``config.output_dir``.
+
+    ``student`` defaults to ``config.student`` loaded fresh; it is trained in place. ``sampler`` defaults
+    to the one ``config.sampler`` names. With ``resume`` the run continues from the newest checkpoint in
+    the run folder (a folder without one starts from scratch); without it, a folder holding an earlier
+    run is refused rather than overwritten.
+    """
+    folder = Path(config.output_dir)
+    _check_settings(config)
+    _check_texts(scores, dataset, config.teacher_scores)
+    checkpoint = _newest_checkpoint(folder) if resume else None
+    if resume and checkpoint is None:
+        logger.warning("no checkpoint in %s: training from scratch", folder)
+    if not resume:
+        _refuse_earlier_run(folder)
+    set_seed(config.seed)
+    student = _load_student(config.student) if student is None else student
+    optimizer = torch.optim.Adam(student.encoder.parameters(), lr=config.learning_rate)
+    run = _Run(
+        folder=folder,
+        config=config,
+        dataset=dataset,
+        student=student,
+        loss_fn=MarginMSELoss(student, score_scale=config.score_scale),
+        sampler=_build_sampler(config, scores) if sampler is None else sampler,
+        optimizer=optimizer,
+        # the paper trains at a constant rate; a scheduler object keeps warmup (and any other schedule) one line away
+        scheduler=get_constant_schedule_with_warmup(optimizer, config.warmup_steps),
+        progress=_Progress(),
+    )
+    if checkpoint is not None:
+        _restore(checkpoint, run)
+    _truncate_log(folder / LOG_FILE, run.progress.step)
+    (folder / "DONE").unlink(missing_ok=True)
+    save_config(config, folder / "config.yaml")
+
+    stopped_by = _loop(run)
+    _finish(run, stopped_by)
+    return folder
+
+
+def _finish(run: _Run, stopped_by: str) -> None:
+    """The final model and metrics, then ``DONE``: its presence means everything else is whole."""
+    run.student.save(run.folder / "model")
+    metrics = {
+        "steps": run.progress.step,
+        "final_loss": run.progress.final_loss(),
+        "seconds": round(run.progress.elapsed_s, 3),
+        "stopped_by": stopped_by,
+    }
+    with atomic_write(run.folder / "metrics.json") as handle:
+        json.dump(metrics, handle, indent=2)
+        handle.write("\n")
+    with atomic_write(run.folder / "DONE"):
+        pass
+
+
+def _loop(run: _Run) -> str:
+    """Train until ``steps`` or ``max_minutes``; return which one stopped it."""
+    config, progress = run.config, run.progress
+    budget_s = config.max_minutes * 60 if config.max_minutes is not None else math.inf
+    started = time.monotonic() - progress.elapsed_s
+    rate = _Rate()
+    last_checkpoint = progress.step
+    stopped_by = "steps"
+    run.student.encoder.train()
+    bar = tqdm(total=config.steps, initial=progress.step, unit="step", desc="train", dynamic_ncols=True)
+    try:
+        with (run.folder / LOG_FILE).open("a", encoding="utf-8") as log:
+            while progress.step < config.steps:
+                if time.monotonic() - started >= budget_s:
+                    stopped_by = "time"
+                    break
+                loss = _train_step(run, next(run.sampler))
+                progress.step += 1
+                progress.window_loss += loss
+                progress.window_steps += 1
+                progress.elapsed_s = time.monotonic() - started
+                rate.tick()
+                bar.update(1)
+                bar.set_postfix(loss=f"{progress.window_loss / progress.window_steps:.4f}", refresh=False)
+                if progress.step % config.log_every == 0:
+                    _log(log, run, rate.take())
+                if progress.step % config.checkpoint_every == 0:
+                    _save_checkpoint(run)
+                    last_checkpoint = progress.step
+    finally:
+        bar.close()
+    if progress.step != last_checkpoint:
+        # the last steps are kept too: a run stopped by its budget can be resumed with a larger one
+        _save_checkpoint(run)
+    return stopped_by
+
+
+def _train_step(run: _Run, batch: list[ScoredPair]) -> float:
+    student, texts = run.student, run.dataset
+    queries = student.tokenize([texts.queries[pair.qid] for pair in batch], student.query_max_length)
+    # positives then negatives: one encoder pass over all 2b passages
+    passage_texts = [texts.corpus[pair.pid_pos] for pair in batch] + [texts.corpus[pair.pid_neg] for pair in batch]
+    passages = student.tokenize(passage_texts, student.passage_max_length)
+    margins = torch.tensor([pair.margin for pair in batch], dtype=torch.float32, device=student.encoder.device)
+    with autocast(run.config.bf16):
+        loss = run.loss_fn(queries, passages, margins)
+    value = loss.item()
+    if not math.isfinite(value):
+        raise FloatingPointError(
+            f"loss became {value} at step {run.progress.step + 1}: lower learning_rate or check the teacher scores"
+        )
+    loss.backward()
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return value
+
+
+class _Rate:
+    """Steps per second since the last log line, measured in this process only (a resume restarts it)."""
+
+    def __init__(self) -> None:
+        self._since = time.monotonic()
+        self._steps = 0
+
+    def tick(self) -> None:
+        self._steps += 1
+
+    def take(self) -> float:
+        now = time.monotonic()
+        rate = self._steps / max(now - self._since, 1e-9)
+        self._since, self._steps = now, 0
+        return rate
+
+
+def _log(log: TextIO, run: _Run, steps_per_s: float) -> None:
+    progress = run.progress
+    loss = progress.window_loss / progress.window_steps
+    line = {
+        "step": progress.step,
+        "loss": loss,
+        "lr": run.scheduler.get_last_lr()[0],
+        "steps_per_s": round(steps_per_s, 4),
+        "elapsed_s": round(progress.elapsed_s, 3),
+    }
+    log.write(json.dumps(line) + "\n")
+    log.flush()
+    progress.last_logged_loss = loss
+    progress.window_loss, progress.window_steps = 0.0, 0
+
+
+def _save_checkpoint(run: _Run) -> None:
+    checkpoints = run.folder / CHECKPOINTS
+    with atomic_dir(checkpoints / f"step-{run.progress.step}") as tmp:
+        run.student.save(tmp / "model")
+        torch.save(
+            {
+                "optimizer": run.optimizer.state_dict(),
+                "scheduler": run.scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+            },
+            tmp / TRAINER_STATE,
+        )
+        state = {
+            "progress": dataclasses.asdict(run.progress),
+            "sampler": run.sampler.state(),
+            **_global_rng_states(),
+        }
+        (tmp / STATE_JSON).write_text(json.dumps(state) + "\n", encoding="utf-8")
+    for old in _checkpoints(checkpoints)[: -run.config.keep_checkpoints]:
+        shutil.rmtree(old)
+
+
+def _restore(folder: Path, run: _Run) -> None:
+    """Put the run back where ``folder`` left it; RNGs last, as loading the model may draw from them."""
+    trained = BertDot.load(str(folder / "model"), device=str(run.student.encoder.device))
+    run.student.encoder.load_state_dict(trained.encoder.state_dict())
+    trainer_state = torch.load(folder / TRAINER_STATE, weights_only=True)
+    run.optimizer.load_state_dict(trainer_state["optimizer"])
+    run.scheduler.load_state_dict(trainer_state["scheduler"])
+    state = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
+    run.sampler.load_state(state["sampler"])
+    run.progress = _Progress(**state["progress"])
+    _set_global_rng_states(state)
+    torch.set_rng_state(trainer_state["torch_rng"])
+
+
+def _global_rng_states() -> dict[str, Any]:
+    """Python's and numpy's global RNGs as JSON (torch's is a tensor, saved with the optimizer)."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"] = {**numpy_state["state"], "key": numpy_state["state"]["key"].tolist()}
+    return {"python_rng": random.getstate(), "numpy_rng": numpy_state}
+
+
+def _set_global_rng_states(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python_rng"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = state["numpy_rng"]
+    key = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
+    np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
+
+
+def _checkpoints(checkpoints: Path) -> list[Path]:
+    """Complete checkpoint folders, oldest first (temp folders of an interrupted write start with a dot)."""
+    found = [p for p in checkpoints.glob("step-*") if p.is_dir() and p.name[len("step-") :].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len("step-") :]))
+
+
+def _newest_checkpoint(folder: Path) -> Path | None:
+    found = _checkpoints(folder / CHECKPOINTS)
+    return found[-1] if found else None
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step``: an interrupted run may have logged steps its checkpoint does not hold."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by the interruption
+            continue
+        if record.get("step", math.inf) <= step:
+            kept.append(line + "\n")
+    with atomic_write(path) as handle:
+        handle.writelines(kept)
+
+
+def _refuse_earlier_run(folder: Path) -> None:
+    earlier = [name for name in (LOG_FILE, CHECKPOINTS, "model", "DONE") if (folder / name).exists()]
+    if earlier:
+        raise InputError(
+            folder, "a new or empty run folder (resume to continue the run in it)", f"a folder holding {earlier[0]}"
+        )
+
+
+def _check_settings(config: TrainConfig) -> None:
+    minimums = {
+        "batch_size": 1, "steps": 0, "warmup_steps": 0, "checkpoint_every": 1, "keep_checkpoints": 1, "log_every": 1,
+    }
+    for key, minimum in minimums.items():
+        value = getattr(config, key)
+        if value < minimum:
+            raise InputError("config", f"{key} to be at least {minimum}", str(value))
+    if config.max_minutes is not None and config.max_minutes <= 0:
+        raise InputError("config", "max_minutes to be positive (or null for no time limit)", str(config.max_minutes))
+
+
+def _check_texts(scores: Sequence[ScoredPair], dataset: Dataset, path: str) -> None:
+    """Every id a score row names must have text: otherwise training would fail hours in, on one batch."""
+    where = dataset.source or "the dataset"
+    if not scores:
+        raise InputError(path, "at least one scored pair", "none")
+    for number, row in enumerate(scores, start=1):
+        if row.qid not in dataset.queries:
+            raise InputError(path, f"query ids with a text in {where}", f"{row.qid} (pair {number})")
+        for pid in (row.pid_pos, row.pid_neg):
+            if pid not in dataset.corpus:
+                raise InputError(path, f"passage ids of the corpus of {where}", f"{pid} (pair {number})")
+
+
+def _load_student(settings: StudentConfig) -> BertDot:
+    return BertDot.load(
+        settings.model,
+        pooling=settings.pooling,
+        normalize=settings.normalize,
+        query_max_length=settings.query_max_length,
+        passage_max_length=settings.passage_max_length,
+    )
+
+
+def _build_sampler(config: TrainConfig, scores: Sequence[ScoredPair]) -> BatchSampler:
+    queries = len({row.qid for row in scores})
+    if queries < config.batch_size:
+        raise InputError(
+            config.teacher_scores,
+            f"at least batch_size={config.batch_size} distinct queries (a batch never repeats a query)",
+            f"{queries} queries",
+        )
+    return RandomSampler(scores, config.batch_size, config.seed)

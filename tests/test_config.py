@@ -1,0 +1,43 @@
+import pytest
+
+from tasb.config import QuickstartConfig, TrainConfig, load_config, save_config
+from tasb.errors import InputError
+
+
+def test_yaml_then_overrides_with_nested_keys(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: 10\nlearning_rate: 7e-6\nstudent:\n  pooling: cls\n")
+    config = load_config(TrainConfig, path, ["steps=20", "student.query_max_length=16", "max_minutes=1.5"])
+    assert (config.steps, config.learning_rate, config.max_minutes) == (20, 7e-6, 1.5)
+    assert (config.student.pooling, config.student.query_max_length, config.student.passage_max_length) == ("cls", 16, 200)
+
+
+def test_a_saved_config_loads_back_equal(tmp_path):
+    config = load_config(QuickstartConfig, None, ["teacher.steps=3", "teacher_ensemble.bm25=0.5"])
+    save_config(config, tmp_path / "config.yaml")
+    assert "tasb_version" in (tmp_path / "config.yaml").read_text()
+    assert load_config(QuickstartConfig, tmp_path / "config.yaml") == config
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["stepz=5"], "keys of TrainConfig"),
+        (["student.poolin=cls"], "keys of StudentConfig"),
+        (["steps=many"], "steps to be an integer"),
+        (["student.pooling=max"], "student.pooling to be one of cls, mean"),
+        (["bf16=maybe"], "bf16 to be true or false"),
+        (["steps"], "key=value"),
+    ],
+)
+def test_unknown_or_mistyped_keys_are_refused(overrides, message):
+    with pytest.raises(InputError, match=message):
+        load_config(TrainConfig, None, overrides)
+
+
+def test_yaml_syntax_errors_name_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("steps: 10\nstudent: [unclosed\n")
+    with pytest.raises(InputError) as err:
+        load_config(TrainConfig, path)
+    assert err.value.path == str(path) and err.value.line is not None

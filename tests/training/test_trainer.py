@@ -1,0 +1,125 @@
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from tasb.config import StudentConfig, TrainConfig
+from tasb.data.records import Dataset, ScoredPair
+from tasb.errors import InputError
+from tasb.models.student import BertDot
+from tasb.training.trainer import train
+
+TOPICS = ["cat", "river", "engine", "violin", "comet", "bread", "glacier", "tennis", "copper", "orchid"]
+FILLER = ["the", "a", "of", "and", "with", "under", "over", "near", "some", "many", "old", "new"]
+
+
+def _synthetic(num_queries: int = 20) -> tuple[Dataset, list[ScoredPair]]:
+    """20 queries, 60 passages: each query's own passage scores high, two other passages low."""
+    rng = random.Random(0)
+    queries, corpus, rows = {}, {}, []
+    for q in range(num_queries):
+        topic = TOPICS[q % len(TOPICS)]
+        queries[f"q{q}"] = f"what about the {topic} number {q}"
+        corpus[f"p{q}"] = f"the {topic} number {q} " + " ".join(rng.choices(FILLER, k=6))
+        for k in (1, 2):
+            corpus[f"p{q}-n{k}"] = " ".join(rng.choices(FILLER, k=8)) + f" {TOPICS[(q + k) % len(TOPICS)]}"
+    for q in range(num_queries):
+        for k in (1, 2):
+            pos, neg = round(rng.uniform(4, 6), 2), round(rng.uniform(-1, 1), 2)
+            rows.append(ScoredPair(pos, neg, f"q{q}", f"p{q}", f"p{q}-n{k}"))
+    return Dataset(corpus=corpus, queries=queries, qrels={}, source="synthetic"), rows
+
+
+def _config(tmp_path, tiny_bert_dir, name: str, **overrides) -> TrainConfig:
+    values = dict(
+        output_dir=str(tmp_path / name),
+        teacher_scores=str(tmp_path / "scores.tsv"),
+        student=StudentConfig(model=str(tiny_bert_dir), query_max_length=12, passage_max_length=16),
+        batch_size=4,
+        steps=6,
+        learning_rate=1e-4,
+        checkpoint_every=3,
+        keep_checkpoints=2,
+        log_every=2,
+        bf16=False,
+        seed=1,
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
+def _log(folder) -> list[dict]:
+    return [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_run_folder_holds_config_log_checkpoints_model_metrics_and_done(tmp_path, tiny_bert_dir):
+    dataset, scores = _synthetic()
+    student = BertDot.load(str(tiny_bert_dir), query_max_length=12, passage_max_length=16)
+    folder = train(_config(tmp_path, tiny_bert_dir, "run", checkpoint_every=2), dataset, scores, student=student)
+
+    assert folder == tmp_path / "run"
+    assert "checkpoint_every: 2" in (folder / "config.yaml").read_text()
+    assert [line["step"] for line in _log(folder)] == [2, 4, 6]
+    assert set(_log(folder)[0]) == {"step", "loss", "lr", "steps_per_s", "elapsed_s"}
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["step-4", "step-6"]
+    for name in ("model", "trainer_state.pt", "state.json"):
+        assert (folder / "checkpoints" / "step-6" / name).exists()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and metrics["stopped_by"] == "steps"
+    assert metrics["final_loss"] == pytest.approx(_log(folder)[-1]["loss"])
+    assert (folder / "DONE").read_text() == ""
+
+    texts = list(dataset.corpus.values())[:5]
+    reloaded = BertDot.load(str(folder / "model"))
+    np.testing.assert_array_equal(reloaded.encode_passages(texts), student.encode_passages(texts))
+
+
+def test_loss_decreases_on_a_fixed_problem(tmp_path, tiny_bert_dir):
+    dataset, scores = _synthetic()
+    config = _config(tmp_path, tiny_bert_dir, "run", steps=30, learning_rate=1e-3, log_every=1, checkpoint_every=30)
+    # a random tiny BERT's CLS vector barely depends on its input at first: mean pooling learns within 30 steps
+    config.student.pooling = "mean"
+    losses = [line["loss"] for line in _log(train(config, dataset, scores))]
+    assert len(losses) == 30
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, tiny_bert_dir):
+    dataset, scores = _synthetic()
+    whole = train(_config(tmp_path, tiny_bert_dir, "whole", steps=6), dataset, scores)
+
+    train(_config(tmp_path, tiny_bert_dir, "split", steps=3), dataset, scores)
+    split = train(_config(tmp_path, tiny_bert_dir, "split", steps=6), dataset, scores, resume=True)
+
+    expected = BertDot.load(str(whole / "model")).encoder.state_dict()
+    got = BertDot.load(str(split / "model")).encoder.state_dict()
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+    assert [line["loss"] for line in _log(split)] == [line["loss"] for line in _log(whole)]
+    assert json.loads((split / "metrics.json").read_text())["steps"] == 6
+
+
+def test_score_file_naming_an_unknown_passage_is_refused(tmp_path, tiny_bert_dir):
+    dataset, scores = _synthetic()
+    scores[5] = scores[5]._replace(pid_neg="no-such-passage")
+    config = _config(tmp_path, tiny_bert_dir, "run")
+    with pytest.raises(InputError, match="no-such-passage") as caught:
+        train(config, dataset, scores)
+    assert caught.value.path == config.teacher_scores
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_earlier_run_is_not_overwritten_without_resume(tmp_path, tiny_bert_dir):
+    dataset, scores = _synthetic()
+    config = _config(tmp_path, tiny_bert_dir, "run", steps=1)
+    train(config, dataset, scores)
+    with pytest.raises(InputError, match="resume"):
+        train(config, dataset, scores)
+
+
+def test_too_few_queries_for_a_batch_is_refused(tmp_path, tiny_bert_dir):
+    dataset, scores = _synthetic(num_queries=3)
+    with pytest.raises(InputError, match="batch_size=4"):
+        train(_config(tmp_path, tiny_bert_dir, "run"), dataset, scores)
