@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "DONE").unlink(missing_ok=True)
+    # a rerun starts over: the trainer rightly refuses to train into an earlier run's folder
+    shutil.rmtree(out / "student", ignore_errors=True)
     save_config(config, out / "config.yaml")
     stage = _Stages(total=6)
     rows: dict[str, dict[str, float]] = {}

@@ -44,16 +44,15 @@ def load_irds(dataset_id: str, split: str | None = None) -> Dataset:
         ds = ir_datasets.load(name)
     except KeyError:
         raise InputError(f"irds:{dataset_id}", "an ir_datasets id (see ir_datasets.registry)", name) from None
-    corpus: Corpus = {}
-    if ds.has_docs():
-        for doc in ds.docs_iter():
-            title = getattr(doc, "title", "") or ""
-            corpus[str(doc.doc_id)] = f"{title} {doc.default_text() if title else doc.text}".strip()
+    # default_text() is ir_datasets' own choice of fields (BEIR: title and text joined)
+    corpus: Corpus = {str(doc.doc_id): doc.default_text() for doc in ds.docs_iter()} if ds.has_docs() else {}
     queries: Queries = {str(q.query_id): q.default_text() for q in ds.queries_iter()} if ds.has_queries() else {}
     qrels: Qrels = {}
     if ds.has_qrels():
         for qrel in ds.qrels_iter():
             qrels.setdefault(str(qrel.query_id), {})[str(qrel.doc_id)] = int(qrel.relevance)
+    if qrels:
+        queries = {qid: text for qid, text in queries.items() if qid in qrels}
     return Dataset(corpus, queries, qrels, source=f"irds:{name}")
 
 

@@ -13,13 +13,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
 from tasb.models.hub import resolve_model
-from tasb.models.student import autocast
+from tasb.models.inference import batched_inference
 
 TASB_META = "tasb.json"
 DEFAULT_MAX_LENGTH = 256
@@ -92,23 +91,12 @@ class BertCat:
         """Scores of (query, passage) pairs as float32, in input order."""
         if len(queries) != len(passages):
             raise ValueError(f"{len(queries)} queries but {len(passages)} passages: expected one passage per query")
-        # longest first and in length order: batches pad little, and a too-large batch fails at once
-        order = sorted(range(len(queries)), key=lambda i: -(len(queries[i]) + len(passages[i])))
-        out = np.empty(len(queries), dtype=np.float32)
-        was_training = self.model.training
-        self.model.eval()
-        bar = tqdm(total=len(order), desc=progress, unit="pair", disable=progress is None)
-        try:
-            with torch.inference_mode(), autocast(bf16):
-                for start in range(0, len(order), batch_size):
-                    idx = order[start : start + batch_size]
-                    logits = self.logits([queries[i] for i in idx], [passages[i] for i in idx])
-                    out[idx] = logits.float().cpu().numpy()
-                    bar.update(len(idx))
-        finally:
-            bar.close()
-            self.model.train(was_training)
-        return out
+
+        def forward(idx: list[int]) -> torch.Tensor:
+            return self.logits([queries[i] for i in idx], [passages[i] for i in idx])
+
+        lengths = [len(q) + len(p) for q, p in zip(queries, passages)]
+        return batched_inference(self.model, lengths, forward, batch_size, bf16, progress, unit="pair")
 
     def save(self, path: str | Path) -> None:
         """A Hugging Face folder (plus ``tasb.json``), written under a temp name then swapped in."""

@@ -6,7 +6,6 @@ unchanged; the query length cap, which sentence-transformers has no field for, l
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -16,20 +15,13 @@ import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-from tqdm.auto import tqdm
 
 from tasb.fsutil import atomic_dir
 from tasb.models.hub import resolve_model
+from tasb.models.inference import batched_inference
 
 TASB_META = "tasb.json"
 Pooling_ = Literal["cls", "mean"]
-
-
-def autocast(enabled: bool):
-    """bf16 autocast on CPU: about twice as fast on AVX-512-BF16 machines, with the same rankings."""
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 class BertDot:
@@ -108,23 +100,13 @@ class BertDot:
         return self.embed(self.tokenize(texts, self.passage_max_length))
 
     def _encode(self, texts: Sequence[str], max_length: int, batch_size: int, bf16: bool, progress: str | None) -> np.ndarray:
-        # longest first and in length order: batches pad little, and a too-large batch fails at once
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        was_training = self.encoder.training
-        self.encoder.eval()
-        bar = tqdm(total=len(texts), desc=progress, unit="text", disable=progress is None)
-        try:
-            with torch.inference_mode(), autocast(bf16):
-                for start in range(0, len(order), batch_size):
-                    idx = order[start : start + batch_size]
-                    vectors = self.embed(self.tokenize([texts[i] for i in idx], max_length))
-                    out[idx] = vectors.float().cpu().numpy()
-                    bar.update(len(idx))
-        finally:
-            bar.close()
-            self.encoder.train(was_training)
-        return out
+        if not texts:
+            return np.empty((0, self.dim), dtype=np.float32)
+
+        def forward(idx: list[int]) -> torch.Tensor:
+            return self.embed(self.tokenize([texts[i] for i in idx], max_length))
+
+        return batched_inference(self.encoder, [len(t) for t in texts], forward, batch_size, bf16, progress)
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 256, bf16: bool = False, progress: str | None = None) -> np.ndarray:
         return self._encode(texts, self.query_max_length, batch_size, bf16, progress)

@@ -25,7 +25,7 @@ from tasb.data.pairs import negatives, positives
 from tasb.data.records import Corpus, Qrels, Queries, Run
 from tasb.errors import InputError
 from tasb.models.cross_encoder import BertCat
-from tasb.models.student import autocast
+from tasb.models.inference import autocast
 
 LOG_FILE = "teacher_log.jsonl"
 

@@ -28,7 +28,8 @@ from tasb.config import StudentConfig, TrainConfig, save_config
 from tasb.data.records import Dataset, ScoredPair
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir, atomic_write
-from tasb.models.student import BertDot, autocast
+from tasb.models.inference import autocast
+from tasb.models.student import BertDot
 from tasb.sampling import BatchSampler, RandomSampler
 from tasb.training.losses import MarginMSELoss
 
