@@ -1,6 +1,6 @@
 """Index encoding throughput: tasb's ``build_index`` (bf16 and fp32) against sentence-transformers' ``encode``.
 
-Usage: python bench/encode.py [BEIR folder or corpus file]   (default /work/shared/data/scifact)
+Usage: python bench/encode.py [BEIR folder or corpus file]   (default: scifact under $TASB_DATA_DIR, else ../shared/data)
 
 All three encoders run the same all-MiniLM-L6-v2 weights on the first 1,000 passages, capped at 200
 tokens, batch 32, in one process (same thread count). Each is warmed up, then timed in rounds whose
@@ -11,6 +11,7 @@ the agreement of the vectors, and as the last line one JSON object.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
 
-from tasb.data import read_corpus
+from tasb.data import DATA_DIR_ENV, read_corpus
 from tasb.models.hub import resolve_model
 from tasb.models.student import BertDot
 from tasb.retrieval.index import build_index
@@ -37,7 +38,8 @@ Encoder = Callable[[dict[str, str]], np.ndarray]
 
 
 def load_passages(argv: list[str]) -> dict[str, str]:
-    source = Path(argv[1]) if len(argv) > 1 else Path("/work/shared/data/scifact")
+    default = Path(os.environ.get(DATA_DIR_ENV, Path(__file__).resolve().parents[2] / "shared" / "data")) / "scifact"
+    source = Path(argv[1]) if len(argv) > 1 else default
     corpus_file = source / "corpus.jsonl" if source.is_dir() else source
     corpus = read_corpus(corpus_file)
     return dict(list(corpus.items())[:DOCS])
