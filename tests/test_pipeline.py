@@ -111,15 +111,19 @@ def test_bad_input_exits_2_with_file_and_line(tmp_path):
     assert f"{qrels}:2: expected an integer relevance grade" in result.output
 
 
-def test_quickstart_leaves_a_complete_run_folder(mini_scifact, tiny_bert_dir, tmp_path):
+def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact, tiny_bert_dir, tmp_path):
     out = tmp_path / "qs"
-    _ok("quickstart", "--data", mini_scifact, "--set", f"output_dir={out}",
-        "--set", f"student.model={tiny_bert_dir}", "--set", f"teacher.model={tiny_bert_dir}",
-        "--set", "teacher.steps=2", "--set", "teacher.batch_size=2", "--set", "train_steps=2",
-        "--set", "batch_size=4", "--set", "teacher_eval_depth=10", "--set", "negatives_per_query=2")
+    for _ in range(2):
+        _ok("quickstart", "--data", mini_scifact, "--set", f"output_dir={out}",
+            "--set", f"student.model={tiny_bert_dir}", "--set", f"teacher.model={tiny_bert_dir}",
+            "--set", "teacher.steps=2", "--set", "teacher.batch_size=2", "--set", "train_steps=2",
+            "--set", "batch_size=4", "--set", "teacher_eval_depth=10", "--set", "negatives_per_query=2")
     for name in ("DONE", "results.md", "metrics.json", "config.yaml", "teacher_scores.tsv", "bm25.test.trec",
                  "teacher.test.trec", "student.test.trec", "student/model/modules.json", "teacher/model/config.json"):
         assert (out / name).exists(), name
+    # the student's index remembers its model: search needs no --model
+    _ok("search", "--index", out / "index-student", "--data", mini_scifact, "--out", tmp_path / "again.trec")
+    assert read_run(tmp_path / "again.trec") == read_run(out / "student.test.trec")
     rows = json.loads((out / "metrics.json").read_text())["results"]
     assert list(rows)[0] == "BM25" and any(r.startswith("teacher: ensemble") for r in rows)
     assert rows["BM25"]["nDCG@10"] > 0.5

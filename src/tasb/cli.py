@@ -83,7 +83,6 @@ def bm25(
 def index(
     out: Annotated[Path, typer.Option("--out", help="index folder to write")],
     data: DataOpt = None,
-    split: SplitOpt = "test",
     corpus: CorpusOpt = None,
     model: Annotated[str, typer.Option(help="BERT_DOT folder or name")] = "all-MiniLM-L6-v2",
     pooling: Annotated[Optional[str], typer.Option(help="cls or mean; default: what the model folder says")] = None,
@@ -91,14 +90,17 @@ def index(
     bf16: Bf16Opt = True,
 ):
     """Encode every passage once into an index folder (embeddings.npy, ids.txt, meta.json)."""
-    from tasb.data import read_corpus
-    from tasb.data.datasets import load_dataset
+    from tasb.data import load_corpus
     from tasb.models.student import BertDot
     from tasb.retrieval.index import build_index
 
-    passages = read_corpus(corpus) if corpus else load_dataset(data, split, need_qrels=False).corpus
+    if pooling not in (None, "cls", "mean"):
+        raise InputError("--pooling", "cls or mean", pooling)
+    passages = load_corpus(data, _str(corpus))
     student = BertDot.load(model, pooling=pooling)
-    built = build_index(student, passages, out, batch_size=batch_size, bf16=bf16, model_name=model)
+    # an absolute path, so `tasb search` finds the model from any working directory
+    recorded = str(Path(model).resolve()) if Path(model).exists() else model
+    built = build_index(student, passages, out, batch_size=batch_size, bf16=bf16, model_name=recorded)
     typer.echo(f"wrote {out} ({built.meta['count']} passages, dim {built.meta['dim']})")
 
 

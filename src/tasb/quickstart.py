@@ -58,8 +58,10 @@ def _load_splits(config: QuickstartConfig) -> tuple[Dataset, Dataset]:
         raise
 
 
-def _index_and_search(student: BertDot, dataset: Dataset, folder: Path, config: QuickstartConfig) -> tuple[DenseIndex, Run]:
-    index = build_index(student, dataset.corpus, folder, bf16=config.bf16, model_name=config.student.model)
+def _index_and_search(
+    student: BertDot, model_name: str, dataset: Dataset, folder: Path, config: QuickstartConfig
+) -> tuple[DenseIndex, Run]:
+    index = build_index(student, dataset.corpus, folder, bf16=config.bf16, model_name=model_name)
     return index, search(index, student, dataset.queries, k=1000)
 
 
@@ -91,7 +93,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
             query_max_length=config.student.query_max_length,
             passage_max_length=config.student.passage_max_length,
         )
-        initial_index, initial_run = _index_and_search(student, test_set, out / "index-initial", config)
+        initial_index, initial_run = _index_and_search(student, config.student.model, test_set, out / "index-initial", config)
         write_run(initial_run, out / "initial.test.trec", tag="initial")
         rows["initial student (zero-shot)"] = evaluate(initial_run, test_set.qrels)
 
@@ -151,8 +153,8 @@ def run_quickstart(config: QuickstartConfig) -> Path:
             seed=config.seed,
         )
         run_folder = train(train_config, train_set, scored, student=student)
-        trained = BertDot.load(str(run_folder / "model"))
-        _, student_run = _index_and_search(trained, test_set, out / "index-student", config)
+        trained_path = str((run_folder / "model").resolve())
+        _, student_run = _index_and_search(BertDot.load(trained_path), trained_path, test_set, out / "index-student", config)
         write_run(student_run, out / "student.test.trec", tag="student")
         rows["trained student (TAS-B recipe, Margin-MSE)"] = evaluate(student_run, test_set.qrels)
 

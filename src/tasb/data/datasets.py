@@ -85,6 +85,15 @@ def load_dataset(
     return Dataset(read_corpus(corpus_path), all_queries, loaded_qrels, source=str(folder or corpus_path))
 
 
+def load_corpus(data: str | None = None, corpus: str | None = None) -> Corpus:
+    """Just the passages: an explicit file, a BEIR folder's corpus.jsonl, or an ir_datasets corpus."""
+    if corpus:
+        return read_corpus(corpus)
+    if data is not None and data.startswith("irds:"):
+        return load_irds(data[len("irds:"):]).corpus
+    return read_corpus(_beir_file(resolve_data_path(data), "corpus.jsonl"))
+
+
 def _splits(folder: Path | None) -> str:
     if folder is None or not (folder / "qrels").is_dir():
         return "none found"
