@@ -79,8 +79,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     with stage("load data and BM25"):
         train_set, test_set = _load_splits(config)
         bm25 = BM25(train_set.corpus)
-        depth = max(config.bm25_negatives_depth, config.teacher.negatives_depth)
-        bm25_train = bm25.search(train_set.judged_queries(), k=depth)
+        bm25_train = bm25.search(train_set.judged_queries(), k=max(config.negatives_depth, config.teacher.negatives_depth))
         bm25_test = bm25.search(test_set.queries, k=1000)
         write_run(bm25_test, out / "bm25.test.trec", tag="bm25")
         rows["BM25"] = evaluate(bm25_test, test_set.qrels)
@@ -96,6 +95,11 @@ def run_quickstart(config: QuickstartConfig) -> Path:
         initial_index, initial_run = _index_and_search(student, config.student.model, test_set, out / "index-initial", config)
         write_run(initial_run, out / "initial.test.trec", tag="initial")
         rows["initial student (zero-shot)"] = evaluate(initial_run, test_set.qrels)
+        negatives_run = (
+            search(initial_index, student, train_set.judged_queries(), k=config.negatives_depth)
+            if config.negatives_from == "initial-student"
+            else bm25_train
+        )
 
     with stage("teacher training"):
         cross_encoder = train_cross_encoder(
@@ -130,7 +134,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
 
     with stage("teacher scores training pairs"):
         pairs = training_pairs(
-            train_set.qrels, bm25_train, depth=config.bm25_negatives_depth, per_query=config.negatives_per_query, seed=config.seed
+            train_set.qrels, negatives_run, depth=config.negatives_depth, per_query=config.negatives_per_query, seed=config.seed
         )
         scored = score_pairs(EnsembleScorer(list(active.values()), [weights[n] for n in active]), pairs, train_set.queries, train_set.corpus)
         write_scores(scored, out / "teacher_scores.tsv")
