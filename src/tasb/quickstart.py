@@ -54,7 +54,9 @@ def _load_splits(config: QuickstartConfig) -> tuple[Dataset, Dataset]:
         return load_dataset(data, config.train_split), load_dataset(data, config.test_split)
     except InputError as err:
         if config.data is None:
-            raise InputError(None, "SciFact in BEIR layout: pass --data PATH/TO/scifact or set TASB_DATA_DIR to its parent") from err
+            raise InputError(
+                None, "SciFact in BEIR layout: pass --data PATH/TO/scifact or set TASB_DATA_DIR to its parent"
+            ) from err
         raise
 
 
@@ -79,7 +81,9 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     with stage("load data and BM25"):
         train_set, test_set = _load_splits(config)
         bm25 = BM25(train_set.corpus)
-        bm25_train = bm25.search(train_set.judged_queries(), k=max(config.negatives_depth, config.teacher.negatives_depth))
+        bm25_train = bm25.search(
+            train_set.judged_queries(), k=max(config.negatives_depth, config.teacher.negatives_depth)
+        )
         bm25_test = bm25.search(test_set.queries, k=1000)
         write_run(bm25_test, out / "bm25.test.trec", tag="bm25")
         rows["BM25"] = evaluate(bm25_test, test_set.qrels)
@@ -92,7 +96,9 @@ def run_quickstart(config: QuickstartConfig) -> Path:
             query_max_length=config.student.query_max_length,
             passage_max_length=config.student.passage_max_length,
         )
-        initial_index, initial_run = _index_and_search(student, config.student.model, test_set, out / "index-initial", config)
+        initial_index, initial_run = _index_and_search(
+            student, config.student.model, test_set, out / "index-initial", config
+        )
         write_run(initial_run, out / "initial.test.trec", tag="initial")
         rows["initial student (zero-shot)"] = evaluate(initial_run, test_set.qrels)
         negatives_run = (
@@ -110,7 +116,9 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     members = {
         "cross-encoder": cross_encoder_scorer(cross_encoder, bf16=config.bf16),
         "bm25": BM25Scorer(bm25),
-        "bi-encoder": DotScorer(student, bf16=config.bf16, passage_vectors=dict(zip(initial_index.ids, initial_index.embeddings))),
+        "bi-encoder": DotScorer(
+            student, bf16=config.bf16, passage_vectors=dict(zip(initial_index.ids, initial_index.embeddings))
+        ),
     }
     unknown = sorted(set(weights) - set(members))
     if unknown:
@@ -118,8 +126,12 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     active = {name: members[name] for name, weight in weights.items() if weight > 0}
 
     with stage("teacher judged by re-ranking BM25"):
-        heads = {qid: [pid for pid, _ in ranked(scores, config.teacher_eval_depth)] for qid, scores in bm25_test.items()}
-        member_scores = {name: scorer.score(heads, test_set.queries, test_set.corpus) for name, scorer in active.items()}
+        heads = {
+            qid: [pid for pid, _ in ranked(scores, config.teacher_eval_depth)] for qid, scores in bm25_test.items()
+        }
+        member_scores = {
+            name: scorer.score(heads, test_set.queries, test_set.corpus) for name, scorer in active.items()
+        }
         teacher_scores = ensemble(list(member_scores.values()), [weights[n] for n in active])
         label = f"re-ranks BM25 top-{config.teacher_eval_depth}"
         if "cross-encoder" in member_scores:
@@ -134,9 +146,18 @@ def run_quickstart(config: QuickstartConfig) -> Path:
 
     with stage("teacher scores training pairs"):
         pairs = training_pairs(
-            train_set.qrels, negatives_run, depth=config.negatives_depth, per_query=config.negatives_per_query, seed=config.seed
+            train_set.qrels,
+            negatives_run,
+            depth=config.negatives_depth,
+            per_query=config.negatives_per_query,
+            seed=config.seed,
         )
-        scored = score_pairs(EnsembleScorer(list(active.values()), [weights[n] for n in active]), pairs, train_set.queries, train_set.corpus)
+        scored = score_pairs(
+            EnsembleScorer(list(active.values()), [weights[n] for n in active]),
+            pairs,
+            train_set.queries,
+            train_set.corpus,
+        )
         write_scores(scored, out / "teacher_scores.tsv")
 
     with stage("student training, index, search"):
@@ -158,7 +179,9 @@ def run_quickstart(config: QuickstartConfig) -> Path:
         )
         run_folder = train(train_config, train_set, scored, student=student)
         trained_path = str((run_folder / "model").resolve())
-        _, student_run = _index_and_search(BertDot.load(trained_path), trained_path, test_set, out / "index-student", config)
+        _, student_run = _index_and_search(
+            BertDot.load(trained_path), trained_path, test_set, out / "index-student", config
+        )
         write_run(student_run, out / "student.test.trec", tag="student")
         rows["trained student (TAS-B recipe, Margin-MSE)"] = evaluate(student_run, test_set.qrels)
 

@@ -63,9 +63,9 @@ _ID_KEYS = ("_id", "doc_id", "docid", "id", "pid")
 _TEXT_KEYS = ("text", "contents", "doc", "body")
 
 
-def _add_unique(table: dict, key: str, value, path: Path, number: int, what: str) -> None:
+def _add_unique(table: dict, key: str, value, path: Path, number: int, expected: str) -> None:
     if key in table:
-        raise InputError(path, f"unique {what} ids", f"duplicate id {key}", line=number)
+        raise InputError(path, expected, f"duplicate id {key}", line=number)
     table[key] = value
 
 
@@ -88,7 +88,7 @@ def read_corpus(path: str | Path) -> Corpus:
             pid = str(_first_key(record, _ID_KEYS, path, number, "passage id"))
             body = str(_first_key(record, _TEXT_KEYS, path, number, "passage text"))
             text = f"{record.get('title') or ''} {body}".strip()
-            _add_unique(corpus, pid, _check_text(text, path, number, "passage"), path, number, "passage")
+            _add_unique(corpus, pid, _check_text(text, path, number, "passage"), path, number, "unique passage ids")
     else:
         for number, line in iter_lines(path):
             cols = line.split("\t")
@@ -96,7 +96,14 @@ def read_corpus(path: str | Path) -> Corpus:
                 cols = [cols[0], f"{cols[1]} {cols[2]}".strip()]
             if len(cols) != 2 or not cols[0].strip():
                 raise InputError(path, "2 tab-separated columns: pid, text", line, line=number)
-            _add_unique(corpus, cols[0].strip(), _check_text(cols[1], path, number, "passage"), path, number, "passage")
+            _add_unique(
+                corpus,
+                cols[0].strip(),
+                _check_text(cols[1], path, number, "passage"),
+                path,
+                number,
+                "unique passage ids",
+            )
     return corpus
 
 
@@ -109,13 +116,15 @@ def read_queries(path: str | Path) -> Queries:
             record = _json_record(path, number, line)
             qid = str(_first_key(record, ("_id", "query_id", "qid", "id"), path, number, "query id"))
             text = str(_first_key(record, ("text", "query"), path, number, "query text"))
-            _add_unique(queries, qid, _check_text(text, path, number, "query"), path, number, "query")
+            _add_unique(queries, qid, _check_text(text, path, number, "query"), path, number, "unique query ids")
     else:
         for number, line in iter_lines(path):
             cols = line.split("\t")
             if len(cols) != 2 or not cols[0].strip():
                 raise InputError(path, "2 tab-separated columns: qid, query text", line, line=number)
-            _add_unique(queries, cols[0].strip(), _check_text(cols[1], path, number, "query"), path, number, "query")
+            _add_unique(
+                queries, cols[0].strip(), _check_text(cols[1], path, number, "query"), path, number, "unique query ids"
+            )
     return queries
 
 
@@ -153,10 +162,14 @@ def read_qrels(path: str | Path) -> Qrels:
             qid, pid, grade = cols
         else:
             raise InputError(path, "TREC qrels 'qid 0 pid grade' or BEIR 'qid pid score'", line, line=number)
-        judged = qrels.setdefault(qid, {})
-        if pid in judged:
-            raise InputError(path, "one judgment per (query, passage)", f"duplicate {qid} {pid}", line=number)
-        judged[pid] = _parse_int(grade, path, number, "relevance grade")
+        _add_unique(
+            qrels.setdefault(qid, {}),
+            pid,
+            _parse_int(grade, path, number, "relevance grade"),
+            path,
+            number,
+            f"one judgment per passage for query {qid}",
+        )
     if not qrels:
         raise InputError(path, "at least one judgment", "an empty file")
     return qrels
@@ -172,10 +185,14 @@ def read_run(path: str | Path) -> Run:
             raise InputError(path, "6 columns: qid Q0 pid rank score tag", line, line=number)
         qid, _, pid, rank, score, _tag = cols
         _parse_int(rank, path, number, "rank")
-        ranked = run.setdefault(qid, {})
-        if pid in ranked:
-            raise InputError(path, "each passage once per query", f"duplicate {qid} {pid}", line=number)
-        ranked[pid] = _parse_float(score, path, number, "score")
+        _add_unique(
+            run.setdefault(qid, {}),
+            pid,
+            _parse_float(score, path, number, "score"),
+            path,
+            number,
+            f"each passage once in the ranking of query {qid}",
+        )
     if not run:
         raise InputError(path, "at least one ranked passage", "an empty file")
     return run

@@ -7,7 +7,7 @@ grade ``rel`` up: TREC-DL's convention (and the paper's) is ``rel=2``; binary co
 from __future__ import annotations
 
 import ir_measures
-from ir_measures import R, RR, nDCG
+from ir_measures import RR, R, nDCG
 
 from tasb.data.records import Qrels, Run
 
