@@ -127,3 +127,25 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     rows = json.loads((out / "metrics.json").read_text())["results"]
     assert list(rows)[0] == "BM25" and any(r.startswith("teacher: ensemble") for r in rows)
     assert rows["BM25"]["nDCG@10"] > 0.5
+
+
+def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(mini_scifact, tmp_path):
+    data = ["--data", mini_scifact, "--split", "test"]
+    _ok("bm25", *data, "--k", 50, "--out", tmp_path / "bm25.trec")
+    output = _ok("teacher", "eval", *data, "--run", tmp_path / "bm25.trec", "--teacher", "bm25", "--depth", 10,
+                 "--out", tmp_path / "reranked.trec")
+    rows = {line.split("|")[1].strip(): line for line in output.splitlines() if line.startswith("| ")}
+    assert {"candidates", "teacher@10"} <= set(rows)
+    # BM25 re-ranking its own top-10 changes nothing
+    assert rows["candidates"].split("|")[2:] == rows["teacher@10"].split("|")[2:]
+    assert set(read_run(tmp_path / "reranked.trec")) == set(read_run(tmp_path / "bm25.trec"))
+
+    train = ["--data", mini_scifact, "--split", "train"]
+    _ok("bm25", *train, "--k", 20, "--out", tmp_path / "train.trec")
+    for name, teacher in (("a.tsv", "bm25"), ("b.tsv", "bm25")):
+        _ok("teacher", "score", *train, "--teacher", teacher, "--run", tmp_path / "train.trec", "--depth", 10,
+            "--negatives-per-query", 2, "--out", tmp_path / name)
+    _ok("teacher", "ensemble", tmp_path / "a.tsv", tmp_path / "b.tsv", "--weight", 2, "--weight", 1, "--out", tmp_path / "ab.tsv")
+    single, merged = read_scores(tmp_path / "a.tsv"), read_scores(tmp_path / "ab.tsv")
+    assert [(r.qid, r.pid_pos, r.pid_neg) for r in merged] == [(r.qid, r.pid_pos, r.pid_neg) for r in single]
+    assert all((m.margin > 0) == (s.margin > 0) for m, s in zip(merged, single) if s.margin != 0)
