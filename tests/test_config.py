@@ -41,3 +41,8 @@ def test_yaml_syntax_errors_name_the_line(tmp_path):
     with pytest.raises(InputError) as err:
         load_config(TrainConfig, path)
     assert err.value.path == str(path) and err.value.line is not None
+
+
+def test_a_mapping_field_is_updated_key_by_key():
+    weights = load_config(QuickstartConfig, None, ["teacher_ensemble.cross-encoder=0"]).teacher_ensemble
+    assert weights == {"cross-encoder": 0, "bm25": 1.0, "bi-encoder": 1.0}

@@ -113,11 +113,15 @@ def test_bad_input_exits_2_with_file_and_line(tmp_path):
 
 def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact, tiny_bert_dir, tmp_path):
     out = tmp_path / "qs"
-    for _ in range(2):
-        _ok("quickstart", "--data", mini_scifact, "--set", f"output_dir={out}",
-            "--set", f"student.model={tiny_bert_dir}", "--set", f"teacher.model={tiny_bert_dir}",
-            "--set", "teacher.steps=2", "--set", "teacher.batch_size=2", "--set", "train_steps=2",
-            "--set", "batch_size=4", "--set", "teacher_eval_depth=10", "--set", "negatives_per_query=2")
+    settings = ["--data", mini_scifact, "--set", f"output_dir={out}",
+                "--set", f"student.model={tiny_bert_dir}", "--set", f"teacher.model={tiny_bert_dir}",
+                "--set", "teacher.steps=2", "--set", "teacher.batch_size=2", "--set", "train_steps=2",
+                "--set", "batch_size=4", "--set", "teacher_eval_depth=10", "--set", "negatives_per_query=2"]
+    # the second run, over the first one's folder, drops the cross-encoder from the teacher
+    _ok("quickstart", *settings, "--set", "teacher_ensemble.cross-encoder=0")
+    without_cross_encoder = json.loads((out / "metrics.json").read_text())["results"]
+    assert "teacher: cross-encoder alone" not in without_cross_encoder and not (out / "teacher").exists()
+    _ok("quickstart", *settings)
     for name in ("DONE", "results.md", "metrics.json", "config.yaml", "teacher_scores.tsv", "bm25.test.trec",
                  "teacher.test.trec", "student.test.trec", "student/model/modules.json", "teacher/model/config.json"):
         assert (out / name).exists(), name

@@ -190,6 +190,11 @@ def from_dict(cls: type[C], values: dict[str, Any], source: str = "config", pref
     if unknown:
         raise InputError(source, f"keys of {cls.__name__} ({', '.join(sorted(hints))})", prefix + unknown[0])
     kwargs = {name: _coerce(val, hints[name], prefix + name, source) for name, val in values.items()}
+    for field in dataclasses.fields(cls):
+        # a mapping field (e.g. ensemble weights) is updated key by key, not replaced by a partial one
+        has_defaults = field.default_factory is not dataclasses.MISSING
+        if field.name in kwargs and has_defaults and typing.get_origin(hints[field.name]) is dict:
+            kwargs[field.name] = {**field.default_factory(), **kwargs[field.name]}
     return cls(**kwargs)
 
 

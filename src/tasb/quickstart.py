@@ -28,6 +28,7 @@ from tasb.training.teacher import train_cross_encoder
 from tasb.training.trainer import train
 
 DEFAULT_DATASET = "scifact"
+ENSEMBLE_MEMBERS = ("cross-encoder", "bm25", "bi-encoder")
 
 
 class _Stages:
@@ -67,14 +68,23 @@ def _index_and_search(
     return index, search(index, student, dataset.queries, k=1000)
 
 
+def _check_ensemble(weights: dict[str, float]) -> None:
+    unknown = sorted(set(weights) - set(ENSEMBLE_MEMBERS))
+    if unknown:
+        raise InputError("teacher_ensemble", f"weights for {', '.join(ENSEMBLE_MEMBERS)}", unknown[0])
+    if not any(weight > 0 for weight in weights.values()):
+        raise InputError("teacher_ensemble", "at least one member with a positive weight", str(weights))
+
+
 def run_quickstart(config: QuickstartConfig) -> Path:
+    _check_ensemble(config.teacher_ensemble)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "DONE").unlink(missing_ok=True)
     # a rerun starts over: the trainer rightly refuses to train into an earlier run's folder
     shutil.rmtree(out / "student", ignore_errors=True)
     save_config(config, out / "config.yaml")
-    stage = _Stages(total=6)
+    stage = _Stages(total=6 if config.teacher_ensemble.get("cross-encoder", 0) > 0 else 5)
     rows: dict[str, dict[str, float]] = {}
     notes: dict[str, str] = {}
 
@@ -107,22 +117,20 @@ def run_quickstart(config: QuickstartConfig) -> Path:
             else bm25_train
         )
 
-    with stage("teacher training"):
-        cross_encoder = train_cross_encoder(
-            config.teacher, train_set.queries, train_set.corpus, train_set.qrels, bm25_train, out / "teacher"
-        )
-
     weights = config.teacher_ensemble
     members = {
-        "cross-encoder": cross_encoder_scorer(cross_encoder, bf16=config.bf16),
         "bm25": BM25Scorer(bm25),
         "bi-encoder": DotScorer(
             student, bf16=config.bf16, passage_vectors=dict(zip(initial_index.ids, initial_index.embeddings))
         ),
     }
-    unknown = sorted(set(weights) - set(members))
-    if unknown:
-        raise InputError("teacher_ensemble", f"weights for {', '.join(members)}", unknown[0])
+    # a cross-encoder weighted 0 would cost its training time and teach nothing
+    if weights.get("cross-encoder", 0) > 0:
+        with stage("teacher training"):
+            cross_encoder = train_cross_encoder(
+                config.teacher, train_set.queries, train_set.corpus, train_set.qrels, bm25_train, out / "teacher"
+            )
+        members["cross-encoder"] = cross_encoder_scorer(cross_encoder, bf16=config.bf16)
     active = {name: members[name] for name, weight in weights.items() if weight > 0}
 
     with stage("teacher judged by re-ranking BM25"):
