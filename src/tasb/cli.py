@@ -12,7 +12,9 @@ import typer
 from tasb.config import DataConfig, QuickstartConfig, TeacherConfig, TrainConfig, load_config
 from tasb.errors import InputError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__ and "Dense retrieval trained with TAS-Balanced.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Dense retrieval trained with TAS-Balanced (Hofstätter et al., SIGIR'21)."
+)
 teacher_app = typer.Typer(no_args_is_help=True, help="BERT_CAT teachers: train, judge by re-ranking, score training pairs.")
 app.add_typer(teacher_app, name="teacher")
 
@@ -115,17 +117,13 @@ def search(
     k: Annotated[int, typer.Option(help="passages per query")] = 1000,
 ):
     """Search an index with the queries → TREC run (qid Q0 pid rank score tag)."""
-    from tasb.data import read_queries, write_run
-    from tasb.data.datasets import load_dataset
+    from tasb.data import load_queries, write_run
     from tasb.models.student import BertDot
     from tasb.retrieval.index import DenseIndex
     from tasb.retrieval.index import search as dense_search
 
     dense = DenseIndex.load(index)
-    if queries and not qrels:
-        topics = read_queries(queries)
-    else:
-        topics = load_dataset(data, split, corpus=None, queries=_str(queries), qrels=_str(qrels)).queries
+    topics, _ = load_queries(data, split, _str(queries), _str(qrels), need_qrels=False)
     student = BertDot.load(model or dense.meta["model"])
     write_run(dense_search(dense, student, topics, k=k), out, tag="tasb", k=k)
     typer.echo(f"wrote {out} ({len(topics)} queries)")

@@ -1,6 +1,6 @@
 """Loading and writing the files the pipeline exchanges: corpora, queries, qrels, runs, teacher scores."""
 
-from tasb.data.datasets import DATA_DIR_ENV, load_corpus, load_dataset, resolve_data_path
+from tasb.data.datasets import DATA_DIR_ENV, load_corpus, load_dataset, load_queries, resolve_data_path
 from tasb.data.pairs import negatives, positives, training_pairs
 from tasb.data.readers import read_corpus, read_qrels, read_queries, read_run
 from tasb.data.records import Corpus, Dataset, Pair, Qrels, Queries, Run, ScoredPair
@@ -9,7 +9,7 @@ from tasb.data.writers import ranked, write_run, write_scores
 
 __all__ = [
     "DATA_DIR_ENV", "Corpus", "Dataset", "Pair", "Qrels", "Queries", "Run", "ScoredPair",
-    "ensemble", "ensemble_files", "load_corpus", "load_dataset", "negatives", "normalize_per_query", "passage_scores",
+    "ensemble", "ensemble_files", "load_corpus", "load_dataset", "load_queries", "negatives", "normalize_per_query", "passage_scores",
     "positives", "ranked", "read_corpus", "read_qrels", "read_queries", "read_run", "read_scores",
     "resolve_data_path", "training_pairs", "write_run", "write_scores",
 ]

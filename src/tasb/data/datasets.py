@@ -35,7 +35,7 @@ def _beir_file(folder: Path, name: str) -> Path:
     raise InputError(folder / name, "a BEIR folder file", "no such file")
 
 
-def load_irds(dataset_id: str, split: str | None = None) -> Dataset:
+def load_irds(dataset_id: str, split: str | None = None, with_docs: bool = True) -> Dataset:
     """Load ``irds:<id>`` through ir_datasets (downloads on first use; needs internet)."""
     import ir_datasets
 
@@ -45,7 +45,8 @@ def load_irds(dataset_id: str, split: str | None = None) -> Dataset:
     except KeyError:
         raise InputError(f"irds:{dataset_id}", "an ir_datasets id (see ir_datasets.registry)", name) from None
     # default_text() is ir_datasets' own choice of fields (BEIR: title and text joined)
-    corpus: Corpus = {str(doc.doc_id): doc.default_text() for doc in ds.docs_iter()} if ds.has_docs() else {}
+    has_docs = with_docs and ds.has_docs()
+    corpus: Corpus = {str(doc.doc_id): doc.default_text() for doc in ds.docs_iter()} if has_docs else {}
     queries: Queries = {str(q.query_id): q.default_text() for q in ds.queries_iter()} if ds.has_queries() else {}
     qrels: Qrels = {}
     if ds.has_qrels():
@@ -56,19 +57,18 @@ def load_irds(dataset_id: str, split: str | None = None) -> Dataset:
     return Dataset(corpus, queries, qrels, source=f"irds:{name}")
 
 
-def load_dataset(
+def load_queries(
     data: str | None = None,
     split: str = "test",
-    corpus: str | None = None,
     queries: str | None = None,
     qrels: str | None = None,
     need_qrels: bool = True,
-) -> Dataset:
-    """Explicit files win over the folder's; queries are restricted to those judged in the split's qrels."""
+) -> tuple[Queries, Qrels]:
+    """Queries and judgments without the corpus; queries are restricted to those judged in the qrels."""
     if data is not None and data.startswith("irds:"):
-        return load_irds(data[len("irds:"):], split)
-    folder = resolve_data_path(data) if (data is not None or not (corpus and queries)) else None
-    corpus_path = Path(corpus) if corpus else _beir_file(folder, "corpus.jsonl")
+        dataset = load_irds(data[len("irds:") :], split, with_docs=False)
+        return dataset.queries, dataset.qrels
+    folder = resolve_data_path(data) if (data is not None or not queries) else None
     queries_path = Path(queries) if queries else _beir_file(folder, "queries.jsonl")
     qrels_path = Path(qrels) if qrels else (folder / "qrels" / f"{split}.tsv" if folder else None)
     if qrels_path is not None and not qrels_path.exists() and not qrels:
@@ -82,7 +82,23 @@ def load_dataset(
         if unknown:
             raise InputError(qrels_path, f"query ids that exist in {queries_path}", unknown[0])
         all_queries = {qid: text for qid, text in all_queries.items() if qid in loaded_qrels}
-    return Dataset(read_corpus(corpus_path), all_queries, loaded_qrels, source=str(folder or corpus_path))
+    return all_queries, loaded_qrels
+
+
+def load_dataset(
+    data: str | None = None,
+    split: str = "test",
+    corpus: str | None = None,
+    queries: str | None = None,
+    qrels: str | None = None,
+    need_qrels: bool = True,
+) -> Dataset:
+    """Explicit files win over the folder's; queries are restricted to those judged in the split's qrels."""
+    if data is not None and data.startswith("irds:"):
+        return load_irds(data[len("irds:") :], split)
+    loaded_queries, loaded_qrels = load_queries(data, split, queries, qrels, need_qrels)
+    source = data or corpus or ""
+    return Dataset(load_corpus(data, corpus), loaded_queries, loaded_qrels, source=str(source))
 
 
 def load_corpus(data: str | None = None, corpus: str | None = None) -> Corpus:
@@ -90,7 +106,7 @@ def load_corpus(data: str | None = None, corpus: str | None = None) -> Corpus:
     if corpus:
         return read_corpus(corpus)
     if data is not None and data.startswith("irds:"):
-        return load_irds(data[len("irds:"):]).corpus
+        return load_irds(data[len("irds:") :]).corpus
     return read_corpus(_beir_file(resolve_data_path(data), "corpus.jsonl"))
 
 
