@@ -46,3 +46,10 @@ def test_yaml_syntax_errors_name_the_line(tmp_path):
 def test_a_mapping_field_is_updated_key_by_key():
     weights = load_config(QuickstartConfig, None, ["teacher_ensemble.cross-encoder=0"]).teacher_ensemble
     assert weights == {"cross-encoder": 0, "bm25": 1.0, "bi-encoder": 1.0}
+
+
+def test_a_section_given_in_part_keeps_its_own_defaults():
+    # the quickstart's teacher has its own budget; changing its seed must not reset it to TeacherConfig's
+    default = load_config(QuickstartConfig).teacher
+    changed = load_config(QuickstartConfig, None, ["teacher.seed=1"]).teacher
+    assert (changed.seed, changed.steps, changed.max_minutes) == (1, default.steps, default.max_minutes)

@@ -153,3 +153,16 @@ def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(m
     single, merged = read_scores(tmp_path / "a.tsv"), read_scores(tmp_path / "ab.tsv")
     assert [(r.qid, r.pid_pos, r.pid_neg) for r in merged] == [(r.qid, r.pid_pos, r.pid_neg) for r in single]
     assert all((m.margin > 0) == (s.margin > 0) for m, s in zip(merged, single) if s.margin != 0)
+
+
+def test_search_loads_the_model_as_the_index_was_built(mini_scifact, tiny_bert_dir, tmp_path):
+    _ok("index", "--data", mini_scifact, "--model", tiny_bert_dir, "--pooling", "mean", "--no-bf16", "--out", tmp_path / "index")
+    _ok("search", "--index", tmp_path / "index", "--data", mini_scifact, "--k", 5, "--out", tmp_path / "run.trec")
+    assert read_run(tmp_path / "run.trec")
+
+
+def test_a_run_naming_passages_outside_the_corpus_is_refused(mini_scifact, tmp_path):
+    run = tmp_path / "foreign.trec"
+    run.write_text("1 Q0 not-a-doc 1 3.0 x\n")
+    result = CliRunner().invoke(app, ["teacher", "eval", "--data", str(mini_scifact), "--run", str(run), "--teacher", "bm25"])
+    assert result.exit_code == 2 and f"{run}: expected passage ids of the corpus" in result.output

@@ -124,7 +124,14 @@ def search(
 
     dense = DenseIndex.load(index)
     topics, _ = load_queries(data, split, _str(queries), _str(qrels), need_qrels=False)
-    student = BertDot.load(model or dense.meta["model"])
+    meta = dense.meta
+    student = BertDot.load(
+        model or meta["model"],
+        pooling=meta["pooling"],
+        normalize=meta["normalize"],
+        query_max_length=meta["query_max_length"],
+        passage_max_length=meta["passage_max_length"],
+    )
     write_run(dense_search(dense, student, topics, k=k), out, tag="tasb", k=k)
     typer.echo(f"wrote {out} ({len(topics)} queries)")
 
@@ -215,11 +222,12 @@ def teacher_score(
     bf16: Bf16Opt = True,
 ):
     """Score (q, p+, p-) training pairs with a teacher or an ensemble into the paper's score file."""
-    from tasb.data import read_run, training_pairs, write_scores
+    from tasb.data import training_pairs, write_scores
     from tasb.retrieval.scorers import build_scorer, score_pairs
 
     dataset = _load(_data(data, split, corpus, queries, qrels))
-    pairs = training_pairs(dataset.qrels, read_run(run), depth=depth, per_query=negatives_per_query, seed=seed)
+    candidates = _read_run_of(run, dataset)
+    pairs = training_pairs(dataset.qrels, candidates, depth=depth, per_query=negatives_per_query, seed=seed)
     scorer = build_scorer(teacher, weight, dataset.corpus, max_length=max_length, bf16=bf16)
     count = write_scores(score_pairs(scorer, pairs, dataset.queries, dataset.corpus), out)
     typer.echo(f"wrote {out} ({count} pairs)")
@@ -255,19 +263,31 @@ def teacher_eval(
     bf16: Bf16Opt = True,
 ):
     """Judge a teacher by re-ranking a candidate run; prints its metrics next to the candidates' own."""
-    from tasb.data import read_run, write_run
+    from tasb.data import write_run
     from tasb.evaluation import evaluate as evaluate_run
     from tasb.retrieval.rerank import rerank
     from tasb.retrieval.scorers import build_scorer
 
     dataset = _load(_data(data, split, corpus, queries, qrels))
-    candidates = {q: s for q, s in read_run(run).items() if q in dataset.queries}
+    candidates = {q: s for q, s in _read_run_of(run, dataset).items() if q in dataset.queries}
     scorer = build_scorer(teacher, weight, dataset.corpus, max_length=max_length, bf16=bf16)
     reranked = rerank(candidates, dataset.queries, dataset.corpus, scorer, depth)
     if out:
         write_run(reranked, out, tag="teacher")
     rows = {"candidates": evaluate_run(candidates, dataset.qrels, rel), f"teacher@{depth}": evaluate_run(reranked, dataset.qrels, rel)}
     typer.echo(_table(rows))
+
+
+def _read_run_of(path: Path, dataset) -> dict:
+    """A run whose passages all have text in the dataset: a run from another corpus is refused up front."""
+    from tasb.data import read_run
+
+    run = read_run(path)
+    for scores in run.values():
+        missing = next((pid for pid in scores if pid not in dataset.corpus), None)
+        if missing is not None:
+            raise InputError(path, f"passage ids of the corpus {dataset.source}", missing)
+    return run
 
 
 def _table(rows: dict[str, dict[str, float]]) -> str:
@@ -285,7 +305,9 @@ def quickstart(
     """SciFact end to end: BM25 → teacher → student → index → search → evaluate, in one table."""
     from tasb.quickstart import run_quickstart
 
-    cfg = load_config(QuickstartConfig, config, (overrides or []) + ([f"data={data}"] if data else []))
+    cfg = load_config(QuickstartConfig, config, overrides or [])
+    if data is not None:
+        cfg.data = data
     folder = run_quickstart(cfg)
     typer.echo(f"everything is in {folder}")
 

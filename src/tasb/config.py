@@ -189,12 +189,15 @@ def from_dict(cls: type[C], values: dict[str, Any], source: str = "config", pref
     unknown = sorted(set(values) - set(hints))
     if unknown:
         raise InputError(source, f"keys of {cls.__name__} ({', '.join(sorted(hints))})", prefix + unknown[0])
-    kwargs = {name: _coerce(val, hints[name], prefix + name, source) for name, val in values.items()}
+    values = dict(values)
     for field in dataclasses.fields(cls):
-        # a mapping field (e.g. ensemble weights) is updated key by key, not replaced by a partial one
-        has_defaults = field.default_factory is not dataclasses.MISSING
-        if field.name in kwargs and has_defaults and typing.get_origin(hints[field.name]) is dict:
-            kwargs[field.name] = {**field.default_factory(), **kwargs[field.name]}
+        # a section or mapping given in part updates its own defaults (e.g. the quickstart's teacher budget)
+        # key by key, rather than falling back to the defaults of its class
+        given = values.get(field.name)
+        if isinstance(given, dict) and field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+            values[field.name] = {**(to_dict(default) if dataclasses.is_dataclass(default) else default), **given}
+    kwargs = {name: _coerce(val, hints[name], prefix + name, source) for name, val in values.items()}
     return cls(**kwargs)
 
 

@@ -137,3 +137,22 @@ def test_scifact_counts(scifact_dir):
     test = load_dataset(str(scifact_dir), split="test")
     assert (len(train.corpus), len(train.queries), len(test.queries)) == (5183, 809, 300)
     assert sum(len(j) for j in test.qrels.values()) == 339
+
+
+def test_beir_header_after_a_blank_line_is_skipped(tmp_path):
+    path = _write(tmp_path / "q.tsv", "\nquery-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    assert read_qrels(path) == {"q1": {"d1": 1}}
+
+
+@pytest.mark.parametrize("record", ['{"_id": "", "text": "x"}', '{"_id": "doc 1", "text": "x"}'])
+def test_ids_that_could_not_be_written_to_a_run_are_refused(tmp_path, record):
+    with pytest.raises(InputError, match="without whitespace") as err:
+        read_corpus(_write(tmp_path / "c.jsonl", record + "\n"))
+    assert err.value.line == 1
+
+
+def test_outputs_are_readable_like_ordinary_files(tmp_path):
+    import os
+
+    write_run({"q": {"a": 1.0}}, tmp_path / "run.trec")
+    assert os.stat(tmp_path / "run.trec").st_mode & 0o044 == 0o044 & ~os.umask(os.umask(0))

@@ -64,6 +64,9 @@ _TEXT_KEYS = ("text", "contents", "doc", "body")
 
 
 def _add_unique(table: dict, key: str, value, path: Path, number: int, expected: str) -> None:
+    if not key or any(c.isspace() for c in key):
+        # TREC runs and qrels are whitespace-separated: such an id could not be written back
+        raise InputError(path, "a non-empty id without whitespace", repr(key), line=number)
     if key in table:
         raise InputError(path, expected, f"duplicate id {key}", line=number)
     table[key] = value
@@ -152,9 +155,9 @@ def read_qrels(path: str | Path) -> Qrels:
     """Judgments from TREC qrels (``qid 0 pid grade``) or BEIR ``qrels/<split>.tsv`` (``qid pid score``)."""
     path = Path(path)
     qrels: Qrels = {}
-    for number, line in iter_lines(path):
+    for index, (number, line) in enumerate(iter_lines(path)):
         cols = line.split()
-        if number == 1 and tuple(c.lower() for c in cols) == _BEIR_QRELS_HEADER:
+        if index == 0 and tuple(c.lower() for c in cols) == _BEIR_QRELS_HEADER:
             continue
         if len(cols) == 4:
             qid, _, pid, grade = cols

@@ -69,7 +69,9 @@ def ensemble(score_sets: list[dict[str, dict[str, float]]], weights: list[float]
     """Weighted mean of per-query z-normalised scores; a passage missing from one teacher is refused."""
     weights = weights or [1.0] * len(score_sets)
     if len(weights) != len(score_sets):
-        raise ValueError("one weight per score set")
+        raise InputError("--weight", f"one weight per teacher ({len(score_sets)})", f"{len(weights)} weights")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise InputError("--weight", "non-negative weights with a positive sum", str(weights))
     total = sum(weights)
     normalized = [normalize_per_query(s) for s in score_sets]
     merged: dict[str, dict[str, float]] = {}

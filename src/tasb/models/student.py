@@ -56,7 +56,7 @@ class BertDot:
         if not isinstance(transformer, Transformer):
             raise ValueError(f"{name_or_path}: expected a Transformer as the first module, got {type(transformer).__name__}")
         old_pool = next((m for m in modules if isinstance(m, Pooling)), None)
-        is_plain_hf = not (Path(resolved) / "modules.json").exists() and old_pool is not None and not meta
+        is_plain_hf = old_pool is not None and not meta and not _is_sentence_transformers_folder(resolved)
         mode = pooling or ("cls" if is_plain_hf else _pooling_mode(old_pool))
         keep_normalize = any(isinstance(m, Normalize) for m in modules) if normalize is None else normalize
         dim = transformer.get_embedding_dimension()
@@ -151,6 +151,16 @@ def _pooling_mode(pool: Pooling | None) -> str:
     if mode in ("cls", "mean"):
         return mode
     raise ValueError(f"unsupported pooling {config}; BERT_DOT uses cls or mean")
+
+
+def _is_sentence_transformers_folder(resolved: str) -> bool:
+    """Whether the folder (or hub repo) names its own modules; without them sentence-transformers guesses mean pooling."""
+    local = Path(resolved)
+    if local.exists():
+        return (local / "modules.json").exists()
+    from huggingface_hub import file_exists
+
+    return file_exists(resolved, "modules.json")
 
 
 def _read_meta(path: str) -> dict:
