@@ -14,7 +14,6 @@ from pathlib import Path
 
 from tasb.config import DataConfig, QuickstartConfig, TrainConfig, save_config
 from tasb.data import Dataset, Run, ensemble, load_dataset, training_pairs, write_run, write_scores
-from tasb.data.writers import ranked
 from tasb.errors import InputError
 from tasb.evaluation import evaluate
 from tasb.evaluation.report import markdown_table
@@ -22,7 +21,7 @@ from tasb.fsutil import atomic_write
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import DenseIndex, build_index, search
-from tasb.retrieval.rerank import keep_tail
+from tasb.retrieval.rerank import heads, with_new_heads
 from tasb.retrieval.scorers import BM25Scorer, DotScorer, EnsembleScorer, cross_encoder_scorer, score_pairs
 from tasb.training.teacher import train_cross_encoder
 from tasb.training.trainer import train
@@ -134,19 +133,17 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     active = {name: members[name] for name, weight in weights.items() if weight > 0}
 
     with stage("teacher judged by re-ranking BM25"):
-        heads = {
-            qid: [pid for pid, _ in ranked(scores, config.teacher_eval_depth)] for qid, scores in bm25_test.items()
-        }
+        top = heads(bm25_test, config.teacher_eval_depth)
         member_scores = {
-            name: scorer.score(heads, test_set.queries, test_set.corpus) for name, scorer in active.items()
+            name: scorer.score(top, test_set.queries, test_set.corpus) for name, scorer in active.items()
         }
         teacher_scores = ensemble(list(member_scores.values()), [weights[n] for n in active])
         label = f"re-ranks BM25 top-{config.teacher_eval_depth}"
         if "cross-encoder" in member_scores:
-            ce_run = {q: keep_tail(member_scores["cross-encoder"][q], bm25_test[q]) for q in bm25_test}
+            ce_run = with_new_heads(bm25_test, member_scores["cross-encoder"])
             rows["teacher: cross-encoder alone"] = evaluate(ce_run, test_set.qrels)
             notes["teacher: cross-encoder alone"] = label
-        teacher_run = {q: keep_tail(teacher_scores[q], bm25_test[q]) for q in bm25_test}
+        teacher_run = with_new_heads(bm25_test, teacher_scores)
         write_run(teacher_run, out / "teacher.test.trec", tag="teacher")
         name = "teacher: ensemble " + " + ".join(f"{weights[n]:g}×{n}" for n in active)
         rows[name] = evaluate(teacher_run, test_set.qrels)

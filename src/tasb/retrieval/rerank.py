@@ -20,8 +20,16 @@ def rerank(run: Run, queries: Queries, corpus: Corpus, scorer: "Scorer", depth: 
     """
     if depth < 1:
         raise InputError("--depth", "a re-ranking depth of at least 1", str(depth))
-    heads = {qid: [pid for pid, _ in ranked(scores, depth)] for qid, scores in run.items()}
-    rescored = scorer.score(heads, queries, corpus)
+    return with_new_heads(run, scorer.score(heads(run, depth), queries, corpus))
+
+
+def heads(run: Run, depth: int) -> dict[str, list[str]]:
+    """Each query's top-``depth`` passages, the part of a run a re-ranker scores."""
+    return {qid: [pid for pid, _ in ranked(scores, depth)] for qid, scores in run.items()}
+
+
+def with_new_heads(run: Run, rescored: dict[str, dict[str, float]]) -> Run:
+    """The run with each query's re-scored head on top and the rest of its candidates below, in order."""
     return {qid: keep_tail(rescored[qid], run[qid]) for qid in run}
 
 
