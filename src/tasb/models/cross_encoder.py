@@ -17,10 +17,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
-from tasb.models.hub import resolve_model
+from tasb.models.hub import TASB_META, read_tasb_meta, resolve_model, transformer_folder
 from tasb.models.inference import batched_inference
 
-TASB_META = "tasb.json"
 DEFAULT_MAX_LENGTH = 256
 # sentence-transformers' CrossEncoder squashes single-label scores with a sigmoid unless the folder names
 # another activation; the identity keeps its scores equal to ours (margins, not probabilities, are distilled)
@@ -46,8 +45,8 @@ class BertCat:
         folder's ``tasb.json`` value, else 256.
         """
         resolved = resolve_model(name_or_path)
-        weights = _transformer_folder(resolved)
-        meta = _read_meta(resolved)
+        weights = transformer_folder(resolved)
+        meta = read_tasb_meta(resolved)
         # fp32 master weights whatever the checkpoint's dtype: bf16 is applied per call through autocast
         model = AutoModelForSequenceClassification.from_pretrained(weights, num_labels=1, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(weights)
@@ -107,20 +106,3 @@ class BertCat:
             self.tokenizer.save_pretrained(tmp)
             meta = {"architecture": "BERT_CAT", "max_length": self.max_length}
             (tmp / TASB_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-
-
-def _transformer_folder(resolved: str) -> str:
-    """Where the transformer weights live: a sentence-transformers folder names it in ``modules.json``."""
-    modules_file = Path(resolved) / "modules.json"
-    if not modules_file.is_file():
-        return resolved
-    modules = json.loads(modules_file.read_text(encoding="utf-8"))
-    transformer = next((m for m in modules if m.get("type", "").endswith("Transformer")), None)
-    if transformer is None:
-        raise InputError(modules_file, "a Transformer module whose weights a cross-encoder can start from", "none")
-    return str(Path(resolved) / transformer.get("path", ""))
-
-
-def _read_meta(path: str) -> dict:
-    meta = Path(path) / TASB_META
-    return json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}

@@ -17,10 +17,9 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
 from tasb.fsutil import atomic_dir
-from tasb.models.hub import resolve_model
+from tasb.models.hub import TASB_META, read_tasb_meta, resolve_model
 from tasb.models.inference import batched_inference
 
-TASB_META = "tasb.json"
 Pooling_ = Literal["cls", "mean"]
 
 
@@ -49,7 +48,7 @@ class BertDot:
         transformer folder gets CLS pooling, the paper's BERT_DOT.
         """
         resolved = resolve_model(name_or_path)
-        meta = _read_meta(resolved)
+        meta = read_tasb_meta(resolved)
         encoder = SentenceTransformer(resolved, device=device)
         modules = list(encoder.children())
         transformer = modules[0]
@@ -161,8 +160,3 @@ def _is_sentence_transformers_folder(resolved: str) -> bool:
     from huggingface_hub import file_exists
 
     return file_exists(resolved, "modules.json")
-
-
-def _read_meta(path: str) -> dict:
-    meta = Path(path) / TASB_META
-    return json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
