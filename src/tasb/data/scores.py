@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from tasb.data.readers import _parse_float, iter_lines
-from tasb.data.records import ScoredPair
+from tasb.data.records import Corpus, Queries, ScoredPair
 from tasb.errors import InputError
 
 
@@ -94,3 +95,15 @@ def ensemble_files(paths: list[str | Path], weights: list[float] | None = None) 
             raise InputError(path, f"the same (qid, pid_pos, pid_neg) pairs as {paths[0]}", "a different set of pairs")
     merged = ensemble([passage_scores(rows) for rows in files], weights)
     return [ScoredPair(merged[r.qid][r.pid_pos], merged[r.qid][r.pid_neg], r.qid, r.pid_pos, r.pid_neg) for r in files[0]]
+
+
+def check_score_texts(scores: Sequence[ScoredPair], queries: Queries, corpus: Corpus, path: str | Path, where: str) -> None:
+    """Every id a score row names must have text: otherwise training would fail hours in, on one batch."""
+    if not scores:
+        raise InputError(path, "at least one scored pair", "none")
+    for number, row in enumerate(scores, start=1):
+        if row.qid not in queries:
+            raise InputError(path, f"query ids with a text in {where}", f"{row.qid} (pair {number})")
+        for pid in (row.pid_pos, row.pid_neg):
+            if pid not in corpus:
+                raise InputError(path, f"passage ids of the corpus of {where}", f"{pid} (pair {number})")

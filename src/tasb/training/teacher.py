@@ -12,7 +12,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -29,10 +29,17 @@ from tasb.models.inference import autocast
 
 LOG_FILE = "teacher_log.jsonl"
 
-__all__ = ["LOG_FILE", "group_loss", "train_cross_encoder", "training_groups"]
+__all__ = ["LOG_FILE", "fit", "group_batches", "group_loss", "seed_everything", "train_cross_encoder", "training_groups"]
 
 # (qid, judged positives, run negatives)
 Group = tuple[str, list[str], list[str]]
+
+
+class _Budget(Protocol):
+    learning_rate: float
+    warmup_steps: int
+    steps: int
+    max_minutes: float | None
 
 
 def group_loss(logits: torch.Tensor, loss: str) -> torch.Tensor:
@@ -63,7 +70,7 @@ def training_groups(queries: Queries, corpus: Corpus, qrels: Qrels, run: Run, de
     return groups
 
 
-def _batches(groups: list[Group], batch_size: int, num_negatives: int, rng: random.Random) -> Iterator[list[list[str]]]:
+def group_batches(groups: list[Group], batch_size: int, num_negatives: int, rng: random.Random) -> Iterator[list[list[str]]]:
     """Endless batches of rows ``[qid, positive pid, negative pid, ...]``, one row per query."""
     order: list[Group] = []
     while True:
@@ -78,7 +85,7 @@ def _batches(groups: list[Group], batch_size: int, num_negatives: int, rng: rand
         yield batch
 
 
-def _seed_everything(seed: int) -> random.Random:
+def seed_everything(seed: int) -> random.Random:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -101,18 +108,28 @@ def train_cross_encoder(
     if config.num_negatives < 1:
         raise InputError("teacher.num_negatives", "at least 1 negative per positive", str(config.num_negatives))
     groups = training_groups(queries, corpus, qrels, run, config.negatives_depth)
-    rng = _seed_everything(config.seed)  # before loading: the new score head is drawn from torch's RNG
+    rng = seed_everything(config.seed)  # before loading: the new score head is drawn from torch's RNG
     model = BertCat.load(config.model, max_length=config.max_length)
-    model.model.train()
-    optimizer = torch.optim.AdamW(model.model.parameters(), lr=config.learning_rate)
+    batches = group_batches(groups, config.batch_size, config.num_negatives, rng)
+    fit(model.model, lambda: _step(model, next(batches), queries, corpus, config), config, output_dir / LOG_FILE)
+    model.save(output_dir / "model")
+    return model
+
+
+def fit(module: torch.nn.Module, next_loss: Callable[[], torch.Tensor], config: _Budget, log_path: Path) -> None:
+    """Adam(W) with linear warmup and decay over ``config.steps``, stopped early by ``config.max_minutes``.
+
+    ``next_loss`` draws the next batch and returns its loss; every step is logged to ``log_path``.
+    """
+    module.train()
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate)
     schedule = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
     deadline = time.monotonic() + config.max_minutes * 60 if config.max_minutes is not None else float("inf")
-    batches = _batches(groups, config.batch_size, config.num_negatives, rng)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    with open(output_dir / LOG_FILE, "w", encoding="utf-8") as log, tqdm(total=config.steps, desc="teacher", unit="step") as bar:
+    with open(log_path, "w", encoding="utf-8") as log, tqdm(total=config.steps, desc="teacher", unit="step") as bar:
         for step in range(1, config.steps + 1):
-            loss = _step(model, next(batches), queries, corpus, config)
+            loss = next_loss()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             lr = schedule.get_last_lr()[0]
@@ -125,6 +142,4 @@ def train_cross_encoder(
             bar.update()
             if time.monotonic() >= deadline:
                 break
-    model.model.eval()
-    model.save(output_dir / "model")
-    return model
+    module.eval()
