@@ -7,9 +7,18 @@ import pytest
 
 from tasb.data.records import Pair, ScoredPair
 from tasb.errors import InputError
+from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
-from tasb.retrieval.scorers import BM25Scorer, DotScorer, EnsembleScorer, TextPairScorer, parse_teacher_spec, score_pairs
+from tasb.retrieval.scorers import (
+    BM25Scorer,
+    ColbertScorer,
+    DotScorer,
+    EnsembleScorer,
+    TextPairScorer,
+    parse_teacher_spec,
+    score_pairs,
+)
 
 QUERIES = {"q1": "how do bacteria resist antibiotics", "q2": "does coffee raise blood pressure"}
 CORPUS = {
@@ -65,10 +74,32 @@ def test_dot_scorer_equals_the_dot_product_of_encoded_vectors(tiny_bert_dir):
     assert [scores["d1"], scores["n2"]] == pytest.approx((passages @ query).tolist(), rel=1e-5)
 
 
+def test_colbert_scorer_equals_maxsim_and_encodes_each_passage_once(tiny_bert_dir):
+    model = ColBERT.load(str(tiny_bert_dir), dim=8)
+    cache = PassageTokenCache(model, bf16=False)
+    scorer = ColbertScorer(model, cache)
+    wanted = {"q1": ["d1", "n2", "d1"], "q2": ["n2", "d2"]}
+    scores = scorer.score(wanted, QUERIES, CORPUS)
+    for qid, pids in wanted.items():
+        expected = model.score([QUERIES[qid]] * len(pids), [CORPUS[p] for p in pids], bf16=False)
+        assert [scores[qid][p] for p in pids] == pytest.approx(expected.tolist(), abs=1e-3)
+    assert len(cache) == 3
+    # a second call reuses the cached passages, so only the one new passage is encoded
+    scorer.score({"q1": ["n1"]}, QUERIES, CORPUS)
+    assert len(cache) == 4
+
+
+def test_colbert_scorer_names_a_passage_without_text(tiny_bert_dir):
+    model = ColBERT.load(str(tiny_bert_dir), dim=8)
+    with pytest.raises(InputError, match="passage id gone"):
+        ColbertScorer(model, PassageTokenCache(model)).score({"q1": ["gone"]}, QUERIES, CORPUS)
+
+
 @pytest.mark.parametrize(
     "spec, parsed",
     [("bm25", ("bm25", "")), ("dot:all-MiniLM-L6-v2", ("dot", "all-MiniLM-L6-v2")), ("runs/teacher/model", ("ce", "runs/teacher/model")),
-     ("ce:cross-encoder/ms-marco-MiniLM-L-6-v2", ("ce", "cross-encoder/ms-marco-MiniLM-L-6-v2"))],
+     ("ce:cross-encoder/ms-marco-MiniLM-L-6-v2", ("ce", "cross-encoder/ms-marco-MiniLM-L-6-v2")),
+     ("colbert:runs/colbert/model", ("colbert", "runs/colbert/model"))],
 )
 def test_teacher_specs(spec, parsed):
     assert parse_teacher_spec(spec) == parsed

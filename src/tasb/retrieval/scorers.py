@@ -16,6 +16,7 @@ import numpy as np
 from tasb.data.records import Corpus, Pair, Queries, ScoredPair
 from tasb.data.scores import ensemble
 from tasb.errors import InputError
+from tasb.models.colbert import ColBERT, PassageTokenCache, maxsim, pad_token_vectors
 from tasb.models.cross_encoder import BertCat
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
@@ -118,12 +119,39 @@ class EnsembleScorer:
         return ensemble([m.score(wanted, queries, corpus) for m in self.members], self.weights)
 
 
+@dataclass
+class ColbertScorer:
+    """Max-sim scores; each passage is encoded once into ``cache`` and reused by every query and later call."""
+
+    model: ColBERT
+    cache: PassageTokenCache
+    name: str = "colbert"
+
+    def score(self, wanted: Wanted, queries: Queries, corpus: Corpus) -> Scores:
+        qids = list(wanted)
+        for qid in qids:
+            _text(queries, qid, "query")
+        for pid in {pid for pids in wanted.values() for pid in pids}:
+            _text(corpus, pid, "passage")
+        self.cache.add([pid for pids in wanted.values() for pid in pids], corpus)
+        query_vectors = self.model.encode_queries([queries[qid] for qid in qids], bf16=self.cache.bf16)
+        out: Scores = {}
+        for qid, vectors in zip(qids, query_vectors):
+            pids = list(dict.fromkeys(wanted[qid]))
+            if not pids:
+                out[qid] = {}
+                continue
+            scores = maxsim(pad_token_vectors([vectors]), pad_token_vectors([self.cache.get(pid) for pid in pids]))[0]
+            out[qid] = dict(zip(pids, scores.tolist()))
+        return out
+
+
 def parse_teacher_spec(spec: str) -> tuple[str, str]:
-    """``bm25``, ``dot:MODEL`` (bi-encoder) or ``[ce:]MODEL`` (cross-encoder) → (kind, model)."""
+    """``bm25``, ``dot:MODEL`` (bi-encoder), ``colbert:MODEL`` or ``[ce:]MODEL`` (cross-encoder) → (kind, model)."""
     if spec == "bm25":
         return "bm25", ""
     kind, sep, model = spec.partition(":")
-    if sep and kind in ("ce", "dot"):
+    if sep and kind in ("ce", "dot", "colbert"):
         if not model:
             raise InputError("--teacher", f"a model after '{kind}:'", spec)
         return kind, model
@@ -135,7 +163,7 @@ def build_scorer(
 ) -> Scorer:
     """One scorer, or a weighted ensemble, from ``--teacher`` specs."""
     if not specs:
-        raise InputError("--teacher", "at least one teacher (a cross-encoder folder, bm25, or dot:MODEL)")
+        raise InputError("--teacher", "at least one teacher (a cross-encoder folder, bm25, dot:MODEL or colbert:MODEL)")
     weights = weights or [1.0] * len(specs)
     if len(weights) != len(specs):
         raise InputError("--weight", f"one weight per --teacher ({len(specs)})", str(len(weights)))
@@ -146,10 +174,12 @@ def build_scorer(
             members.append(BM25Scorer(BM25(corpus)))
         elif kind == "dot":
             members.append(DotScorer(BertDot.load(model), bf16=bf16, name=f"dot:{model}"))
+        elif kind == "colbert":
+            colbert = ColBERT.load(model)
+            members.append(ColbertScorer(colbert, PassageTokenCache(colbert, bf16), name=f"colbert:{model}"))
         else:
             members.append(cross_encoder_scorer(BertCat.load(model, max_length=max_length), bf16=bf16, name=f"ce:{model}"))
     return members[0] if len(members) == 1 else EnsembleScorer(members, weights)
-
 
 
 def score_pairs(scorer: Scorer, pairs: Sequence[Pair], queries: Queries, corpus: Corpus) -> list[ScoredPair]:
