@@ -13,7 +13,7 @@ def test_yaml_then_overrides_with_nested_keys(tmp_path):
 
 
 def test_a_saved_config_loads_back_equal(tmp_path):
-    config = load_config(QuickstartConfig, None, ["teacher.steps=3", "teacher_ensemble.bm25=0.5"])
+    config = load_config(QuickstartConfig, None, ["cross_encoder.steps=3", "teacher_ensemble.bm25=0.5"])
     save_config(config, tmp_path / "config.yaml")
     assert "tasb_version" in (tmp_path / "config.yaml").read_text()
     assert load_config(QuickstartConfig, tmp_path / "config.yaml") == config
@@ -44,12 +44,12 @@ def test_yaml_syntax_errors_name_the_line(tmp_path):
 
 
 def test_a_mapping_field_is_updated_key_by_key():
-    weights = load_config(QuickstartConfig, None, ["teacher_ensemble.cross-encoder=0"]).teacher_ensemble
-    assert weights == {"cross-encoder": 0, "bm25": 1.0, "bi-encoder": 1.0}
+    weights = load_config(QuickstartConfig, None, ["teacher_ensemble.cross-encoder=0.5"]).teacher_ensemble
+    assert weights == {"colbert": 1.0, "bm25": 1.0, "bi-encoder": 0.0, "cross-encoder": 0.5}
 
 
 def test_a_section_given_in_part_keeps_its_own_defaults():
     # the quickstart's teacher has its own budget; changing its seed must not reset it to TeacherConfig's
-    default = load_config(QuickstartConfig).teacher
-    changed = load_config(QuickstartConfig, None, ["teacher.seed=1"]).teacher
+    default = load_config(QuickstartConfig).colbert
+    changed = load_config(QuickstartConfig, None, ["colbert.seed=1"]).colbert
     assert (changed.seed, changed.steps, changed.max_minutes) == (1, default.steps, default.max_minutes)

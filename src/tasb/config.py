@@ -68,14 +68,52 @@ class TeacherConfig:
 
 
 @dataclasses.dataclass
+class ColbertConfig:
+    """Recipe of the ColBERT teacher (``tasb teacher train-colbert``)."""
+
+    model: str = "all-MiniLM-L6-v2"
+    # 0 keeps the encoder's own token space: all-MiniLM-L6-v2's token vectors already re-rank well untrained
+    dim: int = 128
+    query_max_length: int = 30
+    passage_max_length: int = 200
+    # listwise: softmax over a judged positive vs run negatives; margin-mse: the pairwise score file (the
+    # paper's ColBERT learned BERT_CAT's margins); both: the sum, each on its own batch
+    loss: Literal["listwise", "margin-mse", "both"] = "listwise"
+    teacher_scores: str = ""
+    negatives_depth: int = 100
+    num_negatives: int = 7
+    # every other query's passages in the batch are negatives too: more signal for no extra encoding
+    in_batch_negatives: bool = True
+    steps: int = 200
+    max_minutes: float | None = None
+    batch_size: int = 8
+    learning_rate: float = 2e-5
+    warmup_steps: int = 20
+    bf16: bool = True
+    seed: int = 42
+
+
+@dataclasses.dataclass
 class TrainConfig:
-    """``tasb train``: Margin-MSE distillation of the student from a pairwise teacher score file."""
+    """``tasb train``: distillation of the student from a pairwise teacher score file and/or an in-batch ColBERT teacher."""
 
     output_dir: str = "runs/train"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     teacher_scores: str = ""
     student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
     sampler: Literal["random"] = "random"
+    # the teacher rows of Table 4: pairwise (eq. 6), in-batch (eq. 7) or dual (eq. 8: pairwise + alpha * in-batch)
+    teacher_mode: Literal["pairwise", "in-batch", "dual"] = "pairwise"
+    # the rows of Table 3: the loss of the in-batch part
+    inbatch_loss: Literal["margin-mse", "kldiv", "listnet", "lambdaloss"] = "margin-mse"
+    alpha: float = 0.75
+    # the ColBERT folder that scores every query against every passage of a batch (in-batch and dual)
+    colbert_teacher: str = ""
+    # ColBERT scores are multiplied by this before the in-batch loss: brings them to the student's scale
+    colbert_scale: float = 1.0
+    # fp16 ColBERT token vectors of all training passages: auto builds them when they fit in colbert_cache_max_gb
+    colbert_cache: Literal["auto", "always", "never"] = "auto"
+    colbert_cache_max_gb: float = 4.0
     batch_size: int = 32
     steps: int = 1000
     max_minutes: float | None = None
@@ -93,7 +131,7 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class QuickstartConfig:
-    """``tasb quickstart``: BM25 → teacher → student → index → search → evaluate, sized for a 2-core CPU."""
+    """``tasb quickstart``: BM25 → teachers → student → index → search → evaluate, sized for a 2-core CPU."""
 
     output_dir: str = "runs/quickstart"
     data: str | None = None
@@ -104,17 +142,25 @@ class QuickstartConfig:
     negatives_from: Literal["initial-student", "bm25"] = "initial-student"
     negatives_depth: int = 30
     negatives_per_query: int = 6
-    teacher: TeacherConfig = dataclasses.field(
-        # ~11 s a step here (8 queries x 8 passages of 256 tokens): the time cap, not the steps, ends it
+    # ColBERT from all-MiniLM-L6-v2's own token space (dim 0), listwise on BM25 negatives; ~8 s a step here
+    colbert: ColbertConfig = dataclasses.field(
+        default_factory=lambda: ColbertConfig(dim=0, steps=60, max_minutes=8.0, warmup_steps=5)
+    )
+    # ~11 s a step here (8 queries x 8 passages of 256 tokens); only trained when its ensemble weight is > 0
+    cross_encoder: TeacherConfig = dataclasses.field(
         default_factory=lambda: TeacherConfig(steps=40, max_minutes=6.0, warmup_steps=4)
     )
-    # weights of the per-query normalised scores averaged into the teacher: cross-encoder, BM25, initial student
+    # weights of the per-query normalised scores averaged into the pairwise teacher
     teacher_ensemble: dict[str, float] = dataclasses.field(
-        default_factory=lambda: {"cross-encoder": 1.0, "bm25": 1.0, "bi-encoder": 1.0}
+        default_factory=lambda: {"colbert": 1.0, "bm25": 1.0, "bi-encoder": 0.0, "cross-encoder": 0.0}
     )
-    # a cross-encoder scores ~35 pairs/s here: top-30 of 300 test queries is ~4 minutes, top-100 would be ~14
-    teacher_eval_depth: int = 30
+    teacher_eval_depth: int = 100
     student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
+    # pairwise, in-batch or dual (eq. 8); the in-batch teacher is the trained ColBERT
+    teacher_mode: Literal["pairwise", "in-batch", "dual"] = "dual"
+    inbatch_loss: Literal["margin-mse", "kldiv", "listnet", "lambdaloss"] = "margin-mse"
+    alpha: float = 0.75
+    colbert_scale: float = 1.0
     # ~2.8 s a step here at batch 16 with bf16: about 190 steps fit in the 9 minutes
     train_steps: int = 200
     train_max_minutes: float | None = 9.0

@@ -61,7 +61,7 @@ def test_run_folder_holds_config_log_checkpoints_model_metrics_and_done(tmp_path
     assert folder == tmp_path / "run"
     assert "checkpoint_every: 2" in (folder / "config.yaml").read_text()
     assert [line["step"] for line in _log(folder)] == [2, 4, 6]
-    assert set(_log(folder)[0]) == {"step", "loss", "lr", "steps_per_s", "elapsed_s"}
+    assert set(_log(folder)[0]) == {"step", "loss", "loss_pair", "lr", "steps_per_s", "elapsed_s"}
     assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["step-4", "step-6"]
     for name in ("model", "trainer_state.pt", "state.json"):
         assert (folder / "checkpoints" / "step-6" / name).exists()

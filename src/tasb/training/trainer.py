@@ -1,4 +1,4 @@
-"""Margin-MSE distillation of the BERT_DOT student from pairwise teacher scores (paper eq. 6).
+"""Distillation of the BERT_DOT student: pairwise Margin-MSE (eq. 6), in-batch ColBERT teaching (eq. 7), or both (eq. 8).
 
 Batches come from a sampler drawn without end; training stops on a step or time budget. A run folder
 holds ``config.yaml``, ``train_log.jsonl``, ``checkpoints/step-N/``, the final ``model/``,
@@ -26,12 +26,15 @@ from transformers import get_constant_schedule_with_warmup, set_seed
 
 from tasb.config import StudentConfig, TrainConfig, save_config
 from tasb.data.records import Dataset, ScoredPair
+from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir, atomic_write
+from tasb.models.colbert import ColBERT
 from tasb.models.inference import autocast
 from tasb.models.student import BertDot
 from tasb.sampling import BatchSampler, RandomSampler
-from tasb.training.losses import MarginMSELoss
+from tasb.training.dual import DualLoss
+from tasb.training.inbatch_teacher import ColbertTeacher
 
 LOG_FILE = "train_log.jsonl"
 CHECKPOINTS = "checkpoints"
@@ -51,6 +54,7 @@ class _Progress:
     elapsed_s: float = 0.0
     # losses since the last log line, so a resumed run logs the same means as an uninterrupted one
     window_loss: float = 0.0
+    window_parts: dict[str, float] = dataclasses.field(default_factory=dict)
     window_steps: int = 0
     last_logged_loss: float | None = None
 
@@ -66,7 +70,8 @@ class _Run:
     config: TrainConfig
     dataset: Dataset
     student: BertDot
-    loss_fn: MarginMSELoss
+    loss_fn: DualLoss
+    inbatch_teacher: ColbertTeacher | None
     sampler: BatchSampler
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -80,17 +85,19 @@ def train(
     student: BertDot | None = None,
     resume: bool = False,
     sampler: BatchSampler | None = None,
+    inbatch_teacher: ColbertTeacher | None = None,
 ) -> Path:
     """Train the student on ``scores`` and return the run folder ``config.output_dir``.
 
     ``student`` defaults to ``config.student`` loaded fresh; it is trained in place. ``sampler`` defaults
-    to the one ``config.sampler`` names. With ``resume`` the run continues from the newest checkpoint in
-    the run folder (a folder without one starts from scratch); without it, a folder holding an earlier
-    run is refused rather than overwritten.
+    to the one ``config.sampler`` names. ``inbatch_teacher`` (in-batch and dual modes) defaults to
+    ``config.colbert_teacher`` with the passage cache ``config.colbert_cache`` asks for. With ``resume``
+    the run continues from the newest checkpoint in the run folder (a folder without one starts from
+    scratch); without it, a folder holding an earlier run is refused rather than overwritten.
     """
     folder = Path(config.output_dir)
     _check_settings(config)
-    _check_texts(scores, dataset, config.teacher_scores)
+    check_score_texts(scores, dataset.queries, dataset.corpus, config.teacher_scores, dataset.source or "the dataset")
     checkpoint = _newest_checkpoint(folder) if resume else None
     if resume and checkpoint is None:
         logger.warning("no checkpoint in %s: training from scratch", folder)
@@ -104,7 +111,8 @@ def train(
         config=config,
         dataset=dataset,
         student=student,
-        loss_fn=MarginMSELoss(student, score_scale=config.score_scale),
+        loss_fn=DualLoss(student, config.teacher_mode, config.inbatch_loss, config.alpha, config.score_scale),
+        inbatch_teacher=_inbatch_teacher(config, dataset, scores, inbatch_teacher),
         sampler=_build_sampler(config, scores) if sampler is None else sampler,
         optimizer=optimizer,
         # the paper trains at a constant rate; a scheduler object keeps warmup (and any other schedule) one line away
@@ -154,9 +162,11 @@ def _loop(run: _Run) -> str:
                 if time.monotonic() - started >= budget_s:
                     stopped_by = "time"
                     break
-                loss = _train_step(run, next(run.sampler))
+                loss, parts = _train_step(run, next(run.sampler))
                 progress.step += 1
                 progress.window_loss += loss
+                for name, value in parts.items():
+                    progress.window_parts[name] = progress.window_parts.get(name, 0.0) + value
                 progress.window_steps += 1
                 progress.elapsed_s = time.monotonic() - started
                 rate.tick()
@@ -175,15 +185,17 @@ def _loop(run: _Run) -> str:
     return stopped_by
 
 
-def _train_step(run: _Run, batch: list[ScoredPair]) -> float:
+def _train_step(run: _Run, batch: list[ScoredPair]) -> tuple[float, dict[str, float]]:
     student, texts = run.student, run.dataset
-    queries = student.tokenize([texts.queries[pair.qid] for pair in batch], student.query_max_length)
+    query_texts = [texts.queries[pair.qid] for pair in batch]
+    queries = student.tokenize(query_texts, student.query_max_length)
     # positives then negatives: one encoder pass over all 2b passages
-    passage_texts = [texts.corpus[pair.pid_pos] for pair in batch] + [texts.corpus[pair.pid_neg] for pair in batch]
-    passages = student.tokenize(passage_texts, student.passage_max_length)
+    pids = [pair.pid_pos for pair in batch] + [pair.pid_neg for pair in batch]
+    passages = student.tokenize([texts.corpus[pid] for pid in pids], student.passage_max_length)
     margins = torch.tensor([pair.margin for pair in batch], dtype=torch.float32, device=student.encoder.device)
+    teacher_scores = run.inbatch_teacher.scores(query_texts, pids) if run.inbatch_teacher is not None else None
     with autocast(run.config.bf16):
-        loss = run.loss_fn(queries, passages, margins)
+        loss, parts = run.loss_fn(queries, passages, margins, teacher_scores)
     value = loss.item()
     if not math.isfinite(value):
         raise FloatingPointError(
@@ -193,7 +205,7 @@ def _train_step(run: _Run, batch: list[ScoredPair]) -> float:
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
-    return value
+    return value, parts
 
 
 class _Rate:
@@ -219,6 +231,7 @@ def _log(log: TextIO, run: _Run, steps_per_s: float) -> None:
     line = {
         "step": progress.step,
         "loss": loss,
+        **{name: value / progress.window_steps for name, value in progress.window_parts.items()},
         "lr": run.scheduler.get_last_lr()[0],
         "steps_per_s": round(steps_per_s, 4),
         "elapsed_s": round(progress.elapsed_s, 3),
@@ -226,7 +239,7 @@ def _log(log: TextIO, run: _Run, steps_per_s: float) -> None:
     log.write(json.dumps(line) + "\n")
     log.flush()
     progress.last_logged_loss = loss
-    progress.window_loss, progress.window_steps = 0.0, 0
+    progress.window_loss, progress.window_steps, progress.window_parts = 0.0, 0, {}
 
 
 def _save_checkpoint(run: _Run) -> None:
@@ -327,17 +340,18 @@ def _check_settings(config: TrainConfig) -> None:
         raise InputError("config", "max_minutes to be positive (or null for no time limit)", str(config.max_minutes))
 
 
-def _check_texts(scores: Sequence[ScoredPair], dataset: Dataset, path: str) -> None:
-    """Every id a score row names must have text: otherwise training would fail hours in, on one batch."""
-    where = dataset.source or "the dataset"
-    if not scores:
-        raise InputError(path, "at least one scored pair", "none")
-    for number, row in enumerate(scores, start=1):
-        if row.qid not in dataset.queries:
-            raise InputError(path, f"query ids with a text in {where}", f"{row.qid} (pair {number})")
-        for pid in (row.pid_pos, row.pid_neg):
-            if pid not in dataset.corpus:
-                raise InputError(path, f"passage ids of the corpus of {where}", f"{pid} (pair {number})")
+def _inbatch_teacher(
+    config: TrainConfig, dataset: Dataset, scores: Sequence[ScoredPair], given: ColbertTeacher | None
+) -> ColbertTeacher | None:
+    if config.teacher_mode == "pairwise" or given is not None:
+        return given
+    if not config.colbert_teacher:
+        raise InputError("config", f"colbert_teacher: a ColBERT folder (teacher_mode {config.teacher_mode} needs one)")
+    model = ColBERT.load(config.colbert_teacher)
+    pids = [pid for row in scores for pid in (row.pid_pos, row.pid_neg)]
+    return ColbertTeacher.build(
+        model, dataset.corpus, pids, config.colbert_cache, config.colbert_cache_max_gb, config.colbert_scale, config.bf16
+    )
 
 
 def _load_student(settings: StudentConfig) -> BertDot:

@@ -1,0 +1,100 @@
+"""Dual supervision (paper eq. 8): ``L = L_pair + alpha * L_inB``.
+
+The pairwise part is Margin-MSE on each query's own (p+, p-) against the pairwise teacher's margin (eq. 6);
+the in-batch part scores each query against all ``2b`` passages of the batch against an in-batch teacher
+(ColBERT). ``mode`` picks the teacher rows of Table 4: ``pairwise``, ``in-batch`` or ``dual``; ``inbatch_loss``
+the rows of Table 3.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from tasb.models.student import BertDot
+from tasb.training.inbatch import INBATCH_LOSSES, inbatch_margin_mse, student_scores
+from tasb.training.losses import margin_mse
+
+TeacherMode = Literal["pairwise", "in-batch", "dual"]
+InBatchLossName = Literal["margin-mse", "kldiv", "listnet", "lambdaloss"]
+
+
+class DualLoss(nn.Module):
+    """The student's loss under any teacher mode; ``forward`` returns the total and each part by name.
+
+    Args:
+        model: the BERT_DOT student; gradients flow into ``model.encoder`` only.
+        mode: ``pairwise`` (eq. 6 alone), ``in-batch`` (eq. 7 alone) or ``dual`` (eq. 8).
+        inbatch_loss: ``margin-mse`` (eq. 7), ``kldiv``, ``listnet`` or ``lambdaloss``.
+        alpha: the in-batch part's weight in ``dual`` (the paper: 0.75).
+        score_scale: student dot products are multiplied by this before meeting any teacher.
+
+    Inputs:
+        ``forward(query_features, passage_features, teacher_margins, teacher_scores)``: ``b`` queries; ``2b``
+        passages, the positives then the negatives; the pairwise teacher's margins ``(b,)`` (unused by
+        ``in-batch``); the in-batch teacher's ``(b, 2b)`` scores (``None`` for ``pairwise``).
+    """
+
+    def __init__(
+        self,
+        model: BertDot,
+        mode: TeacherMode = "pairwise",
+        inbatch_loss: InBatchLossName = "margin-mse",
+        alpha: float = 0.75,
+        score_scale: float = 1.0,
+    ):
+        super().__init__()
+        if mode not in ("pairwise", "in-batch", "dual"):
+            raise ValueError(f"unknown teacher mode {mode!r}: expected pairwise, in-batch or dual")
+        if inbatch_loss not in INBATCH_LOSSES:
+            raise ValueError(f"unknown in-batch loss {inbatch_loss!r}: expected one of {', '.join(INBATCH_LOSSES)}")
+        self.model = model
+        self.mode = mode
+        self.alpha = alpha
+        self.score_scale = score_scale
+        self.inbatch_fn = INBATCH_LOSSES[inbatch_loss]
+        if inbatch_loss == "margin-mse" and mode == "in-batch":
+            # no pairwise loss teaches the query's own pair here, so the in-batch one must
+            self.inbatch_fn = partial(inbatch_margin_mse, include_own_negative=True)
+
+    @property
+    def needs_inbatch_teacher(self) -> bool:
+        return self.mode != "pairwise"
+
+    def forward(
+        self,
+        query_features: dict[str, Tensor],
+        passage_features: dict[str, Tensor],
+        teacher_margins: Tensor,
+        teacher_scores: Tensor | None = None,
+    ) -> tuple[Tensor, dict[str, float]]:
+        queries = self.model.embed(query_features)
+        passages = self.model.embed(passage_features)
+        return self.compute_loss_from_embeddings(queries, passages, teacher_margins, teacher_scores)
+
+    def compute_loss_from_embeddings(
+        self, queries: Tensor, passages: Tensor, teacher_margins: Tensor, teacher_scores: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, float]]:
+        b = queries.shape[0]
+        if passages.shape[0] != 2 * b:
+            raise ValueError(f"expected 2b = {2 * b} passages (positives, then negatives), got {passages.shape[0]}")
+        scores = student_scores(queries, passages, self.score_scale)
+        total = queries.new_zeros((), dtype=torch.float32)
+        parts: dict[str, float] = {}
+        if self.mode in ("pairwise", "dual"):
+            if teacher_margins.shape != (b,):
+                raise ValueError(f"expected one teacher margin per query, shape {(b,)}, got {tuple(teacher_margins.shape)}")
+            rows = torch.arange(b, device=scores.device)
+            pair = margin_mse(scores[rows, rows], scores[rows, rows + b], teacher_margins.float(), torch.zeros_like(teacher_margins).float())
+            total = total + pair
+            parts["loss_pair"] = pair.item()
+        if self.mode in ("in-batch", "dual"):
+            if teacher_scores is None:
+                raise ValueError(f"teacher mode {self.mode} needs the in-batch teacher's (b, 2b) scores")
+            inbatch = self.inbatch_fn(scores, teacher_scores.detach())
+            total = total + (self.alpha if self.mode == "dual" else 1.0) * inbatch
+            parts["loss_inbatch"] = inbatch.item()
+        return total, parts

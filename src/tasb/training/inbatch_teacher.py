@@ -1,0 +1,68 @@
+"""The dynamic in-batch teacher: ColBERT scores the ``b`` queries x ``2b`` passages of each batch during training.
+
+ColBERT never learns here: it runs in eval mode under ``torch.no_grad()`` with its weights frozen. Its
+passage token vectors can be computed once, in fp16, over every training passage (a
+:class:`~tasb.models.colbert.PassageTokenCache`); each step then only encodes ``b`` short queries, so the
+teacher costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal, Sequence
+
+import torch
+from torch import Tensor
+
+from tasb.data.records import Corpus
+from tasb.models.colbert import ColBERT, PassageTokenCache, maxsim, pad_token_vectors
+from tasb.models.inference import autocast
+
+logger = logging.getLogger(__name__)
+
+CacheMode = Literal["auto", "always", "never"]
+
+
+class ColbertTeacher:
+    """Scores a batch's queries against all of its passages: ``[b, 2b]``, without gradients."""
+
+    def __init__(self, model: ColBERT, corpus: Corpus, cache: PassageTokenCache | None = None, scale: float = 1.0, bf16: bool = True):
+        self.model = model
+        self.corpus = corpus
+        self.cache = cache
+        self.scale = scale
+        self.bf16 = bf16
+        model.encoder.eval()
+        model.encoder.requires_grad_(False)
+
+    @classmethod
+    def build(
+        cls, model: ColBERT, corpus: Corpus, pids: Sequence[str], cache: CacheMode = "auto", max_gb: float = 4.0,
+        scale: float = 1.0, bf16: bool = True, passages: PassageTokenCache | None = None,
+    ) -> "ColbertTeacher":
+        """``cache``: ``always`` caches every training passage, ``never`` scores on the fly, ``auto`` caches
+        when the cache fits in ``max_gb``. ``passages``, a cache of the same model, is reused and extended."""
+        if cache == "never":
+            return cls(model, corpus, None, scale, bf16)
+        passages = passages if passages is not None else PassageTokenCache(model, bf16)
+        missing = sorted({pid for pid in pids if pid not in passages})
+        size = passages.nbytes + passages.estimate_bytes([corpus[pid] for pid in missing])
+        fits = size <= max_gb * 2**30
+        logger.warning(
+            "ColBERT passage cache: %d passages, %.2f GB in fp16 (limit %.1f GB)%s",
+            len(passages) + len(missing), size / 2**30, max_gb,
+            "" if fits or cache == "always" else ": scoring passages on the fly instead",
+        )
+        if cache == "auto" and not fits:
+            return cls(model, corpus, None, scale, bf16)
+        passages.add(missing, corpus)
+        return cls(model, corpus, passages, scale, bf16)
+
+    def scores(self, query_texts: Sequence[str], pids: Sequence[str]) -> Tensor:
+        with torch.no_grad(), autocast(self.bf16):
+            queries = self.model.query_tokens(query_texts)
+            if self.cache is not None and all(pid in self.cache for pid in pids):
+                passages = pad_token_vectors([self.cache.get(pid) for pid in pids])
+            else:
+                passages = self.model.passage_tokens([self.corpus[pid] for pid in pids])
+            return maxsim(queries, passages).float() * self.scale
