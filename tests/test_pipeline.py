@@ -50,7 +50,7 @@ def mini_scifact(scifact_dir, tmp_path_factory) -> Path:
 
 def _ok(*args: str) -> str:
     result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert result.exit_code == 0, result.output + "".join(__import__("traceback").format_exception(*result.exc_info))
     return result.output
 
 
@@ -114,23 +114,29 @@ def test_bad_input_exits_2_with_file_and_line(tmp_path):
 def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact, tiny_bert_dir, tmp_path):
     out = tmp_path / "qs"
     settings = ["--data", mini_scifact, "--set", f"output_dir={out}",
-                "--set", f"student.model={tiny_bert_dir}", "--set", f"teacher.model={tiny_bert_dir}",
-                "--set", "teacher.steps=2", "--set", "teacher.batch_size=2", "--set", "train_steps=2",
+                "--set", f"student.model={tiny_bert_dir}", "--set", f"colbert.model={tiny_bert_dir}",
+                "--set", f"cross_encoder.model={tiny_bert_dir}", "--set", "colbert.steps=2", "--set", "colbert.batch_size=2",
+                "--set", "cross_encoder.steps=2", "--set", "cross_encoder.batch_size=2", "--set", "train_steps=5",
                 "--set", "batch_size=4", "--set", "teacher_eval_depth=10", "--set", "negatives_per_query=2"]
-    # the second run, over the first one's folder, drops the cross-encoder from the teacher
-    _ok("quickstart", *settings, "--set", "teacher_ensemble.cross-encoder=0")
-    without_cross_encoder = json.loads((out / "metrics.json").read_text())["results"]
-    assert "teacher: cross-encoder alone" not in without_cross_encoder and not (out / "teacher").exists()
+    # the first run teaches pairwise only from BM25 + a cross-encoder: no ColBERT is trained
+    _ok("quickstart", *settings, "--set", "teacher_mode=pairwise", "--set", "teacher_ensemble.colbert=0",
+        "--set", "teacher_ensemble.cross-encoder=1")
+    pairwise = json.loads((out / "metrics.json").read_text())["results"]
+    assert "teacher: cross-encoder alone" in pairwise and not (out / "colbert").exists()
+    # the second, over the first one's folder, is the default: ColBERT + BM25 teacher, dual supervision
     _ok("quickstart", *settings)
     for name in ("DONE", "results.md", "metrics.json", "config.yaml", "teacher_scores.tsv", "bm25.test.trec",
-                 "teacher.test.trec", "student.test.trec", "student/model/modules.json", "teacher/model/config.json"):
+                 "teacher.test.trec", "student.test.trec", "student/model/modules.json", "colbert/model/tasb.json"):
         assert (out / name).exists(), name
     # the student's index remembers its model: search needs no --model
     _ok("search", "--index", out / "index-student", "--data", mini_scifact, "--out", tmp_path / "again.trec")
     assert read_run(tmp_path / "again.trec") == read_run(out / "student.test.trec")
     rows = json.loads((out / "metrics.json").read_text())["results"]
-    assert list(rows)[0] == "BM25" and any(r.startswith("teacher: ensemble") for r in rows)
+    assert list(rows)[0] == "BM25" and "teacher: colbert alone" in rows and any(r.startswith("teacher: ensemble") for r in rows)
+    assert any("in-batch margin-mse" in r for r in rows)
     assert rows["BM25"]["nDCG@10"] > 0.5
+    log = [json.loads(line) for line in (out / "student" / "train_log.jsonl").read_text().splitlines()]
+    assert log and all({"loss_pair", "loss_inbatch"} <= set(line) for line in log)
 
 
 def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(mini_scifact, tmp_path):

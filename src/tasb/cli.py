@@ -9,13 +9,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from tasb.config import DataConfig, QuickstartConfig, TeacherConfig, TrainConfig, load_config
+from tasb.config import ColbertConfig, DataConfig, QuickstartConfig, TeacherConfig, TrainConfig, load_config
 from tasb.errors import InputError
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Dense retrieval trained with TAS-Balanced (Hofstätter et al., SIGIR'21)."
 )
-teacher_app = typer.Typer(no_args_is_help=True, help="BERT_CAT teachers: train, judge by re-ranking, score training pairs.")
+teacher_app = typer.Typer(no_args_is_help=True, help="Teachers (BERT_CAT, ColBERT, ensembles): train, judge by re-ranking, score training pairs.")
 app.add_typer(teacher_app, name="teacher")
 
 DataOpt = Annotated[Optional[str], typer.Option("--data", help="BEIR folder, a name under $TASB_DATA_DIR, or irds:ID")]
@@ -198,8 +198,37 @@ def teacher_train(
     typer.echo(f"trained teacher in {out / 'model'}")
 
 
+@_command(teacher_app, name="train-colbert")
+def teacher_train_colbert(
+    out: Annotated[Path, typer.Option("--out", help="folder for the teacher (model/ and teacher_log.jsonl)")],
+    data: DataOpt = None,
+    split: SplitOpt = "train",
+    corpus: CorpusOpt = None,
+    queries: QueriesOpt = None,
+    qrels: QrelsOpt = None,
+    run: Annotated[Optional[Path], typer.Option("--run", help="negatives for the listwise loss come from this run; default BM25")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML with ColbertConfig fields")] = None,
+    overrides: SetOpt = None,
+):
+    """Fine-tune a ColBERT teacher: listwise on judged pairs and/or Margin-MSE on a score file (recipe: ColbertConfig)."""
+    from tasb.data import read_scores
+    from tasb.retrieval.bm25 import bm25_search
+    from tasb.training.colbert_teacher import train_colbert
+
+    cfg = load_config(ColbertConfig, config, overrides or [])
+    listwise = cfg.loss in ("listwise", "both")
+    dataset = _load(_data(data, split, corpus, queries, qrels), need_qrels=listwise)
+    candidates = None
+    if listwise:
+        candidates = _read_run_of(run, dataset) if run else bm25_search(dataset.corpus, dataset.queries, k=cfg.negatives_depth)
+    scores = read_scores(cfg.teacher_scores) if cfg.teacher_scores else None
+    train_colbert(cfg, dataset.queries, dataset.corpus, out, qrels=dataset.qrels, run=candidates, scores=scores)
+    typer.echo(f"trained ColBERT teacher in {out / 'model'}")
+
+
 TeacherOpt = Annotated[
-    list[str], typer.Option("--teacher", help="cross-encoder folder/name ([ce:]MODEL), bm25, or dot:MODEL; repeat to ensemble")
+    list[str],
+    typer.Option("--teacher", help="cross-encoder folder/name ([ce:]MODEL), colbert:MODEL, bm25, or dot:MODEL; repeat to ensemble"),
 ]
 WeightOpt = Annotated[Optional[list[float]], typer.Option("--weight", help="ensemble weight per --teacher")]
 

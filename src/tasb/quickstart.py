@@ -1,7 +1,8 @@
 """``tasb quickstart``: the whole pipeline on one BEIR dataset, sized for a 2-core CPU.
 
-BM25 → initial student (zero-shot) → cross-encoder teacher → teacher judged by re-ranking → pairwise
-teacher scores → Margin-MSE student training → index → search → evaluate, all in one run folder.
+BM25 → initial student (zero-shot) → ColBERT (and optionally cross-encoder) teacher → teachers judged by
+re-ranking → pairwise teacher scores → student training with pairwise and in-batch teaching → index →
+search → evaluate, all in one run folder.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from tasb.errors import InputError
 from tasb.evaluation import evaluate
 from tasb.evaluation.report import markdown_table
 from tasb.fsutil import atomic_write
+from tasb.models.colbert import PassageTokenCache
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import DenseIndex, build_index, search
 from tasb.retrieval.rerank import heads, with_new_heads
-from tasb.retrieval.scorers import BM25Scorer, DotScorer, EnsembleScorer, cross_encoder_scorer, score_pairs
+from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer, EnsembleScorer, Scorer, cross_encoder_scorer, score_pairs
+from tasb.training.colbert_teacher import train_colbert
+from tasb.training.inbatch_teacher import ColbertTeacher
 from tasb.training.teacher import train_cross_encoder
 from tasb.training.trainer import train
 
 DEFAULT_DATASET = "scifact"
-ENSEMBLE_MEMBERS = ("cross-encoder", "bm25", "bi-encoder")
+ENSEMBLE_MEMBERS = ("colbert", "cross-encoder", "bm25", "bi-encoder")
 
 
 class _Stages:
@@ -75,36 +79,69 @@ def _check_ensemble(weights: dict[str, float]) -> None:
         raise InputError("teacher_ensemble", "at least one member with a positive weight", str(weights))
 
 
+def _needs_colbert(config: QuickstartConfig) -> bool:
+    return config.teacher_ensemble.get("colbert", 0) > 0 or config.teacher_mode != "pairwise"
+
+
+def _load_student(config: QuickstartConfig) -> BertDot:
+    settings = config.student
+    return BertDot.load(
+        settings.model,
+        pooling=settings.pooling,
+        normalize=settings.normalize,
+        query_max_length=settings.query_max_length,
+        passage_max_length=settings.passage_max_length,
+    )
+
+
+def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
+    return TrainConfig(
+        output_dir=str(out / "student"),
+        data=DataConfig(data=config.data, split=config.train_split),
+        teacher_scores=str(out / "teacher_scores.tsv"),
+        student=config.student,
+        teacher_mode=config.teacher_mode,
+        inbatch_loss=config.inbatch_loss,
+        alpha=config.alpha,
+        colbert_teacher=str(out / "colbert" / "model") if _needs_colbert(config) else "",
+        colbert_scale=config.colbert_scale,
+        batch_size=config.batch_size,
+        steps=config.train_steps,
+        max_minutes=config.train_max_minutes,
+        learning_rate=config.learning_rate,
+        score_scale=config.score_scale,
+        checkpoint_every=config.train_steps,
+        keep_checkpoints=1,
+        log_every=5,
+        bf16=config.bf16,
+        seed=config.seed,
+    )
+
+
 def run_quickstart(config: QuickstartConfig) -> Path:
     _check_ensemble(config.teacher_ensemble)
+    weights = config.teacher_ensemble
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "DONE").unlink(missing_ok=True)
     # a rerun starts over: the trainer rightly refuses to train into an earlier run's folder
     shutil.rmtree(out / "student", ignore_errors=True)
     save_config(config, out / "config.yaml")
-    stage = _Stages(total=6 if config.teacher_ensemble.get("cross-encoder", 0) > 0 else 5)
+    stage = _Stages(total=5 + _needs_colbert(config) + (weights.get("cross-encoder", 0) > 0))
     rows: dict[str, dict[str, float]] = {}
     notes: dict[str, str] = {}
 
     with stage("load data and BM25"):
         train_set, test_set = _load_splits(config)
         bm25 = BM25(train_set.corpus)
-        bm25_train = bm25.search(
-            train_set.judged_queries(), k=max(config.negatives_depth, config.teacher.negatives_depth)
-        )
+        depth = max(config.negatives_depth, config.cross_encoder.negatives_depth, config.colbert.negatives_depth)
+        bm25_train = bm25.search(train_set.judged_queries(), k=depth)
         bm25_test = bm25.search(test_set.queries, k=1000)
         write_run(bm25_test, out / "bm25.test.trec", tag="bm25")
         rows["BM25"] = evaluate(bm25_test, test_set.qrels)
 
     with stage("initial student, zero-shot"):
-        student = BertDot.load(
-            config.student.model,
-            pooling=config.student.pooling,
-            normalize=config.student.normalize,
-            query_max_length=config.student.query_max_length,
-            passage_max_length=config.student.passage_max_length,
-        )
+        student = _load_student(config)
         initial_index, initial_run = _index_and_search(
             student, config.student.model, test_set, out / "index-initial", config
         )
@@ -116,34 +153,40 @@ def run_quickstart(config: QuickstartConfig) -> Path:
             else bm25_train
         )
 
-    weights = config.teacher_ensemble
-    members = {
+    members: dict[str, Scorer] = {
         "bm25": BM25Scorer(bm25),
         "bi-encoder": DotScorer(
             student, bf16=config.bf16, passage_vectors=dict(zip(initial_index.ids, initial_index.embeddings))
         ),
     }
+    colbert_passages = None
+    if _needs_colbert(config):
+        with stage("ColBERT teacher training"):
+            colbert = train_colbert(
+                config.colbert, train_set.queries, train_set.corpus, out / "colbert",
+                qrels=train_set.qrels, run=bm25_train,
+            )
+        # one cache of passage token vectors serves re-ranking, pair scoring and the in-batch teacher
+        colbert_passages = PassageTokenCache(colbert, bf16=config.bf16)
+        members["colbert"] = ColbertScorer(colbert, colbert_passages)
     # a cross-encoder weighted 0 would cost its training time and teach nothing
     if weights.get("cross-encoder", 0) > 0:
-        with stage("teacher training"):
+        with stage("cross-encoder teacher training"):
             cross_encoder = train_cross_encoder(
-                config.teacher, train_set.queries, train_set.corpus, train_set.qrels, bm25_train, out / "teacher"
+                config.cross_encoder, train_set.queries, train_set.corpus, train_set.qrels, bm25_train, out / "teacher"
             )
         members["cross-encoder"] = cross_encoder_scorer(cross_encoder, bf16=config.bf16)
     active = {name: members[name] for name, weight in weights.items() if weight > 0}
 
-    with stage("teacher judged by re-ranking BM25"):
+    with stage("teachers judged by re-ranking BM25"):
         top = heads(bm25_test, config.teacher_eval_depth)
-        member_scores = {
-            name: scorer.score(top, test_set.queries, test_set.corpus) for name, scorer in active.items()
-        }
-        teacher_scores = ensemble(list(member_scores.values()), [weights[n] for n in active])
         label = f"re-ranks BM25 top-{config.teacher_eval_depth}"
-        if "cross-encoder" in member_scores:
-            ce_run = with_new_heads(bm25_test, member_scores["cross-encoder"])
-            rows["teacher: cross-encoder alone"] = evaluate(ce_run, test_set.qrels)
-            notes["teacher: cross-encoder alone"] = label
-        teacher_run = with_new_heads(bm25_test, teacher_scores)
+        member_scores = {name: scorer.score(top, test_set.queries, test_set.corpus) for name, scorer in active.items()}
+        for name in ("colbert", "cross-encoder"):
+            if name in member_scores:
+                rows[f"teacher: {name} alone"] = evaluate(with_new_heads(bm25_test, member_scores[name]), test_set.qrels)
+                notes[f"teacher: {name} alone"] = label
+        teacher_run = with_new_heads(bm25_test, ensemble(list(member_scores.values()), [weights[n] for n in active]))
         write_run(teacher_run, out / "teacher.test.trec", tag="teacher")
         name = "teacher: ensemble " + " + ".join(f"{weights[n]:g}×{n}" for n in active)
         rows[name] = evaluate(teacher_run, test_set.qrels)
@@ -151,44 +194,28 @@ def run_quickstart(config: QuickstartConfig) -> Path:
 
     with stage("teacher scores training pairs"):
         pairs = training_pairs(
-            train_set.qrels,
-            negatives_run,
-            depth=config.negatives_depth,
-            per_query=config.negatives_per_query,
-            seed=config.seed,
+            train_set.qrels, negatives_run, depth=config.negatives_depth, per_query=config.negatives_per_query, seed=config.seed
         )
-        scored = score_pairs(
-            EnsembleScorer(list(active.values()), [weights[n] for n in active]),
-            pairs,
-            train_set.queries,
-            train_set.corpus,
-        )
+        scorer = EnsembleScorer(list(active.values()), [weights[n] for n in active])
+        scored = score_pairs(scorer, pairs, train_set.queries, train_set.corpus)
         write_scores(scored, out / "teacher_scores.tsv")
 
     with stage("student training, index, search"):
-        train_config = TrainConfig(
-            output_dir=str(out / "student"),
-            data=DataConfig(data=config.data, split=config.train_split),
-            teacher_scores=str(out / "teacher_scores.tsv"),
-            student=config.student,
-            batch_size=config.batch_size,
-            steps=config.train_steps,
-            max_minutes=config.train_max_minutes,
-            learning_rate=config.learning_rate,
-            score_scale=config.score_scale,
-            checkpoint_every=config.train_steps,
-            keep_checkpoints=1,
-            log_every=5,
-            bf16=config.bf16,
-            seed=config.seed,
-        )
-        run_folder = train(train_config, train_set, scored, student=student)
+        train_config = _train_config(config, out)
+        inbatch_teacher = None
+        if config.teacher_mode != "pairwise":
+            training_pids = [pid for row in scored for pid in (row.pid_pos, row.pid_neg)]
+            inbatch_teacher = ColbertTeacher.build(
+                colbert, train_set.corpus, training_pids, train_config.colbert_cache, train_config.colbert_cache_max_gb,
+                config.colbert_scale, config.bf16, passages=colbert_passages,
+            )
+        run_folder = train(train_config, train_set, scored, student=student, inbatch_teacher=inbatch_teacher)
         trained_path = str((run_folder / "model").resolve())
         _, student_run = _index_and_search(
             BertDot.load(trained_path), trained_path, test_set, out / "index-student", config
         )
         write_run(student_run, out / "student.test.trec", tag="student")
-        rows["trained student (TAS-B recipe, Margin-MSE)"] = evaluate(student_run, test_set.qrels)
+        rows[f"trained student (TAS-B recipe, {_teaching(config)})"] = evaluate(student_run, test_set.qrels)
 
     table = markdown_table(rows, notes)
     timings = ", ".join(f"{name} {minutes:.1f} min" for name, minutes in stage.minutes.items())
@@ -200,3 +227,10 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     (out / "DONE").touch()
     print("\n" + report)
     return out
+
+
+def _teaching(config: QuickstartConfig) -> str:
+    if config.teacher_mode == "pairwise":
+        return "pairwise Margin-MSE"
+    inbatch = f"in-batch {config.inbatch_loss} from ColBERT"
+    return inbatch if config.teacher_mode == "in-batch" else f"pairwise Margin-MSE + {config.alpha:g} × {inbatch}"
