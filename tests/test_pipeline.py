@@ -139,16 +139,23 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert log and all({"loss_pair", "loss_inbatch"} <= set(line) for line in log)
 
 
-def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(mini_scifact, tmp_path):
+def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(mini_scifact, tiny_bert_dir, tmp_path):
     data = ["--data", mini_scifact, "--split", "test"]
     _ok("bm25", *data, "--k", 50, "--out", tmp_path / "bm25.trec")
     output = _ok("teacher", "eval", *data, "--run", tmp_path / "bm25.trec", "--teacher", "bm25", "--depth", 10,
                  "--out", tmp_path / "reranked.trec")
     rows = {line.split("|")[1].strip(): line for line in output.splitlines() if line.startswith("| ")}
-    assert {"candidates", "teacher@10"} <= set(rows)
+    assert {"candidates", "bm25 re-ranks top-10"} <= set(rows)
     # BM25 re-ranking its own top-10 changes nothing
-    assert rows["candidates"].split("|")[2:] == rows["teacher@10"].split("|")[2:]
+    assert rows["candidates"].split("|")[2:] == rows["bm25 re-ranks top-10"].split("|")[2:]
     assert set(read_run(tmp_path / "reranked.trec")) == set(read_run(tmp_path / "bm25.trec"))
+    # an ensemble is reported with each of its members alone; the file holds the ensemble's ranking
+    output = _ok("teacher", "eval", *data, "--run", tmp_path / "bm25.trec", "--teacher", "bm25", "--teacher",
+                 f"colbert:{tiny_bert_dir}", "--weight", 1, "--weight", 1e-9, "--depth", 10, "--out", tmp_path / "ens.trec")
+    rows = {line.split("|")[1].strip(): line for line in output.splitlines() if line.startswith("| ")}
+    assert {"candidates", "bm25 re-ranks top-10", f"colbert:{tiny_bert_dir} re-ranks top-10", "ensemble re-ranks top-10"} <= set(rows)
+    # a ColBERT weighted 1e-9 only breaks ties: the ensemble ranks like BM25
+    assert rows["ensemble re-ranks top-10"].split("|")[2:4] == rows["bm25 re-ranks top-10"].split("|")[2:4]
 
     train = ["--data", mini_scifact, "--split", "train"]
     _ok("bm25", *train, "--k", 20, "--out", tmp_path / "train.trec")

@@ -291,19 +291,20 @@ def teacher_eval(
     max_length: Annotated[Optional[int], typer.Option(help="cross-encoder token cap")] = None,
     bf16: Bf16Opt = True,
 ):
-    """Judge a teacher by re-ranking a candidate run; prints its metrics next to the candidates' own."""
+    """Judge a teacher by re-ranking a candidate run; prints its metrics (and each ensemble member's) next to the candidates'."""
     from tasb.data import write_run
     from tasb.evaluation import evaluate as evaluate_run
-    from tasb.retrieval.rerank import rerank
+    from tasb.retrieval.rerank import rerank_with_members
     from tasb.retrieval.scorers import build_scorer
 
     dataset = _load(_data(data, split, corpus, queries, qrels))
     candidates = {q: s for q, s in _read_run_of(run, dataset).items() if q in dataset.queries}
     scorer = build_scorer(teacher, weight, dataset.corpus, max_length=max_length, bf16=bf16)
-    reranked = rerank(candidates, dataset.queries, dataset.corpus, scorer, depth)
+    runs = rerank_with_members(candidates, dataset.queries, dataset.corpus, scorer, depth)
     if out:
-        write_run(reranked, out, tag="teacher")
-    rows = {"candidates": evaluate_run(candidates, dataset.qrels, rel), f"teacher@{depth}": evaluate_run(reranked, dataset.qrels, rel)}
+        write_run(runs[scorer.name], out, tag="teacher")
+    rows = {"candidates": evaluate_run(candidates, dataset.qrels, rel)}
+    rows.update({f"{name} re-ranks top-{depth}": evaluate_run(run_, dataset.qrels, rel) for name, run_ in runs.items()})
     typer.echo(_table(rows))
 
 

@@ -23,6 +23,29 @@ def rerank(run: Run, queries: Queries, corpus: Corpus, scorer: "Scorer", depth: 
     return with_new_heads(run, scorer.score(heads(run, depth), queries, corpus))
 
 
+def rerank_with_members(run: Run, queries: Queries, corpus: Corpus, scorer: "Scorer", depth: int) -> dict[str, Run]:
+    """:func:`rerank`, plus, for an ensemble, the run re-ranked by each member alone: ``{name: run}``.
+
+    Each member scores the candidates once; the ensemble combines those scores, so judging every member
+    costs nothing over judging the ensemble. The scorer's own run comes last.
+    """
+    from tasb.data.scores import ensemble
+    from tasb.retrieval.scorers import EnsembleScorer
+
+    if not isinstance(scorer, EnsembleScorer):
+        return {scorer.name: rerank(run, queries, corpus, scorer, depth)}
+    if depth < 1:
+        raise InputError("--depth", "a re-ranking depth of at least 1", str(depth))
+    top = heads(run, depth)
+    member_scores = [member.score(top, queries, corpus) for member in scorer.members]
+    runs: dict[str, Run] = {}
+    for number, (member, scores) in enumerate(zip(scorer.members, member_scores), start=1):
+        # the same teacher twice (say, at two weights) still gets a row each
+        runs[member.name if member.name not in runs else f"{member.name} (#{number})"] = with_new_heads(run, scores)
+    runs[scorer.name] = with_new_heads(run, ensemble(member_scores, scorer.weights))
+    return runs
+
+
 def heads(run: Run, depth: int) -> dict[str, list[str]]:
     """Each query's top-``depth`` passages, the part of a run a re-ranker scores."""
     return {qid: [pid for pid, _ in ranked(scores, depth)] for qid, scores in run.items()}
