@@ -50,7 +50,7 @@ ALL_GROUPS = [[qid, f"p{qid[1:]}", *(f"p{qid[1:]}-n{k}" for k in range(1, NUM_NE
 def _config(tiny_bert_dir, **overrides) -> ColbertConfig:
     recipe = dict(
         model=str(tiny_bert_dir), dim=16, steps=25, batch_size=4, num_negatives=2, learning_rate=1e-3,
-        warmup_steps=0, bf16=False, query_max_length=12, passage_max_length=24,
+        warmup_steps=0, bf16=False, query_max_length=12, passage_max_length=24, scoring_passage_max_length=None,
     )
     return ColbertConfig(**{**recipe, **overrides})
 
@@ -137,6 +137,13 @@ def test_training_logs_every_step_reranks_better_and_saves_a_loadable_model(tiny
     assert (reloaded.dim, reloaded.query_max_length, reloaded.passage_max_length) == (16, 12, 24)
     pairs = [QUERIES["q0"], QUERIES["q1"]], [CORPUS["p0"], CORPUS["p0-n1"]]
     np.testing.assert_array_equal(reloaded.score(*pairs, bf16=False), model.score(*pairs, bf16=False))
+
+
+def test_the_saved_teacher_scores_longer_passages_than_it_trained_on(tiny_bert_dir, tmp_path):
+    model = train_colbert(_config(tiny_bert_dir, steps=1, scoring_passage_max_length=40), QUERIES, CORPUS, tmp_path, qrels=QRELS, run=RUN)
+    assert model.passage_max_length == ColBERT.load(str(tmp_path / "model")).passage_max_length == 40
+    long_passage = " ".join(["bacteria"] * 100)
+    assert len(model.encode_passages([long_passage])[0]) == 40
 
 
 def test_margin_mse_without_a_score_file_is_refused(tiny_bert_dir, tmp_path):

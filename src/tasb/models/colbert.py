@@ -81,7 +81,6 @@ class ColBERT:
         self.encoder = encoder
         self.query_max_length = query_max_length
         self.passage_max_length = passage_max_length
-        self.encoder.max_seq_length = passage_max_length
         # a new SentenceTransformer says training=True over an eval-mode BERT: encode/save would restore dropout
         self.encoder.eval()
 
@@ -118,6 +117,15 @@ class ColBERT:
             query_max_length=query_max_length or meta.get("query_max_length", 30),
             passage_max_length=passage_max_length or meta.get("passage_max_length", 200),
         )
+
+    @property
+    def passage_max_length(self) -> int:
+        return self.encoder.max_seq_length
+
+    @passage_max_length.setter
+    def passage_max_length(self, length: int) -> None:
+        # sentence-transformers truncates to max_seq_length: keep the two one value
+        self.encoder.max_seq_length = length
 
     @property
     def dim(self) -> int:

@@ -75,6 +75,7 @@ def train_colbert(
             return sum(loss() for loss in losses)
 
     fit(model.encoder, next_loss, config, output_dir / LOG_FILE)
+    model.passage_max_length = config.scoring_passage_max_length or config.passage_max_length
     model.save(output_dir / "model")
     return model
 
