@@ -5,11 +5,13 @@ import pytest
 from tasb.data import (
     ScoredPair,
     load_dataset,
+    read_clusters,
     read_corpus,
     read_qrels,
     read_queries,
     read_run,
     read_scores,
+    write_clusters,
     write_run,
     write_scores,
 )
@@ -156,3 +158,37 @@ def test_outputs_are_readable_like_ordinary_files(tmp_path):
 
     write_run({"q": {"a": 1.0}}, tmp_path / "run.trec")
     assert os.stat(tmp_path / "run.trec").st_mode & 0o044 == 0o044 & ~os.umask(os.umask(0))
+
+
+def test_clusters_file_with_or_without_header_keeps_labels_as_strings(tmp_path):
+    expected = {"q1": "0", "q2": "17", "q3": "sports"}
+    assert read_clusters(_write(tmp_path / "c.tsv", "q1\t0\nq2\t17\n\nq3\tsports\n")) == expected
+    assert read_clusters(_write(tmp_path / "h.tsv", "qid\tcluster\nq1\t0\nq2\t17\nq3\tsports\n")) == expected
+    write_clusters({"q1": 0, "q2": 17, "q3": "sports"}, tmp_path / "written.tsv")
+    assert read_clusters(tmp_path / "written.tsv") == expected
+
+
+@pytest.mark.parametrize(
+    "content, line, expected",
+    [
+        ("q1\t0\nq2 3\n", 2, "2 tab-separated columns: qid, cluster"),
+        ("q1\t0\nq2\t3\textra\n", 2, "2 tab-separated columns: qid, cluster"),
+        ("q1\t0\n\t3\n", 2, "non-empty id"),
+        ("q1\t0\nq2\t \n", 2, "non-empty cluster label"),
+        ("q1\t0\nq2\t1\nq1\t2\n", 3, "one cluster per query"),
+        ("q1\t0\nq 2\t1\n", 2, "without whitespace"),
+    ],
+)
+def test_bad_cluster_lines_are_reported_with_file_and_line(tmp_path, content, line, expected):
+    path = _write(tmp_path / "clusters.tsv", content)
+    with pytest.raises(InputError) as err:
+        read_clusters(path)
+    assert err.value.path == str(path) and err.value.line == line
+    assert expected in str(err.value)
+
+
+def test_empty_and_missing_cluster_files_are_refused(tmp_path):
+    with pytest.raises(InputError, match="empty file"):
+        read_clusters(_write(tmp_path / "empty.tsv", "qid\tcluster\n"))
+    with pytest.raises(InputError, match="no such file"):
+        read_clusters(tmp_path / "missing.tsv")

@@ -1,4 +1,4 @@
-"""Readers for corpus, query, qrels and run files: BEIR JSONL, MS MARCO TSV, TREC.
+"""Readers for corpus, query, qrels, run and cluster files: BEIR JSONL, MS MARCO TSV, TREC.
 
 Each line is validated; a bad one raises :class:`~tasb.errors.InputError` with file, line and what
 was expected. Formats are detected from the content, not trusted from the file name.
@@ -199,3 +199,24 @@ def read_run(path: str | Path) -> Run:
     if not run:
         raise InputError(path, "at least one ranked passage", "an empty file")
     return run
+
+
+def read_clusters(path: str | Path) -> dict[str, str]:
+    """Topic clusters of the queries for TAS: ``qid<TAB>cluster`` per line, an optional ``qid<TAB>cluster`` header.
+
+    Labels stay strings: k-means numbers its clusters, but a user may name them.
+    """
+    path = Path(path)
+    clusters: dict[str, str] = {}
+    for index, (number, line) in enumerate(iter_lines(path)):
+        cols = [col.strip() for col in line.split("\t")]
+        if index == 0 and [col.lower() for col in cols] == ["qid", "cluster"]:
+            continue
+        if len(cols) != 2:
+            raise InputError(path, "2 tab-separated columns: qid, cluster", line, line=number)
+        if not cols[1]:
+            raise InputError(path, "a non-empty cluster label", line, line=number)
+        _add_unique(clusters, cols[0], cols[1], path, number, "one cluster per query")
+    if not clusters:
+        raise InputError(path, "at least one query and its cluster", "an empty file")
+    return clusters

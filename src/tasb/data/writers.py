@@ -1,9 +1,9 @@
-"""Writers for TREC runs and teacher score files; every file appears whole or not at all."""
+"""Writers for TREC runs, teacher score files and query clusters; every file appears whole or not at all."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from tasb.data.records import Run, ScoredPair
 from tasb.fsutil import atomic_write
@@ -31,3 +31,11 @@ def write_scores(rows: Iterable[ScoredPair], path: str | Path) -> int:
             handle.write(f"{row.score_pos:.6f}\t{row.score_neg:.6f}\t{row.qid}\t{row.pid_pos}\t{row.pid_neg}\n")
             count += 1
     return count
+
+
+def write_clusters(clusters: Mapping[str, object], path: str | Path) -> int:
+    """Topic clusters of the queries, ``qid<TAB>cluster`` per line in the mapping's order, no header."""
+    with atomic_write(path) as handle:
+        for qid, cluster in clusters.items():
+            handle.write(f"{qid}\t{cluster}\n")
+    return len(clusters)
