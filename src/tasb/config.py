@@ -76,6 +76,9 @@ class ColbertConfig:
     dim: int = 128
     query_max_length: int = 30
     passage_max_length: int = 200
+    # the passage cap the saved teacher scores with (null: passage_max_length). Longer passages cost only
+    # encoding time, once per passage, and SciFact's abstracts need them: .741 vs .720 nDCG@10 at 512 vs 200
+    scoring_passage_max_length: int | None = 512
     # listwise: softmax over a judged positive vs run negatives; margin-mse: the pairwise score file (the
     # paper's ColBERT learned BERT_CAT's margins); both: the sum, each on its own batch
     loss: Literal["listwise", "margin-mse", "both"] = "listwise"
@@ -101,7 +104,16 @@ class TrainConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     teacher_scores: str = ""
     student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
-    sampler: Literal["random"] = "random"
+    # how a batch is composed: random (eq. 9), tas (eq. 11: queries of n clusters), tas-balanced (eq. 13: + margin ranges)
+    sampler: Literal["random", "tas", "tas-balanced"] = "random"
+    # tas / tas-balanced: a clusters.tsv (qid<TAB>cluster, as ``tasb cluster`` writes) covering every scored query
+    clusters: str = ""
+    # the paper's n: clusters a batch is drawn from, b // n queries each (the paper: 1 at b = 32)
+    clusters_per_batch: int = 1
+    # tas-balanced: the paper's h, margin ranges per query drawn uniformly before a pair within one
+    margin_bins: int = 10
+    # compose batches in a separate process feeding a bounded queue, so the trainer never waits for one
+    sampler_process: bool = True
     # the teacher rows of Table 4: pairwise (eq. 6), in-batch (eq. 7) or dual (eq. 8: pairwise + alpha * in-batch)
     teacher_mode: Literal["pairwise", "in-batch", "dual"] = "pairwise"
     # the rows of Table 3: the loss of the in-batch part
@@ -127,6 +139,42 @@ class TrainConfig:
     log_every: int = 10
     bf16: bool = True
     seed: int = 42
+
+
+@dataclasses.dataclass
+class ClusterConfig:
+    """``tasb cluster``: the training queries' topic clusters for TAS (paper Sec. 3, eq. 10)."""
+
+    output_dir: str = "runs/clusters"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    # the BERT_DOT whose query vectors are clustered (the paper: a pairwise-trained baseline)
+    model: str = "all-MiniLM-L6-v2"
+    # None: about 200 queries per cluster, the paper's 2K clusters for 400K queries
+    k: int | None = None
+    niter: int = 20
+    seed: int = 42
+    batch_size: int = 256
+    bf16: bool = True
+    plot_clusters: int = 6
+    plot_examples: int = 3
+
+
+@dataclasses.dataclass
+class SampleConfig:
+    """``tasb sample``: the batches a sampler composes from a teacher score file, written out to inspect."""
+
+    teacher_scores: str = ""
+    # qid<TAB>cluster, as ``tasb cluster`` writes; needed by tas and tas-balanced, optional for random
+    clusters: str = ""
+    sampler: Literal["random", "tas", "tas-balanced"] = "random"
+    batch_size: int = 32
+    batches: int = 100
+    seed: int = 42
+    clusters_per_batch: int = 1
+    margin_bins: int = 10
+    out: str = "batches.jsonl"
+    # "": <out stem>.png next to ``out``
+    plot: str = ""
 
 
 @dataclasses.dataclass

@@ -61,7 +61,7 @@ def test_run_folder_holds_config_log_checkpoints_model_metrics_and_done(tmp_path
     assert folder == tmp_path / "run"
     assert "checkpoint_every: 2" in (folder / "config.yaml").read_text()
     assert [line["step"] for line in _log(folder)] == [2, 4, 6]
-    assert set(_log(folder)[0]) == {"step", "loss", "loss_pair", "lr", "steps_per_s", "elapsed_s"}
+    assert set(_log(folder)[0]) == {"step", "loss", "loss_pair", "lr", "steps_per_s", "elapsed_s", "sampler_wait_s"}
     assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["step-4", "step-6"]
     for name in ("model", "trainer_state.pt", "state.json"):
         assert (folder / "checkpoints" / "step-6" / name).exists()
@@ -123,3 +123,26 @@ def test_too_few_queries_for_a_batch_is_refused(tmp_path, tiny_bert_dir):
     dataset, scores = _synthetic(num_queries=3)
     with pytest.raises(InputError, match="batch_size=4"):
         train(_config(tmp_path, tiny_bert_dir, "run"), dataset, scores)
+
+
+def test_tas_balanced_run_resumes_the_same_stream_from_its_background_process(tmp_path, tiny_bert_dir):
+    dataset, scores = _synthetic()
+    clusters = tmp_path / "clusters.tsv"
+    # two queries per topic: TAS with n = 2 and b = 4 puts exactly two topics in each batch
+    clusters.write_text("".join(f"q{q}\t{TOPICS[q % len(TOPICS)]}\n" for q in range(20)))
+    settings = dict(sampler="tas-balanced", clusters=str(clusters), clusters_per_batch=2, checkpoint_every=2)
+    whole = train(_config(tmp_path, tiny_bert_dir, "whole", steps=4, **settings), dataset, scores)
+    train(_config(tmp_path, tiny_bert_dir, "split", steps=2, **settings), dataset, scores)
+    split = train(_config(tmp_path, tiny_bert_dir, "split", steps=4, **settings), dataset, scores, resume=True)
+
+    expected = BertDot.load(str(whole / "model")).encoder.state_dict()
+    got = BertDot.load(str(split / "model")).encoder.state_dict()
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
+    assert [line["loss"] for line in _log(split)] == [line["loss"] for line in _log(whole)]
+    assert all(line["sampler_wait_s"] >= 0 for line in _log(whole))
+
+
+def test_tas_without_a_clusters_file_is_refused(tmp_path, tiny_bert_dir):
+    dataset, scores = _synthetic()
+    with pytest.raises(InputError, match="clusters"):
+        train(_config(tmp_path, tiny_bert_dir, "run", sampler="tas"), dataset, scores)

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from transformers import get_constant_schedule_with_warmup, set_seed
 
 from tasb.config import StudentConfig, TrainConfig, save_config
+from tasb.data.readers import read_clusters
 from tasb.data.records import Dataset, ScoredPair
 from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
@@ -32,7 +33,8 @@ from tasb.fsutil import atomic_dir, atomic_write
 from tasb.models.colbert import ColBERT
 from tasb.models.inference import autocast
 from tasb.models.student import BertDot
-from tasb.sampling import BatchSampler, RandomSampler
+from tasb.sampling import BatchSampler, RandomSampler, TASBalancedSampler, TASSampler
+from tasb.sampling.background import BackgroundSampler
 from tasb.training.dual import DualLoss
 from tasb.training.inbatch_teacher import ColbertTeacher
 
@@ -113,7 +115,7 @@ def train(
         student=student,
         loss_fn=DualLoss(student, config.teacher_mode, config.inbatch_loss, config.alpha, config.score_scale),
         inbatch_teacher=_inbatch_teacher(config, dataset, scores, inbatch_teacher),
-        sampler=_build_sampler(config, scores) if sampler is None else sampler,
+        sampler=_in_background(config, _build_sampler(config, scores) if sampler is None else sampler),
         optimizer=optimizer,
         # the paper trains at a constant rate; a scheduler object keeps warmup (and any other schedule) one line away
         scheduler=get_constant_schedule_with_warmup(optimizer, config.warmup_steps),
@@ -125,7 +127,11 @@ def train(
     (folder / "DONE").unlink(missing_ok=True)
     save_config(config, folder / "config.yaml")
 
-    stopped_by = _loop(run)
+    try:
+        stopped_by = _loop(run)
+    finally:
+        if isinstance(run.sampler, BackgroundSampler):
+            run.sampler.close()
     _finish(run, stopped_by)
     return folder
 
@@ -234,6 +240,8 @@ def _log(log: TextIO, run: _Run, steps_per_s: float) -> None:
         **{name: value / progress.window_steps for name, value in progress.window_parts.items()},
         "lr": run.scheduler.get_last_lr()[0],
         "steps_per_s": round(steps_per_s, 4),
+        # total seconds the trainer waited for batches: near zero when the background process keeps up
+        **({"sampler_wait_s": round(run.sampler.waited_s, 3)} if isinstance(run.sampler, BackgroundSampler) else {}),
         "elapsed_s": round(progress.elapsed_s, 3),
     }
     log.write(json.dumps(line) + "\n")
@@ -364,6 +372,10 @@ def _load_student(settings: StudentConfig) -> BertDot:
     )
 
 
+def _in_background(config: TrainConfig, sampler: BatchSampler) -> BatchSampler:
+    return BackgroundSampler(sampler) if config.sampler_process else sampler
+
+
 def _build_sampler(config: TrainConfig, scores: Sequence[ScoredPair]) -> BatchSampler:
     queries = len({row.qid for row in scores})
     if queries < config.batch_size:
@@ -372,4 +384,22 @@ def _build_sampler(config: TrainConfig, scores: Sequence[ScoredPair]) -> BatchSa
             f"at least batch_size={config.batch_size} distinct queries (a batch never repeats a query)",
             f"{queries} queries",
         )
-    return RandomSampler(scores, config.batch_size, config.seed)
+    if config.sampler == "random":
+        return RandomSampler(scores, config.batch_size, config.seed)
+    if not config.clusters:
+        raise InputError(
+            "config", f"clusters: a clusters.tsv (qid<TAB>cluster, e.g. from tasb cluster) for sampler={config.sampler}", "none"
+        )
+    clusters = read_clusters(config.clusters)
+    missing = next((row.qid for row in scores if row.qid not in clusters), None)
+    if missing is not None:
+        raise InputError(config.clusters, f"a cluster for every query of {config.teacher_scores}", f"none for query {missing}")
+    try:
+        if config.sampler == "tas":
+            return TASSampler(scores, clusters, config.batch_size, config.clusters_per_batch, seed=config.seed)
+        return TASBalancedSampler(
+            scores, clusters, config.batch_size, config.clusters_per_batch, config.margin_bins, seed=config.seed
+        )
+    except ValueError as err:
+        # clusters_per_batch or margin_bins out of range for these queries: a setting to fix, not a bug
+        raise InputError("config", f"{config.sampler} settings that fit the data", str(err)) from None
