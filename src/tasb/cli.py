@@ -5,11 +5,20 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
-from tasb.config import ColbertConfig, DataConfig, QuickstartConfig, TeacherConfig, TrainConfig, load_config
+from tasb.config import (
+    ClusterConfig,
+    ColbertConfig,
+    DataConfig,
+    QuickstartConfig,
+    SampleConfig,
+    TeacherConfig,
+    TrainConfig,
+    load_config,
+)
 from tasb.errors import InputError
 
 app = typer.Typer(
@@ -324,6 +333,63 @@ def _table(rows: dict[str, dict[str, float]]) -> str:
     from tasb.evaluation.report import markdown_table
 
     return markdown_table(rows)
+
+
+@_command()
+def cluster(
+    out: Annotated[Path, typer.Option("--out", help="folder: clusters.tsv, centroids.npy, sizes.json, clusters.png")],
+    data: DataOpt = None,
+    split: SplitOpt = "train",
+    queries: QueriesOpt = None,
+    qrels: Annotated[Optional[Path], typer.Option("--qrels", help="only the queries judged here are clustered")] = None,
+    model: Annotated[str, typer.Option(help="BERT_DOT folder or name whose query vectors are clustered")] = "all-MiniLM-L6-v2",
+    k: Annotated[Optional[int], typer.Option("--k", help="number of clusters; default: queries / 200 (the paper's 2K for 400K)")] = None,
+    niter: Annotated[int, typer.Option(help="k-means iterations")] = 20,
+    seed: Annotated[int, typer.Option(help="k-means initialisation and the plot's random clusters")] = 42,
+    batch_size: Annotated[int, typer.Option(help="queries per forward pass")] = 256,
+    plot_clusters: Annotated[int, typer.Option(help="random clusters in clusters.png")] = 6,
+    plot_examples: Annotated[int, typer.Option(help="example queries shown per plotted cluster")] = 3,
+    bf16: Bf16Opt = True,
+):
+    """Topic clusters of the queries for TAS: encode with a BERT_DOT, k-means (faiss), write the cluster folder and a Figure-1 plot."""
+    from tasb.clusters import run_clustering
+
+    cfg = ClusterConfig(
+        output_dir=str(out), data=_data(data, split, None, queries, qrels), model=model, k=k, niter=niter, seed=seed,
+        batch_size=batch_size, bf16=bf16, plot_clusters=plot_clusters, plot_examples=plot_examples,
+    )
+    summary = run_clustering(cfg)
+    typer.echo(
+        f"wrote {out} ({summary['n']} queries in {summary['k']} clusters; "
+        f"size min {summary['size_min']}, median {summary['size_median']:g}, max {summary['size_max']})"
+    )
+
+
+@_command()
+def sample(
+    teacher_scores: Annotated[Path, typer.Option("--teacher-scores", help="score file: score_pos score_neg qid pid_pos pid_neg")],
+    clusters: Annotated[Optional[Path], typer.Option("--clusters", help="qid<TAB>cluster (tasb cluster's clusters.tsv); tas and tas-balanced need it")] = None,
+    sampler: Annotated[Literal["random", "tas", "tas-balanced"], typer.Option(help="random (eq. 9), tas (eq. 11) or tas-balanced (eq. 13)")] = "random",
+    batch_size: Annotated[int, typer.Option(help="pairs per batch, each of another query")] = 32,
+    batches: Annotated[int, typer.Option(help="batches to draw")] = 100,
+    seed: Annotated[int, typer.Option(help="the samplers' seed: the same seed draws the same batches")] = 42,
+    clusters_per_batch: Annotated[int, typer.Option(help="the paper's n: clusters a batch is drawn from")] = 1,
+    margin_bins: Annotated[int, typer.Option(help="the paper's h: margin ranges per query")] = 10,
+    out: Annotated[Path, typer.Option("--out", help="JSON lines, one batch each")] = Path("batches.jsonl"),
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG: Random vs TAS-Balanced margins, cluster usage; default <out stem>.png")] = None,
+):
+    """Draw batches from a teacher score file (no model, no text) into JSON lines, with a plot of Random vs TAS-Balanced."""
+    from tasb.sampling.inspect import run_sampling
+
+    cfg = SampleConfig(
+        teacher_scores=str(teacher_scores), clusters=_str(clusters) or "", sampler=sampler, batch_size=batch_size, batches=batches,
+        seed=seed, clusters_per_batch=clusters_per_batch, margin_bins=margin_bins, out=str(out), plot=_str(plot) or "",
+    )
+    summary = run_sampling(cfg)
+    typer.echo(f"wrote {summary['out']} ({batches} batches of {batch_size} pairs, {sampler}) and {summary['plot']}")
+    typer.echo("share of sampled pairs per margin bin (0: smallest margins):")
+    for name, shares in summary["bin_share"].items():
+        typer.echo(f"  {name:<28}" + " ".join(f"{share:.2f}" for share in shares))
 
 
 @_command()

@@ -1,0 +1,135 @@
+"""Figures: a t-SNE of a few query clusters with example queries, like the paper's Figure 1, and what batch samplers draw."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn.manifold import TSNE
+
+from tasb.fsutil import atomic_write
+
+
+def cluster_plot(
+    vectors: np.ndarray,
+    assignments: np.ndarray,
+    texts: Sequence[str],
+    path: str | Path,
+    clusters: int = 6,
+    examples: int = 3,
+    seed: int = 0,
+    max_points_per_cluster: int = 500,
+    title: str = "",
+) -> list[int]:
+    """Save a PNG of ``clusters`` random non-empty clusters in 2-d t-SNE, each with ``examples`` of its texts; returns the clusters shown."""
+    rng = np.random.default_rng(seed)
+    present = np.unique(assignments)
+    shown = sorted(int(c) for c in rng.choice(present, size=min(clusters, len(present)), replace=False))
+    members = []
+    for cluster in shown:
+        rows = np.flatnonzero(assignments == cluster)
+        # a huge cluster would crowd out the others and slow t-SNE down
+        members.append(rng.choice(rows, size=min(len(rows), max_points_per_cluster), replace=False))
+    points = _tsne(vectors[np.concatenate(members)], seed)
+
+    # a bare Figure on the Agg canvas leaves pyplot's global backend alone and needs no display
+    figure = Figure(figsize=(15, 9), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    palette = colormaps["tab10" if len(shown) <= 10 else "tab20"]
+    start = 0
+    for position, (cluster, rows) in enumerate(zip(shown, members)):
+        xy = points[start : start + len(rows)]
+        start += len(rows)
+        colour = palette(position % palette.N)
+        size = int(np.sum(assignments == cluster))
+        picked = rng.choice(len(rows), size=min(examples, len(rows)), replace=False)
+        # the examples go in the legend: boxes beside the points overlap as soon as clusters lie close
+        label = "\n".join([f"cluster {cluster} ({size} queries)", *(f"  · {_shorten(texts[rows[i]])}" for i in picked)])
+        axes.scatter(xy[:, 0], xy[:, 1], s=14, color=colour, alpha=0.7, label=label)
+        axes.annotate(
+            str(cluster), tuple(np.median(xy, axis=0)), ha="center", va="center", fontsize=11, fontweight="bold",
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": colour, "linewidth": 2, "alpha": 0.85},
+        )
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False, labelspacing=1.0, markerscale=2)
+    axes.set_title(title or f"t-SNE of {len(shown)} random query clusters with example queries")
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png")
+    return shown
+
+
+def sampling_plot(
+    path: str | Path,
+    margins: Mapping[str, np.ndarray],
+    bins: Mapping[str, np.ndarray],
+    num_bins: int,
+    cluster_usage: np.ndarray | None = None,
+    usage_title: str = "",
+    title: str = "",
+) -> None:
+    """Save a PNG of what batch samplers drew, side by side per sampler (the mappings' keys, in order).
+
+    ``margins`` and ``bins`` hold the teacher margin and margin bin (0 to ``num_bins - 1``) of every pair a
+    sampler drew: the share of pairs per bin, and a histogram of the margins. ``cluster_usage`` (batches
+    each cluster appeared in) adds a third panel with those counts, most used cluster first.
+    """
+    names = list(bins)
+    figure = Figure(figsize=(6.5 * (3 if cluster_usage is not None else 2), 5.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 3 if cluster_usage is not None else 2)
+    palette = colormaps["tab10"]
+    width = 0.8 / len(names)
+    positions = np.arange(num_bins)
+    for k, name in enumerate(names):
+        share = np.bincount(bins[name], minlength=num_bins) / len(bins[name])
+        axes[0].bar(positions + (k - (len(names) - 1) / 2) * width, share, width, color=palette(k), label=name)
+    axes[0].axhline(1 / num_bins, color="grey", linestyle="--", linewidth=1, label="uniform")
+    axes[0].set_xticks(positions)
+    axes[0].set_title("Margin range of the sampled pairs")
+    axes[0].set_xlabel(f"margin bin within its query (0: smallest margins, {num_bins - 1}: largest)")
+    axes[0].set_ylabel("share of sampled pairs")
+    axes[0].legend()
+
+    edges = np.histogram_bin_edges(np.concatenate([margins[name] for name in names]), bins=40)
+    for k, name in enumerate(names):
+        axes[1].hist(margins[name], bins=edges, histtype="step", linewidth=1.8, color=palette(k), label=name)
+    axes[1].set_title("Teacher margin of the sampled pairs")
+    axes[1].set_xlabel("margin (score_pos − score_neg)")
+    axes[1].set_ylabel("sampled pairs")
+    axes[1].legend()
+
+    if cluster_usage is not None:
+        usage = np.sort(cluster_usage)[::-1]
+        ranks = np.arange(1, len(usage) + 1)
+        # thousands of bars merge into noise: many clusters are drawn as a filled curve
+        if len(usage) <= 60:
+            axes[2].bar(ranks, usage, color=palette(len(names)))
+        else:
+            axes[2].fill_between(ranks, usage, step="mid", color=palette(len(names)), alpha=0.8)
+        axes[2].axhline(usage.mean(), color="grey", linestyle="--", linewidth=1, label=f"mean {usage.mean():.1f}")
+        axes[2].set_title(usage_title or "Cluster usage")
+        axes[2].set_xlabel("clusters, most used first")
+        axes[2].set_ylabel("batches it appears in")
+        axes[2].legend()
+    if title:
+        figure.suptitle(title)
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png")
+
+
+def _tsne(vectors: np.ndarray, seed: int) -> np.ndarray:
+    if len(vectors) < 3:  # t-SNE needs perplexity < points; two points are already a 2-d layout
+        return np.column_stack([np.arange(len(vectors), dtype=float), np.zeros(len(vectors))])
+    perplexity = min(30.0, (len(vectors) - 1) / 3)
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(np.asarray(vectors, dtype=np.float32))
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    return textwrap.shorten(" ".join(text.split()), width=width, placeholder="…")
