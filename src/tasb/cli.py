@@ -379,7 +379,7 @@ def sample(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG: Random vs TAS-Balanced margins, cluster usage; default <out stem>.png")] = None,
 ):
     """Draw batches from a teacher score file (no model, no text) into JSON lines, with a plot of Random vs TAS-Balanced."""
-    from tasb.sampling.inspect import run_sampling
+    from tasb.sample_inspection import run_sampling
 
     cfg = SampleConfig(
         teacher_scores=str(teacher_scores), clusters=_str(clusters) or "", sampler=sampler, batch_size=batch_size, batches=batches,

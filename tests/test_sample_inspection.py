@@ -13,7 +13,7 @@ from scipy.stats import chisquare
 from typer.testing import CliRunner
 
 from tasb.cli import app
-from tasb.sampling.inspect import cluster_usage
+from tasb.sample_inspection import cluster_usage
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CLUSTERS, PER_CLUSTER = 6, 10
@@ -164,7 +164,7 @@ def test_errors_exit_2_and_leave_nothing_behind(files, tmp_path, case, expected)
 
 
 def test_a_failing_plot_leaves_no_batches_file(files, tmp_path, monkeypatch):
-    import tasb.sampling.inspect as inspect_module
+    import tasb.sample_inspection as inspect_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("plot failed")

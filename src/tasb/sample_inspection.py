@@ -2,7 +2,8 @@
 
 Writes one JSON line per batch and a PNG comparing Random with TAS-Balanced (paper Fig. 2): which margin
 ranges and margins their pairs come from, and in how many batches each cluster appears. Needs only the
-score file and the clusters file: no model, no text.
+score file and the clusters file: no model, no text. It sits at the top, beside ``clusters``, because it joins
+sampling and evaluation (the plot), which do not know each other.
 """
 
 from __future__ import annotations
