@@ -123,8 +123,8 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
         "--set", "teacher_ensemble.cross-encoder=1")
     pairwise = json.loads((out / "metrics.json").read_text())["results"]
     assert "teacher: cross-encoder alone" in pairwise and not (out / "colbert").exists()
-    # the second, over the first one's folder, is the default: ColBERT + BM25 teacher, dual supervision
-    _ok("quickstart", *settings)
+    # the second, over the first one's folder: the default ColBERT + BM25 teacher, and dual supervision
+    _ok("quickstart", *settings, "--set", "teacher_mode=dual")
     for name in ("DONE", "results.md", "metrics.json", "config.yaml", "teacher_scores.tsv", "bm25.test.trec",
                  "teacher.test.trec", "student.test.trec", "student/model/modules.json", "colbert/model/tasb.json"):
         assert (out / name).exists(), name

@@ -28,7 +28,7 @@ from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer, Ensembl
 from tasb.training.colbert_teacher import train_colbert
 from tasb.training.inbatch_teacher import ColbertTeacher
 from tasb.training.teacher import train_cross_encoder
-from tasb.training.trainer import train
+from tasb.training.trainer import load_student, train
 
 DEFAULT_DATASET = "scifact"
 ENSEMBLE_MEMBERS = ("colbert", "cross-encoder", "bm25", "bi-encoder")
@@ -83,16 +83,6 @@ def _needs_colbert(config: QuickstartConfig) -> bool:
     return config.teacher_ensemble.get("colbert", 0) > 0 or config.teacher_mode != "pairwise"
 
 
-def _load_student(config: QuickstartConfig) -> BertDot:
-    settings = config.student
-    return BertDot.load(
-        settings.model,
-        pooling=settings.pooling,
-        normalize=settings.normalize,
-        query_max_length=settings.query_max_length,
-        passage_max_length=settings.passage_max_length,
-    )
-
 
 def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
     return TrainConfig(
@@ -141,7 +131,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
         rows["BM25"] = evaluate(bm25_test, test_set.qrels)
 
     with stage("initial student, zero-shot"):
-        student = _load_student(config)
+        student = load_student(config.student)
         initial_index, initial_run = _index_and_search(
             student, config.student.model, test_set, out / "index-initial", config
         )

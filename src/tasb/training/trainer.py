@@ -43,7 +43,7 @@ CHECKPOINTS = "checkpoints"
 STATE_JSON = "state.json"
 TRAINER_STATE = "trainer_state.pt"
 
-__all__ = ["train"]
+__all__ = ["load_student", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def train(
     if not resume:
         _refuse_earlier_run(folder)
     set_seed(config.seed)
-    student = _load_student(config.student) if student is None else student
+    student = load_student(config.student) if student is None else student
     optimizer = torch.optim.Adam(student.encoder.parameters(), lr=config.learning_rate)
     run = _Run(
         folder=folder,
@@ -362,7 +362,8 @@ def _inbatch_teacher(
     )
 
 
-def _load_student(settings: StudentConfig) -> BertDot:
+def load_student(settings: StudentConfig) -> BertDot:
+    """The student a config describes, loaded fresh."""
     return BertDot.load(
         settings.model,
         pooling=settings.pooling,
