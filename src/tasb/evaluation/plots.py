@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.manifold import TSNE
 
 from tasb.fsutil import atomic_write
@@ -116,6 +117,7 @@ def sampling_plot(
         axes[2].axhline(usage.mean(), color="grey", linestyle="--", linewidth=1, label=f"mean {usage.mean():.1f}")
         axes[2].set_title(usage_title or "Cluster usage")
         axes[2].set_xlabel("clusters, most used first")
+        axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[2].set_ylabel("batches it appears in")
         axes[2].legend()
     if title:
