@@ -21,6 +21,7 @@ from tasb.data.records import ScoredPair
 from tasb.errors import InputError
 from tasb.evaluation.plots import sampling_plot
 from tasb.fsutil import atomic_write
+from tasb.sampling.checks import check_sampling_inputs
 from tasb.sampling.random_sampler import PairArrays, RandomSampler
 from tasb.sampling.tas import TASBalancedSampler, TASSampler, margin_bins
 
@@ -144,12 +145,4 @@ def _check_settings(config: SampleConfig, out: Path, plot: Path) -> None:
 
 
 def _check_queries(config: SampleConfig, arrays: PairArrays, clusters: dict[str, str] | None) -> None:
-    if len(arrays.qids) < config.batch_size:
-        raise InputError(
-            config.teacher_scores,
-            f"at least batch_size={config.batch_size} distinct queries (a batch never repeats a query)",
-            f"{len(arrays.qids)} queries",
-        )
-    missing = next((qid for qid in arrays.qids if qid not in clusters), None) if clusters else None
-    if missing is not None:
-        raise InputError(config.clusters, f"a cluster for every query of {config.teacher_scores}", f"none for query {missing}")
+    check_sampling_inputs(arrays.qids, config.batch_size, config.teacher_scores, clusters, config.clusters)

@@ -35,6 +35,7 @@ from tasb.models.inference import autocast
 from tasb.models.student import BertDot
 from tasb.sampling import BatchSampler, RandomSampler, TASBalancedSampler, TASSampler
 from tasb.sampling.background import BackgroundSampler
+from tasb.sampling.checks import check_sampling_inputs
 from tasb.training.dual import DualLoss
 from tasb.training.inbatch_teacher import ColbertTeacher
 
@@ -378,23 +379,15 @@ def _in_background(config: TrainConfig, sampler: BatchSampler) -> BatchSampler:
 
 
 def _build_sampler(config: TrainConfig, scores: Sequence[ScoredPair]) -> BatchSampler:
-    queries = len({row.qid for row in scores})
-    if queries < config.batch_size:
-        raise InputError(
-            config.teacher_scores,
-            f"at least batch_size={config.batch_size} distinct queries (a batch never repeats a query)",
-            f"{queries} queries",
-        )
-    if config.sampler == "random":
-        return RandomSampler(scores, config.batch_size, config.seed)
-    if not config.clusters:
+    if config.sampler != "random" and not config.clusters:
         raise InputError(
             "config", f"clusters: a clusters.tsv (qid<TAB>cluster, e.g. from tasb cluster) for sampler={config.sampler}", "none"
         )
-    clusters = read_clusters(config.clusters)
-    missing = next((row.qid for row in scores if row.qid not in clusters), None)
-    if missing is not None:
-        raise InputError(config.clusters, f"a cluster for every query of {config.teacher_scores}", f"none for query {missing}")
+    clusters = read_clusters(config.clusters) if config.sampler != "random" else None
+    qids = list(dict.fromkeys(row.qid for row in scores))
+    check_sampling_inputs(qids, config.batch_size, config.teacher_scores, clusters, config.clusters)
+    if clusters is None:
+        return RandomSampler(scores, config.batch_size, config.seed)
     try:
         if config.sampler == "tas":
             return TASSampler(scores, clusters, config.batch_size, config.clusters_per_batch, seed=config.seed)
