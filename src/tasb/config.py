@@ -23,6 +23,11 @@ C = TypeVar("C")
 VERSION_KEY = "tasb_version"
 
 
+Sampler = Literal["random", "tas", "tas-balanced"]
+TeacherMode = Literal["pairwise", "in-batch", "dual"]
+InBatchLoss = Literal["margin-mse", "kldiv", "listnet", "lambdaloss"]
+
+
 @dataclasses.dataclass
 class DataConfig:
     """Where queries, passages and judgments come from (see ``tasb.data.load_dataset``)."""
@@ -97,6 +102,28 @@ class ColbertConfig:
 
 
 @dataclasses.dataclass
+class ValidationConfig:
+    """Approximate-retrieval early stopping (paper Sec. 4.3): held-out training queries re-ranked every few steps."""
+
+    # judged training queries held out from training and re-ranked by the student; 0 turns validation off
+    queries: int = 0
+    # a file of qids (one per line) to hold out instead of drawing ``queries`` of them
+    qids: str = ""
+    # candidates are a baseline's top-``depth`` joined with the judged passages; "" = BM25's, computed on the fly
+    run: str = ""
+    depth: int = 100
+    # evaluate after every ``every`` steps (and once before the first step), stop after ``patience``
+    # evaluations without a better ``metric``; the best checkpoint becomes the run's model
+    every: int = 100
+    patience: int = 3
+    metric: str = "nDCG@10"
+    # graded judgments count as relevant from this grade up (RR, recall); nDCG uses the grades
+    rel: int = 1
+    # picks the held-out queries; kept apart from the training seed so runs of a grid validate alike
+    seed: int = 0
+
+
+@dataclasses.dataclass
 class TrainConfig:
     """``tasb train``: distillation of the student from a pairwise teacher score file and/or an in-batch ColBERT teacher."""
 
@@ -105,7 +132,7 @@ class TrainConfig:
     teacher_scores: str = ""
     student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
     # how a batch is composed: random (eq. 9), tas (eq. 11: queries of n clusters), tas-balanced (eq. 13: + margin ranges)
-    sampler: Literal["random", "tas", "tas-balanced"] = "random"
+    sampler: Sampler = "random"
     # tas / tas-balanced: a clusters.tsv (qid<TAB>cluster, as ``tasb cluster`` writes) covering every scored query
     clusters: str = ""
     # the paper's n: clusters a batch is drawn from, b // n queries each (the paper: 1 at b = 32)
@@ -115,9 +142,9 @@ class TrainConfig:
     # compose batches in a separate process feeding a bounded queue, so the trainer never waits for one
     sampler_process: bool = True
     # the teacher rows of Table 4: pairwise (eq. 6), in-batch (eq. 7) or dual (eq. 8: pairwise + alpha * in-batch)
-    teacher_mode: Literal["pairwise", "in-batch", "dual"] = "pairwise"
+    teacher_mode: TeacherMode = "pairwise"
     # the rows of Table 3: the loss of the in-batch part
-    inbatch_loss: Literal["margin-mse", "kldiv", "listnet", "lambdaloss"] = "margin-mse"
+    inbatch_loss: InBatchLoss = "margin-mse"
     alpha: float = 0.75
     # the ColBERT folder that scores every query against every passage of a batch (in-batch and dual)
     colbert_teacher: str = ""
@@ -139,6 +166,44 @@ class TrainConfig:
     log_every: int = 10
     bf16: bool = True
     seed: int = 42
+    validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
+
+
+@dataclasses.dataclass
+class GridConfig:
+    """One block of an experiment grid: every combination of its lists is one training run."""
+
+    sampler: list[Sampler] = dataclasses.field(default_factory=lambda: ["random", "tas", "tas-balanced"])
+    teacher_mode: list[TeacherMode] = dataclasses.field(default_factory=lambda: ["pairwise", "in-batch", "dual"])
+    # ignored by pairwise runs, which have no in-batch part
+    inbatch_loss: list[InBatchLoss] = dataclasses.field(default_factory=lambda: ["margin-mse"])
+    seed: list[int] = dataclasses.field(default_factory=lambda: [42])
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """``tasb experiment``: a grid of training runs, each evaluated on the test queries, ready for ``tasb report``."""
+
+    output_dir: str = "runs/experiment"
+    # every run starts from this; the grid sets its sampler, teacher_mode, inbatch_loss, seed and output_dir
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    # test queries and judgments; data null = train.data's folder
+    test: DataConfig = dataclasses.field(default_factory=lambda: DataConfig(split="test"))
+    # the union of these blocks, each run once (pairwise runs differing only in inbatch_loss are one run)
+    grids: list[GridConfig] = dataclasses.field(default_factory=lambda: [GridConfig()])
+    # test-set rows computed here: BM25, and the initial student (train.student, untrained)
+    bm25_baseline: bool = True
+    initial_baseline: bool = True
+    # more rows from existing TREC runs over the test queries, name -> path (e.g. the teacher's re-ranking)
+    references: dict[str, str] = dataclasses.field(default_factory=dict)
+    # rows (bm25, initial or a reference name) every student is t-tested against in the report
+    compare_to: list[str] = dataclasses.field(default_factory=lambda: ["bm25"])
+    measures: list[str] = dataclasses.field(default_factory=lambda: ["nDCG@10", "RR@10", "R@100", "R@1000"])
+    # RR and recall count a passage relevant from this grade up (TREC-DL: 2); nDCG uses the grades
+    rel: int = 1
+    depth: int = 1000
+    # an evaluated run's checkpoints (~270 MB each for MiniLM) are deleted; its model and logs stay
+    keep_checkpoints: bool = False
 
 
 @dataclasses.dataclass
@@ -166,7 +231,7 @@ class SampleConfig:
     teacher_scores: str = ""
     # qid<TAB>cluster, as ``tasb cluster`` writes; needed by tas and tas-balanced, optional for random
     clusters: str = ""
-    sampler: Literal["random", "tas", "tas-balanced"] = "random"
+    sampler: Sampler = "random"
     batch_size: int = 32
     batches: int = 100
     seed: int = 42
@@ -207,8 +272,8 @@ class QuickstartConfig:
     student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
     # pairwise, in-batch or dual (eq. 8); the in-batch teacher is the trained ColBERT. Measured here (9 min
     # each, same score file): pairwise .690 nDCG@10 / R@100 .928, dual .669 / .935 (scale .5), dual .653 (scale 1)
-    teacher_mode: Literal["pairwise", "in-batch", "dual"] = "pairwise"
-    inbatch_loss: Literal["margin-mse", "kldiv", "listnet", "lambdaloss"] = "margin-mse"
+    teacher_mode: TeacherMode = "pairwise"
+    inbatch_loss: InBatchLoss = "margin-mse"
     alpha: float = 0.75
     # ColBERT's in-batch margins are about twice the cosine student's (x score_scale 10): least squares gives .49
     colbert_scale: float = 0.5
@@ -248,6 +313,10 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
         if not isinstance(value, dict):
             raise InputError(source, f"{key} to be a mapping of {annotation.__name__} fields", repr(value))
         return from_dict(annotation, value, source, prefix=f"{key}.")
+    if origin is list:
+        if not isinstance(value, list):
+            raise InputError(source, f"{key} to be a list", repr(value))
+        return [_coerce(item, args[0], f"{key}[{i}]", source) for i, item in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise InputError(source, f"{key} to be a mapping", repr(value))

@@ -5,6 +5,11 @@ holds ``config.yaml``, ``train_log.jsonl``, ``checkpoints/step-N/``, the final `
 ``metrics.json`` and, written last, ``DONE``. A checkpoint carries everything the next step depends on
 (weights, Adam moments, schedule, the sampler's position, every RNG), so a resumed run ends with the
 same weights as one that was never interrupted.
+
+With a validation set (paper Sec. 4.3) the student re-ranks held-out queries before the first step and
+every ``validation.every`` steps into ``validation.jsonl``; the best model so far waits in ``best/``,
+training stops after ``validation.patience`` evaluations without a better score, and ``model/`` is the best
+model rather than the last.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from tasb.data.readers import read_clusters
 from tasb.data.records import Dataset, ScoredPair
 from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
+from tasb.evaluation.plots import validation_plot
 from tasb.fsutil import atomic_dir, atomic_write
 from tasb.models.colbert import ColBERT
 from tasb.models.inference import autocast
@@ -38,8 +44,11 @@ from tasb.sampling.background import BackgroundSampler
 from tasb.sampling.checks import check_sampling_inputs
 from tasb.training.dual import DualLoss
 from tasb.training.inbatch_teacher import ColbertTeacher
+from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
 
 LOG_FILE = "train_log.jsonl"
+VALIDATION_LOG = "validation.jsonl"
+BEST = "best"
 CHECKPOINTS = "checkpoints"
 STATE_JSON = "state.json"
 TRAINER_STATE = "trainer_state.pt"
@@ -79,6 +88,8 @@ class _Run:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     progress: _Progress
+    validation: ValidationSet | None
+    early_stopping: EarlyStopping
 
 
 def train(
@@ -89,6 +100,7 @@ def train(
     resume: bool = False,
     sampler: BatchSampler | None = None,
     inbatch_teacher: ColbertTeacher | None = None,
+    validation: ValidationSet | None = None,
 ) -> Path:
     """Train the student on ``scores`` and return the run folder ``config.output_dir``.
 
@@ -97,6 +109,8 @@ def train(
     ``config.colbert_teacher`` with the passage cache ``config.colbert_cache`` asks for. With ``resume``
     the run continues from the newest checkpoint in the run folder (a folder without one starts from
     scratch); without it, a folder holding an earlier run is refused rather than overwritten.
+    ``validation`` defaults to the held-out set ``config.validation`` describes (none when it holds out no
+    queries); its queries' pairs are dropped from ``scores`` so the student never trains on them.
     """
     folder = Path(config.output_dir)
     _check_settings(config)
@@ -106,6 +120,9 @@ def train(
         logger.warning("no checkpoint in %s: training from scratch", folder)
     if not resume:
         _refuse_earlier_run(folder)
+    validation = _validation_set(config, dataset, scores, validation)
+    if validation is not None:
+        scores = _without_queries(scores, validation.queries)
     set_seed(config.seed)
     student = load_student(config.student) if student is None else student
     optimizer = torch.optim.Adam(student.encoder.parameters(), lr=config.learning_rate)
@@ -121,10 +138,13 @@ def train(
         # the paper trains at a constant rate; a scheduler object keeps warmup (and any other schedule) one line away
         scheduler=get_constant_schedule_with_warmup(optimizer, config.warmup_steps),
         progress=_Progress(),
+        validation=validation,
+        early_stopping=EarlyStopping(config.validation.patience),
     )
     if checkpoint is not None:
         _restore(checkpoint, run)
     _truncate_log(folder / LOG_FILE, run.progress.step)
+    _truncate_log(folder / VALIDATION_LOG, run.progress.step)
     (folder / "DONE").unlink(missing_ok=True)
     save_config(config, folder / "config.yaml")
 
@@ -138,14 +158,24 @@ def train(
 
 
 def _finish(run: _Run, stopped_by: str) -> None:
-    """The final model and metrics, then ``DONE``: its presence means everything else is whole."""
-    run.student.save(run.folder / "model")
+    """The final (or best validated) model and metrics, then ``DONE``: its presence means everything else is whole."""
     metrics = {
         "steps": run.progress.step,
         "final_loss": run.progress.final_loss(),
         "seconds": round(run.progress.elapsed_s, 3),
         "stopped_by": stopped_by,
     }
+    if run.validation is None:
+        run.student.save(run.folder / "model")
+    else:
+        with atomic_dir(run.folder / "model") as tmp:
+            # best/ stays: a resumed run with a larger budget compares against it
+            shutil.copytree(run.folder / BEST, tmp, dirs_exist_ok=True)
+        stopping = run.early_stopping
+        metrics.update(
+            best_step=stopping.best_step, best_validation=stopping.best_value, validation_metric=run.config.validation.metric
+        )
+        _plot_validation(run)
     with atomic_write(run.folder / "metrics.json") as handle:
         json.dump(metrics, handle, indent=2)
         handle.write("\n")
@@ -154,7 +184,7 @@ def _finish(run: _Run, stopped_by: str) -> None:
 
 
 def _loop(run: _Run) -> str:
-    """Train until ``steps`` or ``max_minutes``; return which one stopped it."""
+    """Train until ``steps``, ``max_minutes`` or early stopping; return which one stopped it."""
     config, progress = run.config, run.progress
     budget_s = config.max_minutes * 60 if config.max_minutes is not None else math.inf
     started = time.monotonic() - progress.elapsed_s
@@ -162,6 +192,8 @@ def _loop(run: _Run) -> str:
     last_checkpoint = progress.step
     stopped_by = "steps"
     run.student.encoder.train()
+    if run.validation is not None and run.early_stopping.evaluations == 0:
+        _validate(run, started)
     bar = tqdm(total=config.steps, initial=progress.step, unit="step", desc="train", dynamic_ncols=True)
     try:
         with (run.folder / LOG_FILE).open("a", encoding="utf-8") as log:
@@ -181,15 +213,45 @@ def _loop(run: _Run) -> str:
                 bar.set_postfix(loss=f"{progress.window_loss / progress.window_steps:.4f}", refresh=False)
                 if progress.step % config.log_every == 0:
                     _log(log, run, rate.take())
+                exhausted = run.validation is not None and progress.step % config.validation.every == 0 and _validate(run, started)
                 if progress.step % config.checkpoint_every == 0:
                     _save_checkpoint(run)
                     last_checkpoint = progress.step
+                if exhausted:
+                    stopped_by = "early-stopping"
+                    break
     finally:
         bar.close()
+    if run.validation is not None and run.early_stopping.last_step != progress.step:
+        # steps after the last evaluation might have made the best model
+        _validate(run, started)
     if progress.step != last_checkpoint:
         # the last steps are kept too: a run stopped by its budget can be resumed with a larger one
         _save_checkpoint(run)
     return stopped_by
+
+
+def _validate(run: _Run, started: float) -> bool:
+    """Score the held-out queries, keep the model if it is the best so far; True when patience has run out."""
+    settings, progress = run.config.validation, run.progress
+    value = validation_score(run.student, run.validation, settings.metric, settings.rel, run.config.bf16)
+    improved = run.early_stopping.update(progress.step, value)
+    if improved:
+        run.student.save(run.folder / BEST)
+    progress.elapsed_s = time.monotonic() - started
+    line = {"step": progress.step, settings.metric: value, "best": improved, "elapsed_s": round(progress.elapsed_s, 3)}
+    with (run.folder / VALIDATION_LOG).open("a", encoding="utf-8") as log:
+        log.write(json.dumps(line) + "\n")
+    logger.info("validation at step %d: %s %.4f%s", progress.step, settings.metric, value, " (best)" if improved else "")
+    return run.early_stopping.exhausted
+
+
+def _plot_validation(run: _Run) -> None:
+    metric = run.config.validation.metric
+    lines = [json.loads(line) for line in (run.folder / VALIDATION_LOG).read_text(encoding="utf-8").splitlines()]
+    curve = ([line["step"] for line in lines], [line[metric] for line in lines])
+    best = (run.early_stopping.best_step, run.early_stopping.best_value)
+    validation_plot(run.folder / "validation.png", {run.folder.name: curve}, {run.folder.name: best}, metric)
 
 
 def _train_step(run: _Run, batch: list[ScoredPair]) -> tuple[float, dict[str, float]]:
@@ -266,6 +328,7 @@ def _save_checkpoint(run: _Run) -> None:
         state = {
             "progress": dataclasses.asdict(run.progress),
             "sampler": run.sampler.state(),
+            "early_stopping": run.early_stopping.state(),
             **_global_rng_states(),
         }
         (tmp / STATE_JSON).write_text(json.dumps(state) + "\n", encoding="utf-8")
@@ -283,6 +346,7 @@ def _restore(folder: Path, run: _Run) -> None:
     state = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
     run.sampler.load_state(state["sampler"])
     run.progress = _Progress(**state["progress"])
+    run.early_stopping = EarlyStopping(**state["early_stopping"])
     _set_global_rng_states(state)
     torch.set_rng_state(trainer_state["torch_rng"])
 
@@ -330,7 +394,7 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def _refuse_earlier_run(folder: Path) -> None:
-    earlier = [name for name in (LOG_FILE, CHECKPOINTS, "model", "DONE") if (folder / name).exists()]
+    earlier = [name for name in (LOG_FILE, CHECKPOINTS, "model", "DONE", VALIDATION_LOG) if (folder / name).exists()]
     if earlier:
         raise InputError(
             folder, "a new or empty run folder (resume to continue the run in it)", f"a folder holding {earlier[0]}"
@@ -340,13 +404,31 @@ def _refuse_earlier_run(folder: Path) -> None:
 def _check_settings(config: TrainConfig) -> None:
     minimums = {
         "batch_size": 1, "steps": 0, "warmup_steps": 0, "checkpoint_every": 1, "keep_checkpoints": 1, "log_every": 1,
+        "validation.every": 1, "validation.patience": 1, "validation.depth": 1, "validation.queries": 0,
     }
     for key, minimum in minimums.items():
-        value = getattr(config, key)
+        section, _, name = key.rpartition(".")
+        value = getattr(getattr(config, section) if section else config, name)
         if value < minimum:
             raise InputError("config", f"{key} to be at least {minimum}", str(value))
     if config.max_minutes is not None and config.max_minutes <= 0:
         raise InputError("config", "max_minutes to be positive (or null for no time limit)", str(config.max_minutes))
+
+
+def _validation_set(
+    config: TrainConfig, dataset: Dataset, scores: Sequence[ScoredPair], given: ValidationSet | None
+) -> ValidationSet | None:
+    if given is not None:
+        return given
+    if not config.validation.queries and not config.validation.qids:
+        return None
+    return build_validation_set(config.validation, dataset, (row.qid for row in scores))
+
+
+def _without_queries(scores: Sequence[ScoredPair], held_out: dict[str, str]) -> list[ScoredPair]:
+    kept = [row for row in scores if row.qid not in held_out]
+    logger.info("validation holds out %d queries: %d of %d teacher pairs left to train on", len(held_out), len(kept), len(scores))
+    return kept
 
 
 def _inbatch_teacher(

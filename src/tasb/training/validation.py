@@ -1,0 +1,134 @@
+"""Approximate-retrieval early stopping (paper Sec. 4.3).
+
+A few judged training queries are held out from training. Their candidates are a baseline's top-k joined
+with their relevant passages, so the student re-ranks a small set instead of searching the whole corpus
+while its ranking still reflects first-stage quality: a relevant passage the baseline missed is there to
+be found, and the baseline's near misses are there to be confused with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from tasb.config import ValidationConfig
+from tasb.data.readers import iter_lines, read_run
+from tasb.data.records import Corpus, Dataset, Qrels, Queries, Run
+from tasb.errors import InputError
+from tasb.evaluation import evaluate
+from tasb.models.student import BertDot
+from tasb.retrieval.bm25 import BM25
+
+__all__ = ["EarlyStopping", "ValidationSet", "build_validation_set", "validation_score"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationSet:
+    """Held-out queries, their judgments, and the passages the student re-ranks for each."""
+
+    queries: Queries
+    qrels: Qrels
+    candidates: dict[str, list[str]]
+    corpus: Corpus
+
+    def passage_ids(self) -> list[str]:
+        return sorted({pid for pids in self.candidates.values() for pid in pids})
+
+
+def build_validation_set(config: ValidationConfig, dataset: Dataset, scored_qids: Iterable[str]) -> ValidationSet:
+    """Hold out ``config.queries`` judged queries among ``scored_qids`` (or those in ``config.qids``) with their candidates."""
+    scored = sorted(set(scored_qids))
+    qids = _read_qids(Path(config.qids), dataset) if config.qids else _draw_qids(config, dataset, scored)
+    queries = {qid: dataset.queries[qid] for qid in qids}
+    baseline = _baseline_run(config, dataset, queries)
+    candidates = {}
+    for qid in qids:
+        top = sorted(baseline.get(qid, {}).items(), key=lambda item: -item[1])[: config.depth]
+        judged = [pid for pid, grade in dataset.qrels[qid].items() if grade >= config.rel and pid in dataset.corpus]
+        candidates[qid] = list(dict.fromkeys([pid for pid, _ in top] + judged))
+    return ValidationSet(queries, {qid: dataset.qrels[qid] for qid in qids}, candidates, dataset.corpus)
+
+
+def _draw_qids(config: ValidationConfig, dataset: Dataset, scored: list[str]) -> list[str]:
+    judged = [qid for qid in scored if any(g >= config.rel for g in dataset.qrels.get(qid, {}).values())]
+    if config.queries >= len(judged):
+        raise InputError(
+            "config", f"validation.queries below the {len(judged)} judged scored queries (the rest train)", str(config.queries)
+        )
+    rng = np.random.default_rng(config.seed)
+    return sorted(rng.choice(judged, size=config.queries, replace=False).tolist())
+
+
+def _read_qids(path: Path, dataset: Dataset) -> list[str]:
+    qids = []
+    for number, line in iter_lines(path):
+        qid = line.strip()
+        if not qid:
+            continue
+        if qid not in dataset.queries or not dataset.qrels.get(qid):
+            raise InputError(path, "a judged query id of the training data", qid, line=number)
+        qids.append(qid)
+    if not qids:
+        raise InputError(path, "at least one query id, one per line", "an empty file")
+    return list(dict.fromkeys(qids))
+
+
+def _baseline_run(config: ValidationConfig, dataset: Dataset, queries: Queries) -> Run:
+    if not config.run:
+        return BM25(dataset.corpus).search(queries, k=config.depth)
+    run = read_run(config.run)
+    missing = sorted(set(queries) - set(run))
+    if missing:
+        raise InputError(config.run, "a ranking for every held-out validation query", f"none for query {missing[0]}")
+    return run
+
+
+def rerank(student: BertDot, validation: ValidationSet, bf16: bool = True, batch_size: int = 64) -> Run:
+    """The student's scores of every query's candidates; each passage is encoded once however many lists hold it."""
+    pids = validation.passage_ids()
+    row = {pid: i for i, pid in enumerate(pids)}
+    passages = student.encode_passages([validation.corpus[pid] for pid in pids], batch_size=batch_size, bf16=bf16)
+    qids = list(validation.queries)
+    queries = student.encode_queries([validation.queries[qid] for qid in qids], bf16=bf16)
+    run = {}
+    for qid, vector in zip(qids, queries):
+        candidates = validation.candidates[qid]
+        scores = passages[[row[pid] for pid in candidates]] @ vector
+        run[qid] = dict(zip(candidates, scores.tolist()))
+    return run
+
+
+def validation_score(student: BertDot, validation: ValidationSet, metric: str, rel: int, bf16: bool = True) -> float:
+    return evaluate(rerank(student, validation, bf16), validation.qrels, rel=rel, measures=[metric])[metric]
+
+
+@dataclasses.dataclass
+class EarlyStopping:
+    """The best validation score so far and how many evaluations have passed without beating it."""
+
+    patience: int
+    best_value: float | None = None
+    best_step: int | None = None
+    evaluations: int = 0
+    since_best: int = 0
+    last_step: int | None = None
+
+    def update(self, step: int, value: float) -> bool:
+        """Record an evaluation; True when it is the best so far (ties keep the earlier, shorter-trained model)."""
+        self.evaluations += 1
+        self.last_step = step
+        if self.best_value is None or value > self.best_value:
+            self.best_value, self.best_step, self.since_best = value, step, 0
+            return True
+        self.since_best += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.since_best >= self.patience
+
+    def state(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,153 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_trainer import _config, _synthetic
+
+from tasb.config import ValidationConfig
+from tasb.data.records import Dataset
+from tasb.errors import InputError
+from tasb.evaluation import evaluate
+from tasb.models.student import BertDot
+from tasb.training import trainer as trainer_module
+from tasb.training.trainer import train
+from tasb.training.validation import EarlyStopping, build_validation_set, rerank
+
+
+def _judged(num_queries: int = 20):
+    dataset, scores = _synthetic(num_queries)
+    qrels = {f"q{q}": {f"p{q}": 1, f"p{q}-n1": 0} for q in range(num_queries)}
+    return Dataset(dataset.corpus, dataset.queries, qrels, dataset.source), scores
+
+
+def _validation_log(folder) -> list[dict]:
+    return [json.loads(line) for line in (folder / "validation.jsonl").read_text().splitlines()]
+
+
+def _weights(folder):
+    return BertDot.load(str(folder)).encoder.state_dict()
+
+
+def _same_weights(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_early_stopping_keeps_the_first_best_and_runs_out_after_patience():
+    stopping = EarlyStopping(patience=2)
+    assert [stopping.update(step, value) for step, value in [(0, 0.3), (10, 0.5), (20, 0.5), (30, 0.4)]] == [
+        True, True, False, False,
+    ]
+    assert (stopping.best_step, stopping.best_value, stopping.exhausted) == (10, 0.5, True)
+    assert EarlyStopping(**stopping.state()) == stopping
+
+
+def test_validation_set_holds_out_judged_queries_with_baseline_top_k_and_judged_passages(tmp_path):
+    dataset, scores = _judged()
+    run = tmp_path / "baseline.trec"
+    # the baseline ranks three negatives per query and misses the judged passage
+    run.write_text(
+        "".join(f"q{q} Q0 p{(q + r) % 20}-n1 {r + 1} {10 - r} base\n" for q in range(20) for r in range(3)), encoding="utf-8"
+    )
+    config = ValidationConfig(queries=5, run=str(run), depth=2, seed=3)
+    held_out = build_validation_set(config, dataset, (row.qid for row in scores))
+
+    assert len(held_out.queries) == 5
+    assert held_out == build_validation_set(config, dataset, (row.qid for row in scores))
+    for qid in held_out.queries:
+        q = int(qid[1:])
+        # top-2 of the baseline, then the relevant passage; the judged non-relevant one is not added
+        assert held_out.candidates[qid] == [f"p{q}-n1", f"p{(q + 1) % 20}-n1", f"p{q}"]
+    assert held_out.queries != build_validation_set(
+        ValidationConfig(queries=5, run=str(run), depth=2, seed=4), dataset, (row.qid for row in scores)
+    ).queries
+
+
+def test_validation_needs_queries_left_to_train_on_and_known_qids(tmp_path):
+    dataset, scores = _judged()
+    with pytest.raises(InputError, match="validation.queries"):
+        build_validation_set(ValidationConfig(queries=20), dataset, (row.qid for row in scores))
+    qids = tmp_path / "qids.txt"
+    qids.write_text("q1\nq404\n", encoding="utf-8")
+    with pytest.raises(InputError, match="judged query id") as caught:
+        build_validation_set(ValidationConfig(qids=str(qids)), dataset, (row.qid for row in scores))
+    assert (caught.value.path, caught.value.line, caught.value.got) == (str(qids), 2, "q404")
+
+
+def test_rerank_scores_each_candidate_by_the_dot_product_of_its_vectors(tiny_bert_dir):
+    dataset, scores = _judged()
+    held_out = build_validation_set(ValidationConfig(queries=4, depth=5), dataset, (row.qid for row in scores))
+    student = BertDot.load(str(tiny_bert_dir), query_max_length=12, passage_max_length=16)
+
+    run = rerank(student, held_out, bf16=False)
+
+    for qid, candidates in held_out.candidates.items():
+        query = student.encode_queries([dataset.queries[qid]])[0]
+        passages = student.encode_passages([dataset.corpus[pid] for pid in candidates])
+        np.testing.assert_allclose([run[qid][pid] for pid in candidates], passages @ query, rtol=1e-5, atol=1e-6)
+
+
+def test_training_stops_after_patience_and_keeps_the_best_model(tmp_path, tiny_bert_dir, monkeypatch):
+    dataset, scores = _judged()
+    scripted = iter([0.2, 0.6, 0.5, 0.4, 0.9])
+    monkeypatch.setattr(trainer_module, "validation_score", lambda *args: next(scripted))
+    config = _config(
+        tmp_path, tiny_bert_dir, "run", steps=20, checkpoint_every=2, keep_checkpoints=10,
+        validation=ValidationConfig(queries=4, every=2, patience=2),
+    )
+
+    folder = train(config, dataset, scores)
+
+    assert (folder / "validation.png").stat().st_size > 0
+    assert [(line["step"], line["nDCG@10"], line["best"]) for line in _validation_log(folder)] == [
+        (0, 0.2, True), (2, 0.6, True), (4, 0.5, False), (6, 0.4, False),
+    ]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert (metrics["steps"], metrics["stopped_by"], metrics["best_step"], metrics["best_validation"]) == (
+        6, "early-stopping", 2, 0.6,
+    )
+    assert _same_weights(_weights(folder / "model"), _weights(folder / "checkpoints" / "step-2" / "model"))
+    assert not _same_weights(_weights(folder / "model"), _weights(folder / "checkpoints" / "step-6" / "model"))
+
+
+def test_held_out_queries_never_reach_the_sampler(tmp_path, tiny_bert_dir, monkeypatch):
+    dataset, scores = _judged()
+    seen = {}
+    build = trainer_module._build_sampler
+
+    def spy(config, rows):
+        seen["qids"] = {row.qid for row in rows}
+        return build(config, rows)
+
+    monkeypatch.setattr(trainer_module, "_build_sampler", spy)
+    config = _config(tmp_path, tiny_bert_dir, "run", steps=2, validation=ValidationConfig(queries=5, every=1))
+    train(config, dataset, scores)
+
+    held_out = {line for line in build_validation_set(config.validation, dataset, (r.qid for r in scores)).queries}
+    assert len(held_out) == 5 and seen["qids"] == {row.qid for row in scores} - held_out
+
+
+def test_a_run_stopped_by_its_budget_validates_its_last_step(tmp_path, tiny_bert_dir):
+    dataset, scores = _judged()
+    config = _config(tmp_path, tiny_bert_dir, "run", steps=5, validation=ValidationConfig(queries=4, every=2, patience=5))
+    folder = train(config, dataset, scores)
+
+    assert [line["step"] for line in _validation_log(folder)] == [0, 2, 4, 5]
+    best = max(_validation_log(folder), key=lambda line: line["nDCG@10"])
+    held_out = build_validation_set(config.validation, dataset, (row.qid for row in scores))
+    model_score = evaluate(rerank(BertDot.load(str(folder / "model")), held_out, bf16=False), held_out.qrels, measures=["nDCG@10"])
+    assert model_score["nDCG@10"] == pytest.approx(best["nDCG@10"])
+
+
+def test_resumed_validated_run_matches_an_uninterrupted_one(tmp_path, tiny_bert_dir):
+    dataset, scores = _judged()
+    validation = ValidationConfig(queries=4, every=2, patience=10)
+    whole = train(_config(tmp_path, tiny_bert_dir, "whole", steps=6, validation=validation), dataset, scores)
+
+    train(_config(tmp_path, tiny_bert_dir, "split", steps=4, validation=validation), dataset, scores)
+    split = train(_config(tmp_path, tiny_bert_dir, "split", steps=6, validation=validation), dataset, scores, resume=True)
+
+    assert _validation_log(split) == [
+        {**line, "elapsed_s": split_line["elapsed_s"]} for line, split_line in zip(_validation_log(whole), _validation_log(split))
+    ]
+    assert _same_weights(_weights(whole / "model"), _weights(split / "model"))
