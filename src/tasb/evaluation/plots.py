@@ -135,3 +135,53 @@ def _tsne(vectors: np.ndarray, seed: int) -> np.ndarray:
 
 def _shorten(text: str, width: int = 60) -> str:
     return textwrap.shorten(" ".join(text.split()), width=width, placeholder="…")
+
+
+def validation_plot(
+    path: str | Path,
+    curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+    best: Mapping[str, tuple[int, float]],
+    metric: str,
+    title: str = "",
+) -> None:
+    """Save a PNG of validation curves: ``curves`` maps a run to its (steps, values), ``best`` to its best (step, value)."""
+    figure = Figure(figsize=(11, 6), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    palette = colormaps["tab10" if len(curves) <= 10 else "tab20"]
+    for k, (name, (steps, values)) in enumerate(curves.items()):
+        colour = palette(k % palette.N)
+        axes.plot(steps, values, color=colour, linewidth=1.5, label=name)
+        if name in best:
+            axes.plot(*best[name], marker="*", markersize=13, color=colour, markeredgecolor="black", linestyle="none")
+    axes.set_xlabel("training step")
+    axes.set_ylabel(f"validation {metric}")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+    # a legend inside the axes hides the curves once there are more than a handful of runs
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    axes.set_title(title or f"Validation {metric} during training (star: best step)")
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png")
+
+
+def recall_plot(path: str | Path, recalls: Mapping[str, Mapping[int, float]], title: str = "") -> None:
+    """Save a PNG of recall at cut-offs (``{system: {cutoff: recall}}``) on a log-x axis, like the paper's Figure 3."""
+    figure = Figure(figsize=(8, 5.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    palette = colormaps["tab10"]
+    cutoffs = sorted({cutoff for values in recalls.values() for cutoff in values})
+    for k, (name, values) in enumerate(recalls.items()):
+        shown = sorted(values)
+        axes.plot(shown, [values[c] for c in shown], marker="o", linewidth=1.8, color=palette(k % palette.N), label=name)
+    axes.set_xscale("log")
+    axes.set_xticks(cutoffs, [str(c) for c in cutoffs])
+    axes.minorticks_off()
+    axes.set_xlabel("cut-off (log scale)")
+    axes.set_ylabel("recall")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    axes.set_title(title or "Recall at different cut-offs")
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png")
