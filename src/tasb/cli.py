@@ -13,6 +13,7 @@ from tasb.config import (
     ClusterConfig,
     ColbertConfig,
     DataConfig,
+    ExperimentConfig,
     QuickstartConfig,
     SampleConfig,
     TeacherConfig,
@@ -177,7 +178,8 @@ def train(
     cfg = load_config(TrainConfig, config, overrides or [])
     if not cfg.teacher_scores:
         raise InputError(config or "config", "teacher_scores: the path of a teacher score file")
-    dataset = _load(cfg.data, need_qrels=False)
+    # early stopping re-ranks held-out judged queries: only then are judgments needed
+    dataset = _load(cfg.data, need_qrels=bool(cfg.validation.queries or cfg.validation.qids))
     scores = read_scores(cfg.teacher_scores)
     folder = run_training(cfg, dataset, scores, resume=resume)
     typer.echo(f"trained student in {folder / 'model'}")
@@ -406,6 +408,32 @@ def quickstart(
         cfg.data = data
     folder = run_quickstart(cfg)
     typer.echo(f"everything is in {folder}")
+
+
+@_command()
+def experiment(
+    config: Annotated[Path, typer.Argument(help="YAML config (ExperimentConfig fields: train, test, grids, ...)")],
+    overrides: SetOpt = None,
+):
+    """Train and evaluate every run of a grid (sampler × teacher × in-batch loss × seed); rerun to resume."""
+    from tasb.experiment import run_experiment
+
+    folder = run_experiment(load_config(ExperimentConfig, config, overrides or []))
+    typer.echo(f"every run is evaluated; tables and plots: tasb report {folder}")
+
+
+@_command()
+def report(
+    experiment_dir: Annotated[Path, typer.Argument(help="folder written by tasb experiment")],
+    out: Annotated[Optional[Path], typer.Option(help="Markdown file to write (figures go to figures/ beside it)")] = None,
+    title: Annotated[Optional[str], typer.Option(help="heading of the report")] = None,
+):
+    """Tables shaped like the paper's Tables 3-5 with paired t-test marks, validation curves and recall at cut-offs."""
+    from tasb.evaluation.report import build_report
+
+    settings = load_config(ExperimentConfig, experiment_dir / "experiment.yaml")
+    path = build_report(experiment_dir, out, title=title, rel=settings.rel)
+    typer.echo(f"report in {path}")
 
 
 def main() -> None:

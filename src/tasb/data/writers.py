@@ -1,11 +1,11 @@
-"""Writers for TREC runs, teacher score files and query clusters; every file appears whole or not at all."""
+"""Writers for TREC runs and qrels, teacher score files and query clusters; every file appears whole or not at all."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from tasb.data.records import Run, ScoredPair
+from tasb.data.records import Qrels, Run, ScoredPair
 from tasb.fsutil import atomic_write
 
 
@@ -21,6 +21,14 @@ def write_run(run: Run, path: str | Path, tag: str = "tasb", k: int | None = Non
         for qid in sorted(run):
             for rank, (pid, score) in enumerate(ranked(run[qid], k), start=1):
                 handle.write(f"{qid} Q0 {pid} {rank} {score:.6f} {tag}\n")
+
+
+def write_qrels(qrels: Qrels, path: str | Path) -> None:
+    """TREC qrels format ``qid 0 pid grade``."""
+    with atomic_write(path) as handle:
+        for qid in sorted(qrels):
+            for pid, grade in sorted(qrels[qid].items()):
+                handle.write(f"{qid} 0 {pid} {grade}\n")
 
 
 def write_scores(rows: Iterable[ScoredPair], path: str | Path) -> int:

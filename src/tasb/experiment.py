@@ -1,0 +1,225 @@
+"""``tasb experiment``: a grid of training runs (sampler × teacher × in-batch loss × seed), each evaluated on the test queries.
+
+An experiment folder, which ``tasb report`` turns into tables and plots::
+
+    experiment.yaml        the resolved config
+    test.qrels             the judgments every system is evaluated against
+    validation_qids.txt    the training queries held out for early stopping (the same for every run)
+    baselines/<name>/      BM25, the initial student, reference runs
+    runs/<name>/           one training run folder per grid cell, e.g. tas-balanced.dual.margin-mse.seed42
+
+Every system folder ends with ``test.trec``, ``test_metrics.json``, ``per_query.json`` (each measure per
+test query, for significance tests), ``system.json`` (what the system is) and, written last,
+``EVALUATED``. Rerunning the command skips evaluated systems and resumes an interrupted run from its
+newest checkpoint, so a grid survives being stopped at any point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from tasb.config import DataConfig, ExperimentConfig, TrainConfig, save_config
+from tasb.data import Dataset, Run, load_dataset, read_run, read_scores, write_qrels, write_run
+from tasb.errors import InputError
+from tasb.evaluation import evaluate, evaluate_per_query
+from tasb.fsutil import atomic_write
+from tasb.models.colbert import ColBERT
+from tasb.models.student import BertDot
+from tasb.retrieval.bm25 import BM25
+from tasb.retrieval.index import build_index, search
+from tasb.training.inbatch_teacher import ColbertTeacher
+from tasb.training.trainer import load_student, train
+from tasb.training.validation import ValidationSet, build_validation_set
+
+EVALUATED = "EVALUATED"
+SYSTEM_FILE = "system.json"
+
+__all__ = ["grid_runs", "run_experiment"]
+
+
+def grid_runs(config: ExperimentConfig) -> dict[str, TrainConfig]:
+    """Each run of the grid by folder name, in grid order; a cell listed by two blocks runs once."""
+    runs: dict[str, TrainConfig] = {}
+    for block in config.grids:
+        for sampler, mode, loss, seed in itertools.product(block.sampler, block.teacher_mode, block.inbatch_loss, block.seed):
+            # the in-batch loss means nothing without an in-batch part: one pairwise run per sampler and seed
+            loss = config.train.inbatch_loss if mode == "pairwise" else loss
+            name = ".".join([sampler, mode] + ([loss] if mode != "pairwise" else []) + [f"seed{seed}"])
+            runs[name] = dataclasses.replace(
+                config.train,
+                output_dir=str(Path(config.output_dir) / "runs" / name),
+                sampler=sampler,
+                teacher_mode=mode,
+                inbatch_loss=loss,
+                seed=seed,
+            )
+    return runs
+
+
+class _Experiment:
+    """What the runs share: data, teacher scores, the validation set and the in-batch teacher, each loaded once."""
+
+    def __init__(self, config: ExperimentConfig):
+        self.config = config
+        self.folder = Path(config.output_dir)
+        self.train_set = _load(config.train.data)
+        self.test_set = _load(_test_data(config))
+        self._scores = None
+        self._validation: ValidationSet | None = None
+        self._inbatch_teacher: ColbertTeacher | None = None
+
+    @property
+    def scores(self):
+        if self._scores is None:
+            if not self.config.train.teacher_scores:
+                raise InputError("config", "train.teacher_scores: the path of a teacher score file")
+            self._scores = read_scores(self.config.train.teacher_scores)
+        return self._scores
+
+    def validation(self) -> ValidationSet | None:
+        settings = self.config.train.validation
+        if self._validation is None and (settings.queries or settings.qids):
+            self._validation = build_validation_set(settings, self.train_set, (row.qid for row in self.scores))
+            with atomic_write(self.folder / "validation_qids.txt") as handle:
+                handle.writelines(f"{qid}\n" for qid in self._validation.queries)
+        return self._validation
+
+    def inbatch_teacher(self, run: TrainConfig) -> ColbertTeacher | None:
+        """One ColBERT and one cache of its passage vectors serve every in-batch and dual run."""
+        if run.teacher_mode == "pairwise":
+            return None
+        if self._inbatch_teacher is None:
+            if not run.colbert_teacher:
+                raise InputError("config", f"train.colbert_teacher: a ColBERT folder ({run.teacher_mode} runs need one)")
+            pids = [pid for row in self.scores for pid in (row.pid_pos, row.pid_neg)]
+            self._inbatch_teacher = ColbertTeacher.build(
+                ColBERT.load(run.colbert_teacher), self.train_set.corpus, pids, run.colbert_cache,
+                run.colbert_cache_max_gb, run.colbert_scale, run.bf16,
+            )
+        return self._inbatch_teacher
+
+    def evaluate(self, folder: Path, run: Run, system: dict[str, Any], started: float) -> None:
+        """Test metrics and per-query values of ``run``, then ``EVALUATED``: the system is finished."""
+        config = self.config
+        write_run(run, folder / "test.trec", tag=folder.name, k=config.depth)
+        _write_json(folder / "test_metrics.json", evaluate(run, self.test_set.qrels, config.rel, config.measures))
+        _write_json(folder / "per_query.json", evaluate_per_query(run, self.test_set.qrels, config.rel, config.measures))
+        _write_json(folder / SYSTEM_FILE, {**system, "evaluation_seconds": round(time.monotonic() - started, 1)})
+        with atomic_write(folder / EVALUATED):
+            pass
+
+    def dense_run(self, student: BertDot, model_name: str, folder: Path) -> Run:
+        index = build_index(student, self.test_set.corpus, folder / "index", bf16=self.config.train.bf16, model_name=model_name)
+        run = search(index, student, self.test_set.queries, k=self.config.depth)
+        shutil.rmtree(folder / "index")  # 4 bytes x dim per passage per run; the run file is what the report needs
+        return run
+
+
+def run_experiment(config: ExperimentConfig) -> Path:
+    """Run every unfinished system of the grid and return the experiment folder."""
+    folder = Path(config.output_dir)
+    runs = grid_runs(config)
+    _check(config, runs)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_config(config, folder / "experiment.yaml")
+    experiment = _Experiment(config)
+    write_qrels(experiment.test_set.qrels, folder / "test.qrels")
+    _baselines(experiment)
+    pending = [name for name in runs if not (folder / "runs" / name / EVALUATED).exists()]
+    print(f"{len(runs)} runs, {len(runs) - len(pending)} already evaluated", flush=True)
+    for number, name in enumerate(pending, start=1):
+        started = time.monotonic()
+        print(f"[{number}/{len(pending)}] {name}", flush=True)
+        _train_and_evaluate(experiment, runs[name])
+        print(f"[{number}/{len(pending)}] {name}: {(time.monotonic() - started) / 60:.1f} min", flush=True)
+    (folder / "DONE").touch()
+    return folder
+
+
+def _train_and_evaluate(experiment: _Experiment, run: TrainConfig) -> None:
+    folder = Path(run.output_dir)
+    if not (folder / "DONE").exists():
+        train(
+            run, experiment.train_set, experiment.scores, resume=True,
+            inbatch_teacher=experiment.inbatch_teacher(run), validation=experiment.validation(),
+        )
+    started = time.monotonic()
+    student = BertDot.load(str(folder / "model"))
+    test_run = experiment.dense_run(student, str((folder / "model").resolve()), folder)
+    system = {
+        "kind": "student", "name": folder.name, "sampler": run.sampler, "teacher_mode": run.teacher_mode,
+        "inbatch_loss": run.inbatch_loss, "seed": run.seed,
+    }
+    experiment.evaluate(folder, test_run, system, started)
+    if not experiment.config.keep_checkpoints:
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+
+
+def _baselines(experiment: _Experiment) -> None:
+    config = experiment.config
+    wanted: dict[str, tuple[str, Any]] = {}
+    if config.bm25_baseline:
+        wanted["bm25"] = ("BM25", lambda folder: BM25(experiment.test_set.corpus).search(experiment.test_set.queries, config.depth))
+    if config.initial_baseline:
+        model = config.train.student.model
+        wanted["initial"] = (
+            f"initial student ({Path(model).name}, untrained)",
+            lambda folder: experiment.dense_run(load_student(config.train.student), model, folder),
+        )
+    for name, path in config.references.items():
+        wanted[name] = (name, lambda folder, path=path: _reference_run(path, experiment.test_set))
+    keys = iter("BIRSTUVWXYZ")
+    for slug, (name, make_run) in wanted.items():
+        key = next(keys)
+        folder = experiment.folder / "baselines" / slug
+        if (folder / EVALUATED).exists():
+            continue
+        print(f"baseline {name}", flush=True)
+        started = time.monotonic()
+        folder.mkdir(parents=True, exist_ok=True)
+        system = {"kind": "baseline", "name": name, "key": key, "compare": slug in config.compare_to}
+        experiment.evaluate(folder, make_run(folder), system, started)
+
+
+def _reference_run(path: str, test_set: Dataset) -> Run:
+    run = read_run(path)
+    unknown = sorted(set(run) - set(test_set.queries))
+    if unknown:
+        raise InputError(path, "a run over the experiment's test queries", f"query {unknown[0]}, which is not one")
+    return run
+
+
+def _check(config: ExperimentConfig, runs: dict[str, TrainConfig]) -> None:
+    if not runs:
+        raise InputError("config", "grids: at least one block with a sampler, teacher_mode, inbatch_loss and seed each")
+    rows = {"bm25"} if config.bm25_baseline else set()
+    rows |= ({"initial"} if config.initial_baseline else set()) | set(config.references)
+    unknown = sorted(set(config.compare_to) - rows)
+    if unknown:
+        raise InputError("config", f"compare_to: rows of this experiment ({', '.join(sorted(rows)) or 'none'})", unknown[0])
+    if "/" in "".join(config.references) or any(name in {"bm25", "initial"} for name in config.references):
+        raise InputError("config", "references: names without '/' other than bm25 and initial", str(list(config.references)))
+
+
+def _test_data(config: ExperimentConfig) -> DataConfig:
+    test = config.test
+    if test.data is None and test.corpus is None:
+        return dataclasses.replace(test, data=config.train.data.data)
+    return test
+
+
+def _load(data: DataConfig) -> Dataset:
+    # judgments are needed on both sides: validation on the training queries, evaluation on the test ones
+    return load_dataset(data.data, data.split, corpus=data.corpus, queries=data.queries, qrels=data.qrels)
+
+
+def _write_json(path: Path, values: dict) -> None:
+    with atomic_write(path) as handle:
+        json.dump(values, handle, indent=2)
+        handle.write("\n")
