@@ -8,10 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from typer.testing import CliRunner
+
 from tasb import experiment as experiment_module
+from tasb.cli import app
 from tasb.config import ExperimentConfig, GridConfig, StudentConfig, TrainConfig, ValidationConfig, load_config
 from tasb.data import read_qrels, read_run, write_scores
 from tasb.data.records import ScoredPair
+from tasb.errors import InputError
 from tasb.evaluation import evaluate
 from tasb.experiment import grid_runs, run_experiment
 from tasb.models.colbert import ColBERT
@@ -91,6 +95,18 @@ def test_experiment_config_loads_from_yaml_with_a_list_of_grid_blocks(tmp_path):
     config = load_config(ExperimentConfig, path)
     assert config.grids == [GridConfig(sampler=["tas"], seed=[1, 2])]
     assert (config.train.batch_size, config.train.validation.queries, config.train.learning_rate) == (8, 50, 7e-6)
+    path.write_text("grids:\n  sampler: tas\n")
+    with pytest.raises(InputError, match="grids to be a list"):
+        load_config(ExperimentConfig, path)
+    path.write_text("grids:\n  - sampler: [tas, shuffled]\n")
+    with pytest.raises(InputError, match=r"grids\[0\].sampler\[1\] to be one of random, tas, tas-balanced"):
+        load_config(ExperimentConfig, path)
+
+
+def test_compare_to_must_name_a_row_of_the_experiment(setup):
+    setup.compare_to = ["bm25", "teacher"]
+    with pytest.raises(InputError, match="compare_to"):
+        run_experiment(setup)
 
 
 def test_every_run_and_baseline_is_evaluated_with_per_query_scores(setup):
@@ -117,6 +133,12 @@ def test_every_run_and_baseline_is_evaluated_with_per_query_scores(setup):
     assert not (run / "checkpoints").exists() and (run / "model").is_dir()
     assert [json.loads(line)["step"] for line in (run / "validation.jsonl").read_text().splitlines()] == [0, 2, 4]
     assert json.loads((folder / "baselines" / "bm25" / "system.json").read_text())["compare"] is True
+
+    result = CliRunner().invoke(app, ["report", str(folder)])
+    assert result.exit_code == 0, result.output
+    report = (folder / "report.md").read_text()
+    assert "Table 4 shape" in report and "Seeds: tas-balanced · dual · margin-mse" in report
+    assert (folder / "figures" / "exp-validation.png").stat().st_size > 0
 
 
 def test_rerunning_an_interrupted_grid_trains_only_what_is_missing(setup, monkeypatch):

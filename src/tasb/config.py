@@ -362,7 +362,8 @@ def from_dict(cls: type[C], values: dict[str, Any], source: str = "config", pref
         given = values.get(field.name)
         if isinstance(given, dict) and field.default_factory is not dataclasses.MISSING:
             default = field.default_factory()
-            values[field.name] = {**(to_dict(default) if dataclasses.is_dataclass(default) else default), **given}
+            if dataclasses.is_dataclass(default) or isinstance(default, dict):
+                values[field.name] = {**(to_dict(default) if dataclasses.is_dataclass(default) else default), **given}
     kwargs = {name: _coerce(val, hints[name], prefix + name, source) for name, val in values.items()}
     return cls(**kwargs)
 
