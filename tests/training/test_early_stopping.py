@@ -39,7 +39,9 @@ def test_early_stopping_keeps_the_first_best_and_runs_out_after_patience():
         True, True, False, False,
     ]
     assert (stopping.best_step, stopping.best_value, stopping.exhausted) == (10, 0.5, True)
-    assert EarlyStopping(**stopping.state()) == stopping
+    assert EarlyStopping(2, **stopping.state()) == stopping
+    resumed_with_more_patience = EarlyStopping(3, **stopping.state())
+    assert not resumed_with_more_patience.exhausted
 
 
 def test_validation_set_holds_out_judged_queries_with_baseline_top_k_and_judged_passages(tmp_path):

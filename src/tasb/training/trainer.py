@@ -346,7 +346,7 @@ def _restore(folder: Path, run: _Run) -> None:
     state = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
     run.sampler.load_state(state["sampler"])
     run.progress = _Progress(**state["progress"])
-    run.early_stopping = EarlyStopping(**state["early_stopping"])
+    run.early_stopping = EarlyStopping(run.config.validation.patience, **state["early_stopping"])
     _set_global_rng_states(state)
     torch.set_rng_state(trainer_state["torch_rng"])
 

@@ -131,4 +131,5 @@ class EarlyStopping:
         return self.since_best >= self.patience
 
     def state(self) -> dict:
-        return dataclasses.asdict(self)
+        # patience is a setting, not progress: a resumed run takes it from its config
+        return {key: value for key, value in dataclasses.asdict(self).items() if key != "patience"}
