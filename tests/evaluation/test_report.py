@@ -231,3 +231,17 @@ def test_runs_trained_without_validation_are_reported_but_never_picked_as_best(g
     assert "no validation curves" in report and "validation.png" not in report
     assert "no student is shown: none was validated" in report
     assert (grid / "figures" / "grid-exp-recall.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_a_page_with_a_report_region_keeps_its_own_text_when_regenerated(grid, tmp_path):
+    page = tmp_path / "results.md"
+    page.write_text("# My results\n\nhow it was run\n\n<!-- tasb report: begin -->\nold tables\n<!-- tasb report: end -->\n\nwhat it shows\n")
+
+    build_report(grid, page, title="Grid")
+    once = page.read_text()
+    build_report(grid, page, title="Grid")
+
+    assert once.startswith("# My results\n\nhow it was run\n\n<!-- tasb report: begin -->\n# Grid\n")
+    assert once.endswith("<!-- tasb report: end -->\n\nwhat it shows\n")
+    assert "old tables" not in once and "## Teacher × sampler" in once
+    assert page.read_text() == once

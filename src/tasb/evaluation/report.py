@@ -41,6 +41,10 @@ LOSSES = {"kldiv": "k", "listnet": "l", "lambdaloss": "n", "margin-mse": "m"}
 RECALL_CUTOFFS = (10, 20, 50, 100, 200, 500, 1000)
 INSTANCES = string.ascii_uppercase
 
+# a page holding these lines gets the report between them, the rest of the page left as it is
+REGION_BEGIN = "<!-- tasb report: begin -->"
+REGION_END = "<!-- tasb report: end -->"
+
 MARKS_LEGEND = (
     "**Marks.** A superscript lists the keys of the rows a value is significantly better than: paired two-sided "
     "t-test over the test queries (scipy.stats.ttest_rel), p < 0.05; a value carries the key of every row it beats. "
@@ -125,6 +129,9 @@ def build_report(
 ) -> Path:
     """Write the Markdown report of an experiment folder (default ``<exp>/report.md``) and its figures; returns its path.
 
+    When ``out_path`` exists and holds the lines ``<!-- tasb report: begin -->`` and ``<!-- tasb report: end -->``,
+    only the text between them is replaced.
+
     The tables take the paper's shapes: teacher × sampler (Table 4), in-batch losses (Table 3) and seeds
     (Table 5), with significance marks. ``rel`` is the grade from which a passage counts as relevant for
     the recall figure (the per-query files were evaluated by the runner already).
@@ -148,9 +155,24 @@ def build_report(
     if experiment.students:
         lines += _validation_figure(experiment.students, figures / f"{prefix}-validation.png", out.parent)
     lines += _recall_figure(experiment, figures / f"{prefix}-recall.png", out.parent, rel)
+    report = "\n".join(lines)
     with atomic_write(out) as handle:
-        handle.write("\n".join(lines))
+        handle.write(_spliced(out, report))
     return out
+
+
+def _spliced(out: Path, report: str) -> str:
+    """The report alone, or, when ``out`` marks a region for it, ``out`` with that region replaced.
+
+    A results page can then hold hand-written text before and after the report and still be regenerated
+    by the same command.
+    """
+    current = out.read_text(encoding="utf-8") if out.is_file() else ""
+    if REGION_BEGIN not in current or REGION_END not in current.split(REGION_BEGIN, 1)[1]:
+        return report
+    before, rest = current.split(REGION_BEGIN, 1)
+    after = rest.split(REGION_END, 1)[1]
+    return f"{before}{REGION_BEGIN}\n{report}\n{REGION_END}{after}"
 
 
 def load_experiment(experiment_dir: str | Path) -> Experiment:
