@@ -7,7 +7,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from typer.testing import CliRunner
 
 from tasb import experiment as experiment_module
@@ -166,3 +165,24 @@ def test_rerunning_an_interrupted_grid_trains_only_what_is_missing(setup, monkey
     resumed.clear()
     run_experiment(setup)
     assert resumed == []
+
+
+def test_a_reference_run_missing_test_queries_is_refused(setup, tmp_path):
+    reference = tmp_path / "partial.trec"
+    reference.write_text("t0 Q0 t0-p 1 2.0 ref\n")
+    setup.references = {"partial": str(reference)}
+    setup.grids = [GridConfig(sampler=["random"], teacher_mode=["pairwise"], seed=[1])]
+    setup.train.steps = 1
+    with pytest.raises(InputError, match="a ranking for every test query") as caught:
+        run_experiment(setup)
+    assert caught.value.path == str(reference)
+
+
+def test_baseline_keys_and_comparisons_follow_the_current_config(setup):
+    setup.grids = [GridConfig(sampler=["random"], teacher_mode=["pairwise"], seed=[1])]
+    setup.train.steps = 2
+    folder = run_experiment(setup)
+    setup.compare_to = ["initial"]
+    run_experiment(setup)
+    systems = {name: json.loads((folder / "baselines" / name / "system.json").read_text()) for name in ("bm25", "initial")}
+    assert {name: (s["key"], s["compare"]) for name, s in systems.items()} == {"bm25": ("B", False), "initial": ("I", True)}

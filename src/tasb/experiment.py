@@ -28,13 +28,14 @@ from tasb.config import DataConfig, ExperimentConfig, TrainConfig, save_config
 from tasb.data import Dataset, Run, load_dataset, read_run, read_scores, write_qrels, write_run
 from tasb.errors import InputError
 from tasb.evaluation import evaluate, evaluate_per_query
+from tasb.evaluation.metrics import check_measures
 from tasb.fsutil import atomic_write
 from tasb.models.colbert import ColBERT
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import build_index, search
 from tasb.training.inbatch_teacher import ColbertTeacher
-from tasb.training.trainer import load_student, train
+from tasb.training.trainer import check_settings, load_student, train
 from tasb.training.validation import ValidationSet, build_validation_set
 
 EVALUATED = "EVALUATED"
@@ -174,17 +175,26 @@ def _baselines(experiment: _Experiment) -> None:
         )
     for name, path in config.references.items():
         wanted[name] = (name, lambda folder, path=path: _reference_run(path, experiment.test_set))
-    keys = iter("BIRSTUVWXYZ")
+    keys = _baseline_keys(list(wanted))
     for slug, (name, make_run) in wanted.items():
-        key = next(keys)
         folder = experiment.folder / "baselines" / slug
+        system = {"kind": "baseline", "name": name, "key": keys[slug], "compare": slug in config.compare_to}
         if (folder / EVALUATED).exists():
+            # names, keys and comparisons follow the current config; the evaluation stands
+            evaluated = json.loads((folder / SYSTEM_FILE).read_text(encoding="utf-8"))
+            _write_json(folder / SYSTEM_FILE, {**evaluated, **system})
             continue
         print(f"baseline {name}", flush=True)
         started = time.monotonic()
         folder.mkdir(parents=True, exist_ok=True)
-        system = {"kind": "baseline", "name": name, "key": key, "compare": slug in config.compare_to}
         experiment.evaluate(folder, make_run(folder), system, started)
+
+
+def _baseline_keys(slugs: list[str]) -> dict[str, str]:
+    """A fixed letter per baseline for the report's marks: B for BM25, I for the initial student, then R, S, ..."""
+    fixed = {"bm25": "B", "initial": "I"}
+    spare = iter(letter for letter in "RSTUVWXYZACDEFGHJKLMNOPQ" if letter not in fixed.values())
+    return {slug: fixed.get(slug) or next(spare) for slug in slugs}
 
 
 def _reference_run(path: str, test_set: Dataset) -> Run:
@@ -192,10 +202,19 @@ def _reference_run(path: str, test_set: Dataset) -> Run:
     unknown = sorted(set(run) - set(test_set.queries))
     if unknown:
         raise InputError(path, "a run over the experiment's test queries", f"query {unknown[0]}, which is not one")
+    # a run missing queries would be averaged and t-tested over fewer queries than every other row
+    missing = sorted(set(test_set.queries) - set(run))
+    if missing:
+        raise InputError(path, "a ranking for every test query", f"none for query {missing[0]} ({len(missing)} missing)")
     return run
 
 
 def _check(config: ExperimentConfig, runs: dict[str, TrainConfig]) -> None:
+    """Settings that would fail a run are refused before the baselines take their minutes."""
+    check_settings(config.train)
+    check_measures(config.measures, "measures")
+    if len(config.references) > 22:
+        raise InputError("config", "at most 22 references (each needs a letter for the report's marks)", str(len(config.references)))
     if not runs:
         raise InputError("config", "grids: at least one block with a sampler, teacher_mode, inbatch_loss and seed each")
     rows = {"bm25"} if config.bm25_baseline else set()

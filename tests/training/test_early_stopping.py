@@ -71,7 +71,7 @@ def test_validation_needs_queries_left_to_train_on_and_known_qids(tmp_path):
         build_validation_set(ValidationConfig(queries=20), dataset, (row.qid for row in scores))
     qids = tmp_path / "qids.txt"
     qids.write_text("q1\nq404\n", encoding="utf-8")
-    with pytest.raises(InputError, match="judged query id") as caught:
+    with pytest.raises(InputError, match="judged 1 or higher") as caught:
         build_validation_set(ValidationConfig(qids=str(qids)), dataset, (row.qid for row in scores))
     assert (caught.value.path, caught.value.line, caught.value.got) == (str(qids), 2, "q404")
 
@@ -153,3 +153,78 @@ def test_resumed_validated_run_matches_an_uninterrupted_one(tmp_path, tiny_bert_
         {**line, "elapsed_s": split_line["elapsed_s"]} for line, split_line in zip(_validation_log(whole), _validation_log(split))
     ]
     assert _same_weights(_weights(whole / "model"), _weights(split / "model"))
+
+
+def _crash_at_step(monkeypatch, step: int) -> None:
+    calls = {"n": 0}
+    real = trainer_module._train_step
+
+    def crashing(run, batch):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise KeyboardInterrupt
+        return real(run, batch)
+
+    monkeypatch.setattr(trainer_module, "_train_step", crashing)
+
+
+def _scripted(monkeypatch, values) -> None:
+    scripted = iter(values)
+    monkeypatch.setattr(trainer_module, "validation_score", lambda *args: next(scripted))
+
+
+def test_a_best_model_saved_after_the_last_checkpoint_is_rolled_back_on_resume(tmp_path, tiny_bert_dir, monkeypatch):
+    dataset, scores = _judged()
+    config = _config(
+        tmp_path, tiny_bert_dir, "run", steps=8, checkpoint_every=4, keep_checkpoints=10,
+        validation=ValidationConfig(queries=4, every=2, patience=10),
+    )
+    # killed at step 7: step 6 had just become the best, after the step-4 checkpoint
+    _scripted(monkeypatch, [0.1, 0.2, 0.3, 0.9])
+    _crash_at_step(monkeypatch, 7)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, dataset, scores)
+    monkeypatch.undo()
+    # the rerun of steps 5-8 scores lower (as a time budget or a non-deterministic kernel could make it)
+    _scripted(monkeypatch, [0.25, 0.2])
+    folder = train(config, dataset, scores, resume=True)
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert (metrics["best_step"], metrics["best_validation"]) == (4, 0.3)
+    assert _same_weights(_weights(folder / "model"), _weights(folder / "checkpoints" / "step-4" / "model"))
+
+
+def test_a_run_out_of_patience_does_not_train_on_when_resumed(tmp_path, tiny_bert_dir, monkeypatch):
+    dataset, scores = _judged()
+    validation = ValidationConfig(queries=4, every=2, patience=1)
+    _scripted(monkeypatch, [0.5, 0.4])
+    folder = train(_config(tmp_path, tiny_bert_dir, "run", steps=10, validation=validation), dataset, scores)
+    (folder / "DONE").unlink()
+
+    train(_config(tmp_path, tiny_bert_dir, "run", steps=20, validation=validation), dataset, scores, resume=True)
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert (metrics["steps"], metrics["stopped_by"]) == (2, "early-stopping")
+    assert [line["step"] for line in _validation_log(folder)] == [0, 2]
+
+
+def test_a_run_killed_before_its_first_checkpoint_logs_step_zero_once(tmp_path, tiny_bert_dir, monkeypatch):
+    dataset, scores = _judged()
+    config = _config(tmp_path, tiny_bert_dir, "run", steps=4, checkpoint_every=4, validation=ValidationConfig(queries=4, every=2))
+    _crash_at_step(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, dataset, scores)
+    monkeypatch.undo()
+    folder = train(config, dataset, scores, resume=True)
+    assert [line["step"] for line in _validation_log(folder)] == [0, 2, 4]
+
+
+def test_unknown_validation_metric_or_both_ways_of_holding_out_are_refused_before_training(tmp_path, tiny_bert_dir):
+    dataset, scores = _judged()
+    for validation, message in [
+        (ValidationConfig(queries=4, metric="ndcg@10"), "validation.metric"),
+        (ValidationConfig(queries=4, qids="qids.txt"), "one of validation.queries"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            train(_config(tmp_path, tiny_bert_dir, "run", validation=validation), dataset, scores)
+        assert not (tmp_path / "run").exists()

@@ -10,6 +10,7 @@ import ir_measures
 from ir_measures import RR, R, nDCG
 
 from tasb.data.records import Qrels, Run
+from tasb.errors import InputError
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000")
 
@@ -26,6 +27,15 @@ def _measure(name: str, rel: int):
             raise ValueError("recall needs a cut-off, e.g. R@1000")
         return R(rel=rel) @ depth
     raise ValueError(f"unknown measure {name!r}; known: nDCG@k, RR@k, R@k")
+
+
+def check_measures(names, key: str) -> None:
+    """Refuse an unknown measure name up front, before the work whose results it would score."""
+    for name in names:
+        try:
+            _measure(name, rel=1)
+        except ValueError as err:
+            raise InputError("config", f"{key}: measures like nDCG@10, RR@10, R@1000 ({err})", name) from None
 
 
 def _measures(names, rel: int) -> dict:

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
 import shutil
 import time
@@ -34,6 +35,7 @@ from tasb.data.readers import read_clusters
 from tasb.data.records import Dataset, ScoredPair
 from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
+from tasb.evaluation.metrics import check_measures
 from tasb.evaluation.plots import validation_plot
 from tasb.fsutil import atomic_dir, atomic_write
 from tasb.models.colbert import ColBERT
@@ -53,7 +55,7 @@ CHECKPOINTS = "checkpoints"
 STATE_JSON = "state.json"
 TRAINER_STATE = "trainer_state.pt"
 
-__all__ = ["load_student", "train"]
+__all__ = ["check_settings", "load_student", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +115,7 @@ def train(
     queries); its queries' pairs are dropped from ``scores`` so the student never trains on them.
     """
     folder = Path(config.output_dir)
-    _check_settings(config)
+    check_settings(config)
     check_score_texts(scores, dataset.queries, dataset.corpus, config.teacher_scores, dataset.source or "the dataset")
     checkpoint = _newest_checkpoint(folder) if resume else None
     if resume and checkpoint is None:
@@ -144,7 +146,8 @@ def train(
     if checkpoint is not None:
         _restore(checkpoint, run)
     _truncate_log(folder / LOG_FILE, run.progress.step)
-    _truncate_log(folder / VALIDATION_LOG, run.progress.step)
+    # without a checkpoint even the step-0 evaluation is redone
+    _truncate_log(folder / VALIDATION_LOG, run.progress.step if checkpoint is not None else -1)
     (folder / "DONE").unlink(missing_ok=True)
     save_config(config, folder / "config.yaml")
 
@@ -191,6 +194,8 @@ def _loop(run: _Run) -> str:
     rate = _Rate()
     last_checkpoint = progress.step
     stopped_by = "steps"
+    if run.validation is not None and run.early_stopping.exhausted:
+        return "early-stopping"  # a resumed run that had already run out of patience
     run.student.encoder.train()
     if run.validation is not None and run.early_stopping.evaluations == 0:
         _validate(run, started)
@@ -332,6 +337,9 @@ def _save_checkpoint(run: _Run) -> None:
             **_global_rng_states(),
         }
         (tmp / STATE_JSON).write_text(json.dumps(state) + "\n", encoding="utf-8")
+        if (run.folder / BEST).is_dir():
+            # the best model as of this step: a resume must not keep a best/ saved after the checkpoint
+            shutil.copytree(run.folder / BEST, tmp / BEST, copy_function=_link_or_copy)
     for old in _checkpoints(checkpoints)[: -run.config.keep_checkpoints]:
         shutil.rmtree(old)
 
@@ -346,9 +354,26 @@ def _restore(folder: Path, run: _Run) -> None:
     state = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
     run.sampler.load_state(state["sampler"])
     run.progress = _Progress(**state["progress"])
-    run.early_stopping = EarlyStopping(run.config.validation.patience, **state["early_stopping"])
+    run.early_stopping = EarlyStopping(run.config.validation.patience, **state.get("early_stopping", {}))
+    _restore_best(folder, run.folder)
     _set_global_rng_states(state)
     torch.set_rng_state(trainer_state["torch_rng"])
+
+
+def _restore_best(checkpoint: Path, folder: Path) -> None:
+    if (checkpoint / BEST).is_dir():
+        with atomic_dir(folder / BEST) as tmp:
+            shutil.copytree(checkpoint / BEST, tmp, dirs_exist_ok=True, copy_function=_link_or_copy)
+    else:
+        shutil.rmtree(folder / BEST, ignore_errors=True)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    # best/ is replaced by renaming, never rewritten in place, so a hard link is a safe copy that costs no space
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _global_rng_states() -> dict[str, Any]:
@@ -401,16 +426,20 @@ def _refuse_earlier_run(folder: Path) -> None:
         )
 
 
-def _check_settings(config: TrainConfig) -> None:
+def check_settings(config: TrainConfig) -> None:
+    """Refuse settings out of range before anything slow starts."""
     minimums = {
         "batch_size": 1, "steps": 0, "warmup_steps": 0, "checkpoint_every": 1, "keep_checkpoints": 1, "log_every": 1,
-        "validation.every": 1, "validation.patience": 1, "validation.depth": 1, "validation.queries": 0,
+        "validation.every": 1, "validation.patience": 1, "validation.depth": 1, "validation.queries": 0, "validation.rel": 1,
     }
     for key, minimum in minimums.items():
         section, _, name = key.rpartition(".")
         value = getattr(getattr(config, section) if section else config, name)
         if value < minimum:
             raise InputError("config", f"{key} to be at least {minimum}", str(value))
+    if config.validation.queries and config.validation.qids:
+        raise InputError("config", "one of validation.queries (how many to draw) or validation.qids (a file of them)", "both")
+    check_measures([config.validation.metric], "validation.metric")
     if config.max_minutes is not None and config.max_minutes <= 0:
         raise InputError("config", "max_minutes to be positive (or null for no time limit)", str(config.max_minutes))
 

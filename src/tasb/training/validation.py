@@ -41,7 +41,7 @@ class ValidationSet:
 def build_validation_set(config: ValidationConfig, dataset: Dataset, scored_qids: Iterable[str]) -> ValidationSet:
     """Hold out ``config.queries`` judged queries among ``scored_qids`` (or those in ``config.qids``) with their candidates."""
     scored = sorted(set(scored_qids))
-    qids = _read_qids(Path(config.qids), dataset) if config.qids else _draw_qids(config, dataset, scored)
+    qids = _read_qids(Path(config.qids), dataset, config.rel) if config.qids else _draw_qids(config, dataset, scored)
     queries = {qid: dataset.queries[qid] for qid in qids}
     baseline = _baseline_run(config, dataset, queries)
     candidates = {}
@@ -62,14 +62,14 @@ def _draw_qids(config: ValidationConfig, dataset: Dataset, scored: list[str]) ->
     return sorted(rng.choice(judged, size=config.queries, replace=False).tolist())
 
 
-def _read_qids(path: Path, dataset: Dataset) -> list[str]:
+def _read_qids(path: Path, dataset: Dataset, rel: int) -> list[str]:
     qids = []
     for number, line in iter_lines(path):
         qid = line.strip()
         if not qid:
             continue
-        if qid not in dataset.queries or not dataset.qrels.get(qid):
-            raise InputError(path, "a judged query id of the training data", qid, line=number)
+        if qid not in dataset.queries or not any(g >= rel for g in dataset.qrels.get(qid, {}).values()):
+            raise InputError(path, f"a training query id with a passage judged {rel} or higher", qid, line=number)
         qids.append(qid)
     if not qids:
         raise InputError(path, "at least one query id, one per line", "an empty file")
@@ -83,6 +83,9 @@ def _baseline_run(config: ValidationConfig, dataset: Dataset, queries: Queries) 
     missing = sorted(set(queries) - set(run))
     if missing:
         raise InputError(config.run, "a ranking for every held-out validation query", f"none for query {missing[0]}")
+    unknown = sorted({pid for qid in queries for pid in run[qid]} - set(dataset.corpus))
+    if unknown:
+        raise InputError(config.run, "passage ids of the training corpus", unknown[0])
     return run
 
 
