@@ -14,6 +14,7 @@ from tasb.config import (
     ColbertConfig,
     DataConfig,
     ExperimentConfig,
+    FuseConfig,
     QuickstartConfig,
     SampleConfig,
     TeacherConfig,
@@ -408,6 +409,28 @@ def quickstart(
         cfg.data = data
     folder = run_quickstart(cfg)
     typer.echo(f"everything is in {folder}")
+
+
+@_command()
+def fuse(
+    runs: Annotated[list[Path], typer.Argument(help="TREC runs of the same queries, two or more")],
+    out: Annotated[Path, typer.Option(help="fused TREC run to write")],
+    method: Annotated[str, typer.Option(help="interpolation (of per-query normalised scores) or rrf")] = "interpolation",
+    weight: Annotated[Optional[list[float]], typer.Option(help="one per run, in order; default: equal")] = None,
+    normalization: Annotated[str, typer.Option(help="interpolation: min-max or z-score, per query")] = "min-max",
+    rrf_k: Annotated[int, typer.Option(help="rrf: the k of 1 / (k + rank)")] = 60,
+    depth: Annotated[int, typer.Option(help="passages kept per query")] = 1000,
+):
+    """Fuse runs, e.g. dense + BM25: score interpolation after per-query normalisation, or reciprocal rank fusion."""
+    from tasb.config import from_dict
+    from tasb.retrieval.fusion import fuse_files
+
+    values = {
+        "runs": [str(r) for r in runs], "out": str(out), "method": method, "weights": weight or [],
+        "normalization": normalization, "rrf_k": rrf_k, "depth": depth,
+    }
+    written = fuse_files(from_dict(FuseConfig, values, source="options"))
+    typer.echo(f"wrote {written}")
 
 
 @_command()

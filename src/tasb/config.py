@@ -207,6 +207,22 @@ class ExperimentConfig:
 
 
 @dataclasses.dataclass
+class FuseConfig:
+    """``tasb fuse``: several TREC runs of the same queries fused into one."""
+
+    runs: list[str] = dataclasses.field(default_factory=list)
+    out: str = "fused.trec"
+    # interpolation of per-query normalised scores (Lin et al.'s dense-sparse hybrids) or reciprocal rank fusion
+    method: Literal["interpolation", "rrf"] = "interpolation"
+    # one per run; empty: all equal
+    weights: list[float] = dataclasses.field(default_factory=list)
+    normalization: Literal["min-max", "z-score"] = "min-max"
+    # RRF's k: 60 in Cormack et al.; larger values flatten the head's advantage
+    rrf_k: int = 60
+    depth: int = 1000
+
+
+@dataclasses.dataclass
 class ClusterConfig:
     """``tasb cluster``: the training queries' topic clusters for TAS (paper Sec. 3, eq. 10)."""
 
