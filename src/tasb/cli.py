@@ -15,6 +15,7 @@ from tasb.config import (
     DataConfig,
     ExperimentConfig,
     FuseConfig,
+    IndexConfig,
     QuickstartConfig,
     SampleConfig,
     TeacherConfig,
@@ -100,20 +101,60 @@ def index(
     pooling: Annotated[Optional[str], typer.Option(help="cls or mean; default: what the model folder says")] = None,
     batch_size: Annotated[int, typer.Option(help="passages per forward pass")] = 32,
     bf16: Bf16Opt = True,
+    index_type: Annotated[str, typer.Option("--type", help="flat (exact), hnsw or ivfpq (faiss, approximate)")] = "flat",
+    overrides: SetOpt = None,
 ):
-    """Encode every passage once into an index folder (embeddings.npy, ids.txt, meta.json)."""
+    """Encode every passage once into an index folder (embeddings.npy, ids.txt, meta.json; faiss.index if approximate)."""
     from tasb.data import load_corpus
     from tasb.models.student import BertDot
     from tasb.retrieval.index import build_index
 
     if pooling not in (None, "cls", "mean"):
         raise InputError("--pooling", "cls or mean", pooling)
+    # IndexConfig fields other than the type (hnsw_m, nprobe, ...) come with --set
+    ann = load_config(IndexConfig, None, [*(overrides or []), f"type={index_type}"])
     passages = load_corpus(data, _str(corpus))
     student = BertDot.load(model, pooling=pooling)
     # an absolute path, so `tasb search` finds the model from any working directory
     recorded = str(Path(model).resolve()) if Path(model).exists() else model
-    built = build_index(student, passages, out, batch_size=batch_size, bf16=bf16, model_name=recorded)
-    typer.echo(f"wrote {out} ({built.meta['count']} passages, dim {built.meta['dim']})")
+    built = build_index(student, passages, out, batch_size=batch_size, bf16=bf16, model_name=recorded, ann=ann)
+    typer.echo(f"wrote {out} ({built.meta['count']} passages, dim {built.meta['dim']}, {built.meta['index_type']})")
+
+
+@_command(name="ann-recall")
+def ann_recall(
+    index_dir: Annotated[Path, typer.Option("--index", help="index folder from `tasb index`")],
+    data: DataOpt = None,
+    split: SplitOpt = "test",
+    queries: QueriesOpt = None,
+    qrels: QrelsOpt = None,
+    model: Annotated[Optional[str], typer.Option(help="default: the model that built the index")] = None,
+    k: Annotated[int, typer.Option(help="recall of the exact top-k")] = 10,
+):
+    """Recall@k of an index's search against exact inner-product search over the same vectors and queries."""
+    from tasb.data import load_queries
+    from tasb.retrieval.index import DenseIndex
+
+    index_folder = DenseIndex.load(index_dir)
+    texts, _ = load_queries(data, split, _str(queries), _str(qrels), need_qrels=False)
+    student = _index_model(index_folder.meta, model)
+    index_folder.check_model(student)
+    vectors = student.encode_queries(list(texts.values()), bf16=index_folder.meta["bf16"])
+    recall = index_folder.recall_against_exact(vectors, k)
+    typer.echo(json.dumps({"index_type": index_folder.meta["index_type"], "queries": len(texts), f"recall@{k}": round(recall, 4)}))
+
+
+def _index_model(meta: dict, model: str | None):
+    """The student that built an index (or ``model``), set up as the index's meta.json describes."""
+    from tasb.models.student import BertDot
+
+    return BertDot.load(
+        model or meta["model"],
+        pooling=meta["pooling"],
+        normalize=meta["normalize"],
+        query_max_length=meta["query_max_length"],
+        passage_max_length=meta["passage_max_length"],
+    )
 
 
 @_command()
@@ -129,20 +170,12 @@ def search(
 ):
     """Search an index with the queries → TREC run (qid Q0 pid rank score tag)."""
     from tasb.data import load_queries, write_run
-    from tasb.models.student import BertDot
     from tasb.retrieval.index import DenseIndex
     from tasb.retrieval.index import search as dense_search
 
     dense = DenseIndex.load(index)
     topics, _ = load_queries(data, split, _str(queries), _str(qrels), need_qrels=False)
-    meta = dense.meta
-    student = BertDot.load(
-        model or meta["model"],
-        pooling=meta["pooling"],
-        normalize=meta["normalize"],
-        query_max_length=meta["query_max_length"],
-        passage_max_length=meta["passage_max_length"],
-    )
+    student = _index_model(dense.meta, model)
     write_run(dense_search(dense, student, topics, k=k), out, tag="tasb", k=k)
     typer.echo(f"wrote {out} ({len(topics)} queries)")
 

@@ -207,6 +207,23 @@ class ExperimentConfig:
 
 
 @dataclasses.dataclass
+class IndexConfig:
+    """How ``tasb index`` searches: exact (flat) or approximate (faiss HNSW, IVF-PQ), all by inner product."""
+
+    type: Literal["flat", "hnsw", "ivfpq"] = "flat"
+    # HNSW: links per vector, and the candidate lists kept while building / searching (larger: better recall, slower)
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 128
+    # IVF-PQ: inverted lists (0: 4 x sqrt(passages)), lists probed per query, and the product quantiser
+    ivf_lists: int = 0
+    nprobe: int = 16
+    # sub-vectors per vector (0: dim / 4, must divide dim) and bits per sub-vector code
+    pq_subquantizers: int = 0
+    pq_bits: int = 8
+
+
+@dataclasses.dataclass
 class FuseConfig:
     """``tasb fuse``: several TREC runs of the same queries fused into one."""
 

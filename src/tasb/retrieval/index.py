@@ -1,9 +1,10 @@
-"""A dense index: every passage encoded once by BERT_DOT, searched by brute-force inner product.
+"""A dense index: every passage encoded once by BERT_DOT, searched by inner product, exactly or approximately.
 
 An index folder holds ``embeddings.npy`` (float32, opened memory-mapped), ``ids.txt`` (one pid per line,
 in row order) and ``meta.json`` (which model built it, how it pooled, how long its inputs were). The
 model's fingerprint is stored so a search with any other model is refused instead of silently ranking
-with vectors from two different spaces.
+with vectors from two different spaces. An approximate index (``type`` hnsw or ivfpq) adds ``faiss.index``;
+``meta.json`` records its type and parameters, and ``embeddings.npy`` stays for exact search and recall checks.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from tasb.config import IndexConfig
 from tasb.data.records import Corpus, Queries, Run
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
 from tasb.models.student import BertDot
+from tasb.retrieval.ann import FAISS_FILE, build_ann, configure, recall_against_exact, resolved_settings
 
 FORMAT = 1
 EMBEDDINGS = "embeddings.npy"
@@ -33,14 +36,20 @@ def build_index(
     batch_size: int = 32,
     bf16: bool = True,
     model_name: str = "",
+    ann: IndexConfig | None = None,
 ) -> "DenseIndex":
-    """Encode every passage of ``corpus`` and write an index folder at ``out_dir``; it appears whole or not at all."""
+    """Encode every passage of ``corpus`` and write an index folder at ``out_dir``; it appears whole or not at all.
+
+    ``ann`` picks an approximate index (default: exact, flat)."""
     out_dir = Path(out_dir)
     if not corpus:
         raise InputError(None, "a corpus with at least one passage", "an empty corpus")
     _refuse_foreign_folder(out_dir)
     pids = list(corpus)
     _check_pids(pids)
+    index_type = ann.type if ann is not None else "flat"
+    # settings are checked before the passages take their minutes to encode
+    settings = resolved_settings(ann, len(pids), model.dim) if index_type != "flat" else {}
     vectors = model.encode_passages([corpus[pid] for pid in pids], batch_size=batch_size, bf16=bf16, progress="index")
     meta = {
         "format": FORMAT,
@@ -50,7 +59,8 @@ def build_index(
         "normalize": model.normalize,
         "dim": int(vectors.shape[1]),
         "count": len(pids),
-        "index_type": "flat",
+        "index_type": index_type,
+        **({"ann": settings} if settings else {}),
         "query_max_length": model.query_max_length,
         "passage_max_length": model.passage_max_length,
         "bf16": bf16,
@@ -59,6 +69,8 @@ def build_index(
     with atomic_dir(out_dir) as tmp:
         np.save(tmp / EMBEDDINGS, np.ascontiguousarray(vectors, dtype=np.float32))
         (tmp / IDS).write_text("".join(f"{pid}\n" for pid in pids), encoding="utf-8")
+        if index_type != "flat":
+            faiss.write_index(build_ann(np.ascontiguousarray(vectors, dtype=np.float32), index_type, settings), str(tmp / FAISS_FILE))
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return DenseIndex.load(out_dir)
 
@@ -86,7 +98,7 @@ class DenseIndex:
         self._meta = meta
         self._ids = ids
         self._embeddings = embeddings
-        self._faiss: faiss.IndexFlatIP | None = None
+        self._faiss: faiss.Index | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> "DenseIndex":
@@ -138,14 +150,32 @@ class DenseIndex:
         queries = np.ascontiguousarray(query_vectors, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self._meta["dim"]:
             raise ValueError(f"query vectors must have shape (n, {self._meta['dim']}), got {queries.shape}")
-        return self._flat().search(queries, min(k, len(self._ids)))
+        return self._searcher().search(queries, min(k, len(self._ids)))
 
-    def _flat(self) -> faiss.IndexFlatIP:
+    def recall_against_exact(self, query_vectors: np.ndarray, k: int) -> float:
+        """Mean share of each query's exact top-``k`` that this index's search returns (1.0 for flat)."""
+        _, rows = self.search(query_vectors, k)
+        return recall_against_exact(self._embeddings, rows, query_vectors, min(k, len(self._ids)))
+
+    def _searcher(self) -> faiss.Index:
         if self._faiss is None:
-            flat = faiss.IndexFlatIP(self._meta["dim"])
-            flat.add(np.ascontiguousarray(self._embeddings))
-            self._faiss = flat
+            index_type = self._meta.get("index_type", "flat")
+            if index_type == "flat":
+                self._faiss = faiss.IndexFlatIP(self._meta["dim"])
+                self._faiss.add(np.ascontiguousarray(self._embeddings))
+            else:
+                self._faiss = self._read_ann(index_type)
         return self._faiss
+
+    def _read_ann(self, index_type: str) -> faiss.Index:
+        path = self.path / FAISS_FILE
+        if not path.is_file():
+            raise InputError(path, f"the {index_type} index meta.json names", "no such file")
+        index = faiss.read_index(str(path))
+        if index.ntotal != self._meta["count"]:
+            raise InputError(path, f"{self._meta['count']} vectors (meta.json count)", str(index.ntotal))
+        configure(index, index_type, self._meta["ann"])
+        return index
 
 
 _META_KEYS = ("format", "model_fingerprint", "dim", "count", "bf16")
@@ -163,6 +193,8 @@ def _read_meta(path: Path) -> dict:
     missing = [key for key in _META_KEYS if key not in meta]
     if missing:
         raise InputError(path, f"the keys {', '.join(_META_KEYS)}", f"no {', '.join(missing)}")
+    if meta.get("index_type", "flat") not in ("flat", "hnsw", "ivfpq") or (meta.get("index_type", "flat") != "flat" and "ann" not in meta):
+        raise InputError(path, "index_type flat, or hnsw / ivfpq with its ann settings", str(meta.get("index_type")))
     if meta["format"] != FORMAT:
         raise InputError(path, f"index format {FORMAT} (rebuild the index with this version of tasb)", str(meta["format"]))
     return meta
