@@ -132,23 +132,24 @@ def ann_recall(
     k: Annotated[int, typer.Option(help="recall of the exact top-k")] = 10,
 ):
     """Recall@k of an index's search against exact inner-product search over the same vectors and queries."""
-    from tasb.data import load_queries
-    from tasb.retrieval.index import DenseIndex
-
-    index_folder = DenseIndex.load(index_dir)
-    texts, _ = load_queries(data, split, _str(queries), _str(qrels), need_qrels=False)
-    student = _index_model(index_folder.meta, model)
+    index_folder, texts, student = _index_queries_model(index_dir, _data(data, split, None, queries, qrels), model)
     index_folder.check_model(student)
     vectors = student.encode_queries(list(texts.values()), bf16=index_folder.meta["bf16"])
     recall = index_folder.recall_against_exact(vectors, k)
     typer.echo(json.dumps({"index_type": index_folder.meta["index_type"], "queries": len(texts), f"recall@{k}": round(recall, 4)}))
 
 
-def _index_model(meta: dict, model: str | None):
-    """The student that built an index (or ``model``), set up as the index's meta.json describes."""
+def _index_queries_model(index_dir: Path, data: DataConfig, model: str | None):
+    """An index folder, the queries to search it with, and the student that built it (or ``model``) set up as
+    its meta.json describes."""
+    from tasb.data import load_queries
     from tasb.models.student import BertDot
+    from tasb.retrieval.index import DenseIndex
 
-    return BertDot.load(
+    dense = DenseIndex.load(index_dir)
+    topics, _ = load_queries(data.data, data.split, data.queries, data.qrels, need_qrels=False)
+    meta = dense.meta
+    return dense, topics, BertDot.load(
         model or meta["model"],
         pooling=meta["pooling"],
         normalize=meta["normalize"],
@@ -169,13 +170,10 @@ def search(
     k: Annotated[int, typer.Option(help="passages per query")] = 1000,
 ):
     """Search an index with the queries → TREC run (qid Q0 pid rank score tag)."""
-    from tasb.data import load_queries, write_run
-    from tasb.retrieval.index import DenseIndex
+    from tasb.data import write_run
     from tasb.retrieval.index import search as dense_search
 
-    dense = DenseIndex.load(index)
-    topics, _ = load_queries(data, split, _str(queries), _str(qrels), need_qrels=False)
-    student = _index_model(dense.meta, model)
+    dense, topics, student = _index_queries_model(index, _data(data, split, None, queries, qrels), model)
     write_run(dense_search(dense, student, topics, k=k), out, tag="tasb", k=k)
     typer.echo(f"wrote {out} ({len(topics)} queries)")
 
