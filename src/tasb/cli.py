@@ -351,6 +351,43 @@ def teacher_eval(
     typer.echo(_table(rows))
 
 
+@_command()
+def rerank(
+    model: Annotated[
+        list[str],
+        typer.Option("--model", help="re-ranker: cross-encoder folder/name ([ce:]MODEL), colbert:MODEL, dot:MODEL or bm25; repeat to ensemble"),
+    ],
+    run: Annotated[Path, typer.Option("--run", help="candidates to re-rank (TREC run)")],
+    out: Annotated[Path, typer.Option("--out", help="re-ranked TREC run to write")],
+    data: DataOpt = None,
+    split: SplitOpt = "test",
+    corpus: CorpusOpt = None,
+    queries: QueriesOpt = None,
+    qrels: QrelsOpt = None,
+    weight: WeightOpt = None,
+    depth: Annotated[int, typer.Option(help="re-rank each query's top-depth; the rest keep their order below")] = 100,
+    max_length: Annotated[Optional[int], typer.Option(help="cross-encoder token cap")] = None,
+    bf16: Bf16Opt = True,
+):
+    """Re-rank a run's top-k with a cross-encoder (or any teacher) → a new run holding the same candidates."""
+    import time
+
+    from tasb.data import write_run
+    from tasb.retrieval.rerank import rerank as rerank_run
+    from tasb.retrieval.scorers import build_scorer
+
+    dataset = _load(_data(data, split, corpus, queries, qrels), need_qrels=False)
+    candidates = {q: s for q, s in _read_run_of(run, dataset).items() if q in dataset.queries}
+    if not candidates:
+        raise InputError(run, "rankings for the queries given", "none of them")
+    scorer = build_scorer(model, weight, dataset.corpus, max_length=max_length, bf16=bf16)
+    started = time.perf_counter()
+    reranked = rerank_run(candidates, dataset.queries, dataset.corpus, scorer, depth)
+    per_query_ms = (time.perf_counter() - started) * 1000 / len(candidates)
+    write_run(reranked, out, tag="rerank")
+    typer.echo(f"wrote {out} ({len(candidates)} queries, top-{depth} re-ranked, {per_query_ms:.0f} ms a query)")
+
+
 def _read_run_of(path: Path, dataset) -> dict:
     """A run whose passages all have text in the dataset: a run from another corpus is refused up front."""
     from tasb.data import read_run

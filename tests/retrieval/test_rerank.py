@@ -70,3 +70,29 @@ def test_keep_tail_puts_unscored_candidates_below_in_their_old_order():
 
     assert [pid for pid, _ in ranked(merged)] == ["p5", "p4", "p0", "p1", "p2", "p3"]
     assert merged["p5"] == 0.3
+
+
+def test_rerank_command_reorders_the_head_and_keeps_the_candidate_set(tmp_path, tiny_bert_dir):
+    from typer.testing import CliRunner
+
+    from tasb.cli import app
+    from tasb.data import read_run, write_run
+
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("a\tcats and dogs\nb\tthe cat sat\nc\tcars and roads\nd\tcat cat cat\ne\tnothing here\n")
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("q1\tcat\n")
+    first_stage = {"q1": {"e": 5.0, "c": 4.0, "a": 3.0, "b": 2.0, "d": 1.0}}
+    write_run(first_stage, tmp_path / "first.trec")
+    runner = CliRunner()
+    for spec, name in (("bm25", "bm25.trec"), (f"ce:{tiny_bert_dir}", "ce.trec")):
+        result = runner.invoke(app, [
+            "rerank", "--model", spec, "--run", str(tmp_path / "first.trec"), "--corpus", str(corpus),
+            "--queries", str(queries), "--depth", "3", "--out", str(tmp_path / name), "--no-bf16",
+        ])
+        assert result.exit_code == 0, result.output
+        reranked = read_run(tmp_path / name)
+        assert set(reranked["q1"]) == set(first_stage["q1"])
+        assert list(reranked["q1"])[3:] == ["b", "d"]  # below the depth: old order, below the head
+    # BM25 puts the only top-3 passage mentioning a cat first
+    assert list(read_run(tmp_path / "bm25.trec")["q1"])[0] == "a"
