@@ -211,7 +211,7 @@ def train(
     if not cfg.teacher_scores:
         raise InputError(config or "config", "teacher_scores: the path of a teacher score file")
     # early stopping re-ranks held-out judged queries: only then are judgments needed
-    dataset = _load(cfg.data, need_qrels=bool(cfg.validation.queries or cfg.validation.qids))
+    dataset = _load(cfg.data, need_qrels=cfg.validation.enabled)
     scores = read_scores(cfg.teacher_scores)
     folder = run_training(cfg, dataset, scores, resume=resume)
     typer.echo(f"trained student in {folder / 'model'}")

@@ -122,6 +122,10 @@ class ValidationConfig:
     # picks the held-out queries; kept apart from the training seed so runs of a grid validate alike
     seed: int = 0
 
+    @property
+    def enabled(self) -> bool:
+        return bool(self.queries or self.qids)
+
 
 @dataclasses.dataclass
 class TrainConfig:

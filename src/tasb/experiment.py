@@ -29,7 +29,7 @@ from tasb.data import Dataset, Run, load_dataset, read_run, read_scores, write_q
 from tasb.errors import InputError
 from tasb.evaluation import evaluate, evaluate_per_query
 from tasb.evaluation.metrics import check_measures
-from tasb.fsutil import atomic_write
+from tasb.fsutil import atomic_write, write_json
 from tasb.models.colbert import ColBERT
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
@@ -85,7 +85,7 @@ class _Experiment:
 
     def validation(self) -> ValidationSet | None:
         settings = self.config.train.validation
-        if self._validation is None and (settings.queries or settings.qids):
+        if self._validation is None and settings.enabled:
             self._validation = build_validation_set(settings, self.train_set, (row.qid for row in self.scores))
             with atomic_write(self.folder / "validation_qids.txt") as handle:
                 handle.writelines(f"{qid}\n" for qid in self._validation.queries)
@@ -109,9 +109,9 @@ class _Experiment:
         """Test metrics and per-query values of ``run``, then ``EVALUATED``: the system is finished."""
         config = self.config
         write_run(run, folder / "test.trec", tag=folder.name, k=config.depth)
-        _write_json(folder / "test_metrics.json", evaluate(run, self.test_set.qrels, config.rel, config.measures))
-        _write_json(folder / "per_query.json", evaluate_per_query(run, self.test_set.qrels, config.rel, config.measures))
-        _write_json(folder / SYSTEM_FILE, {**system, "evaluation_seconds": round(time.monotonic() - started, 1)})
+        write_json(folder / "test_metrics.json", evaluate(run, self.test_set.qrels, config.rel, config.measures))
+        write_json(folder / "per_query.json", evaluate_per_query(run, self.test_set.qrels, config.rel, config.measures))
+        write_json(folder / SYSTEM_FILE, {**system, "evaluation_seconds": round(time.monotonic() - started, 1)})
         with atomic_write(folder / EVALUATED):
             pass
 
@@ -182,7 +182,7 @@ def _baselines(experiment: _Experiment) -> None:
         if (folder / EVALUATED).exists():
             # names, keys and comparisons follow the current config; the evaluation stands
             evaluated = json.loads((folder / SYSTEM_FILE).read_text(encoding="utf-8"))
-            _write_json(folder / SYSTEM_FILE, {**evaluated, **system})
+            write_json(folder / SYSTEM_FILE, {**evaluated, **system})
             continue
         print(f"baseline {name}", flush=True)
         started = time.monotonic()
@@ -236,9 +236,3 @@ def _test_data(config: ExperimentConfig) -> DataConfig:
 def _load(data: DataConfig) -> Dataset:
     # judgments are needed on both sides: validation on the training queries, evaluation on the test ones
     return load_dataset(data.data, data.split, corpus=data.corpus, queries=data.queries, qrels=data.qrels)
-
-
-def _write_json(path: Path, values: dict) -> None:
-    with atomic_write(path) as handle:
-        json.dump(values, handle, indent=2)
-        handle.write("\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -28,6 +29,13 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_json(path: str | Path, values: object) -> None:
+    """``values`` as indented JSON with a final newline, atomically."""
+    with atomic_write(path) as handle:
+        json.dump(values, handle, indent=2)
+        handle.write("\n")
 
 
 @contextlib.contextmanager

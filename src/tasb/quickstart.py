@@ -8,7 +8,6 @@ search → evaluate, all in one run folder.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from tasb.data import Dataset, Run, ensemble, load_dataset, training_pairs, writ
 from tasb.errors import InputError
 from tasb.evaluation import evaluate
 from tasb.evaluation.report import markdown_table
-from tasb.fsutil import atomic_write
+from tasb.fsutil import atomic_write, write_json
 from tasb.models.colbert import PassageTokenCache
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
@@ -212,8 +211,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     report = f"# Quickstart on {test_set.source} ({config.test_split}: {len(test_set.queries)} queries)\n\n{table}\n\nTime: {timings}.\n"
     with atomic_write(out / "results.md") as handle:
         handle.write(report)
-    with atomic_write(out / "metrics.json") as handle:
-        json.dump({"results": rows, "minutes": stage.minutes}, handle, indent=2)
+    write_json(out / "metrics.json", {"results": rows, "minutes": stage.minutes})
     (out / "DONE").touch()
     print("\n" + report)
     return out

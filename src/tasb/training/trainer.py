@@ -37,7 +37,7 @@ from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
 from tasb.evaluation.metrics import check_measures
 from tasb.evaluation.plots import validation_plot
-from tasb.fsutil import atomic_dir, atomic_write
+from tasb.fsutil import atomic_dir, atomic_write, write_json
 from tasb.models.colbert import ColBERT
 from tasb.models.inference import autocast
 from tasb.models.student import BertDot
@@ -171,17 +171,14 @@ def _finish(run: _Run, stopped_by: str) -> None:
     if run.validation is None:
         run.student.save(run.folder / "model")
     else:
-        with atomic_dir(run.folder / "model") as tmp:
-            # best/ stays: a resumed run with a larger budget compares against it
-            shutil.copytree(run.folder / BEST, tmp, dirs_exist_ok=True)
+        # best/ stays: a resumed run with a larger budget compares against it
+        _copy_folder(run.folder / BEST, run.folder / "model")
         stopping = run.early_stopping
         metrics.update(
             best_step=stopping.best_step, best_validation=stopping.best_value, validation_metric=run.config.validation.metric
         )
         _plot_validation(run)
-    with atomic_write(run.folder / "metrics.json") as handle:
-        json.dump(metrics, handle, indent=2)
-        handle.write("\n")
+    write_json(run.folder / "metrics.json", metrics)
     with atomic_write(run.folder / "DONE"):
         pass
 
@@ -362,10 +359,14 @@ def _restore(folder: Path, run: _Run) -> None:
 
 def _restore_best(checkpoint: Path, folder: Path) -> None:
     if (checkpoint / BEST).is_dir():
-        with atomic_dir(folder / BEST) as tmp:
-            shutil.copytree(checkpoint / BEST, tmp, dirs_exist_ok=True, copy_function=_link_or_copy)
+        _copy_folder(checkpoint / BEST, folder / BEST)
     else:
         shutil.rmtree(folder / BEST, ignore_errors=True)
+
+
+def _copy_folder(source: Path, target: Path) -> None:
+    with atomic_dir(target) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True, copy_function=_link_or_copy)
 
 
 def _link_or_copy(source: str, target: str) -> None:
@@ -449,7 +450,7 @@ def _validation_set(
 ) -> ValidationSet | None:
     if given is not None:
         return given
-    if not config.validation.queries and not config.validation.qids:
+    if not config.validation.enabled:
         return None
     return build_validation_set(config.validation, dataset, (row.qid for row in scores))
 

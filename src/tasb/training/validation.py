@@ -21,6 +21,7 @@ from tasb.errors import InputError
 from tasb.evaluation import evaluate
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
+from tasb.retrieval.scorers import DotScorer
 
 __all__ = ["EarlyStopping", "ValidationSet", "build_validation_set", "validation_score"]
 
@@ -33,9 +34,6 @@ class ValidationSet:
     qrels: Qrels
     candidates: dict[str, list[str]]
     corpus: Corpus
-
-    def passage_ids(self) -> list[str]:
-        return sorted({pid for pids in self.candidates.values() for pid in pids})
 
 
 def build_validation_set(config: ValidationConfig, dataset: Dataset, scored_qids: Iterable[str]) -> ValidationSet:
@@ -89,19 +87,9 @@ def _baseline_run(config: ValidationConfig, dataset: Dataset, queries: Queries) 
     return run
 
 
-def rerank(student: BertDot, validation: ValidationSet, bf16: bool = True, batch_size: int = 64) -> Run:
+def rerank(student: BertDot, validation: ValidationSet, bf16: bool = True) -> Run:
     """The student's scores of every query's candidates; each passage is encoded once however many lists hold it."""
-    pids = validation.passage_ids()
-    row = {pid: i for i, pid in enumerate(pids)}
-    passages = student.encode_passages([validation.corpus[pid] for pid in pids], batch_size=batch_size, bf16=bf16)
-    qids = list(validation.queries)
-    queries = student.encode_queries([validation.queries[qid] for qid in qids], bf16=bf16)
-    run = {}
-    for qid, vector in zip(qids, queries):
-        candidates = validation.candidates[qid]
-        scores = passages[[row[pid] for pid in candidates]] @ vector
-        run[qid] = dict(zip(candidates, scores.tolist()))
-    return run
+    return DotScorer(student, bf16=bf16, name="validation").score(validation.candidates, validation.queries, validation.corpus)
 
 
 def validation_score(student: BertDot, validation: ValidationSet, metric: str, rel: int, bf16: bool = True) -> float:
