@@ -66,13 +66,19 @@ def passage_scores(rows: list[ScoredPair]) -> dict[str, dict[str, float]]:
     return dict(scores)
 
 
-def ensemble(score_sets: list[dict[str, dict[str, float]]], weights: list[float] | None = None) -> dict[str, dict[str, float]]:
-    """Weighted mean of per-query z-normalised scores; a passage missing from one teacher is refused."""
-    weights = weights or [1.0] * len(score_sets)
-    if len(weights) != len(score_sets):
-        raise InputError("--weight", f"one weight per teacher ({len(score_sets)})", f"{len(weights)} weights")
+def checked_weights(weights: Sequence[float] | None, count: int, member: str) -> list[float]:
+    """One non-negative weight per ``member`` with a positive sum; none given means all equal."""
+    weights = list(weights) if weights else [1.0] * count
+    if len(weights) != count:
+        raise InputError("--weight", f"one weight per {member} ({count})", f"{len(weights)} weights")
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise InputError("--weight", "non-negative weights with a positive sum", str(weights))
+    return weights
+
+
+def ensemble(score_sets: list[dict[str, dict[str, float]]], weights: list[float] | None = None) -> dict[str, dict[str, float]]:
+    """Weighted mean of per-query z-normalised scores; a passage missing from one teacher is refused."""
+    weights = checked_weights(weights, len(score_sets), "teacher")
     total = sum(weights)
     normalized = [normalize_per_query(s) for s in score_sets]
     merged: dict[str, dict[str, float]] = {}

@@ -16,7 +16,7 @@ import numpy as np
 from tasb.config import FuseConfig
 from tasb.data.readers import read_run
 from tasb.data.records import Run
-from tasb.data.scores import normalize_per_query
+from tasb.data.scores import checked_weights, normalize_per_query
 from tasb.data.writers import ranked, write_run
 from tasb.errors import InputError
 
@@ -69,12 +69,7 @@ def reciprocal_rank_fusion(runs: Sequence[Run], weights: Sequence[float] | None 
 def _weights(runs: Sequence[Run], weights: Sequence[float] | None) -> list[float]:
     if len(runs) < 2:
         raise InputError(None, "at least two runs to fuse", f"{len(runs)}")
-    weights = list(weights) if weights else [1.0] * len(runs)
-    if len(weights) != len(runs):
-        raise InputError("--weight", f"one weight per run ({len(runs)})", f"{len(weights)} weights")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise InputError("--weight", "non-negative weights with a positive sum", str(weights))
-    return weights
+    return checked_weights(weights, len(runs), "run")
 
 
 def _queries(runs: Sequence[Run]) -> list[str]:
