@@ -15,6 +15,7 @@ from tasb.config import (
     DataConfig,
     ExperimentConfig,
     FuseConfig,
+    LatencyConfig,
     IndexConfig,
     QuickstartConfig,
     SampleConfig,
@@ -29,6 +30,8 @@ app = typer.Typer(
 )
 teacher_app = typer.Typer(no_args_is_help=True, help="Teachers (BERT_CAT, ColBERT, ensembles): train, judge by re-ranking, score training pairs.")
 app.add_typer(teacher_app, name="teacher")
+bench_app = typer.Typer(no_args_is_help=True, help="Measurements of speed: query latency per batch size (the paper's Table 1).")
+app.add_typer(bench_app, name="bench")
 
 DataOpt = Annotated[Optional[str], typer.Option("--data", help="BEIR folder, a name under $TASB_DATA_DIR, or irds:ID")]
 SplitOpt = Annotated[str, typer.Option("--split", help="qrels split of the BEIR folder (qrels/<split>.tsv)")]
@@ -143,19 +146,11 @@ def _index_queries_model(index_dir: Path, data: DataConfig, model: str | None):
     """An index folder, the queries to search it with, and the student that built it (or ``model``) set up as
     its meta.json describes."""
     from tasb.data import load_queries
-    from tasb.models.student import BertDot
-    from tasb.retrieval.index import DenseIndex
+    from tasb.retrieval.index import DenseIndex, load_index_model
 
     dense = DenseIndex.load(index_dir)
     topics, _ = load_queries(data.data, data.split, data.queries, data.qrels, need_qrels=False)
-    meta = dense.meta
-    return dense, topics, BertDot.load(
-        model or meta["model"],
-        pooling=meta["pooling"],
-        normalize=meta["normalize"],
-        query_max_length=meta["query_max_length"],
-        passage_max_length=meta["passage_max_length"],
-    )
+    return dense, topics, load_index_model(dense, model)
 
 
 @_command()
@@ -533,3 +528,25 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@_command(bench_app, name="latency")
+def bench_latency(
+    index: Annotated[Path, typer.Option("--index", help="index folder from `tasb index` (flat, hnsw or ivfpq)")],
+    queries: Annotated[Path, typer.Option("--queries", help="query texts to time: TSV qid<TAB>text or BEIR JSONL")],
+    batch_size: Annotated[Optional[list[int]], typer.Option("--batch-size", help="repeatable; default 1, 10, 100, 1000")] = None,
+    k: Annotated[int, typer.Option(help="passages retrieved per query")] = 1000,
+    synthetic: Annotated[int, typer.Option(help="also time a flat index of this many random vectors; 0 skips it")] = 1_000_000,
+    seconds: Annotated[float, typer.Option(help="time budget per batch size (at least min_repeats batches)")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of the table")] = False,
+    overrides: SetOpt = None,
+):
+    """Query encoding + search latency per batch size, average and p99 (Table 1); flat search vs its memory bound."""
+    from tasb.config import apply_overrides, from_dict
+    from tasb.retrieval.latency import markdown_table, run_latency
+
+    values = {"index": str(index), "queries": str(queries), "k": k, "synthetic": synthetic, "seconds": seconds}
+    if batch_size:
+        values["batch_sizes"] = batch_size
+    results = run_latency(from_dict(LatencyConfig, apply_overrides(values, overrides or []), source="options"))
+    typer.echo(json.dumps(results) if as_json else markdown_table(results))

@@ -244,6 +244,30 @@ class FuseConfig:
 
 
 @dataclasses.dataclass
+class LatencyConfig:
+    """``tasb bench latency``: query encoding + search time per batch size, the paper's Table 1."""
+
+    # an index folder from `tasb index` (any type); its model encodes the queries
+    index: str = ""
+    # query texts to time (TSV qid<TAB>text or BEIR JSONL); batches cycle through them
+    queries: str = ""
+    # None: the model the index was built with
+    model: str | None = None
+    batch_sizes: list[int] = dataclasses.field(default_factory=lambda: [1, 10, 100, 1000])
+    k: int = 1000
+    # each batch size is timed for at least this long and min_repeats batches, at most max_repeats
+    seconds: float = 10.0
+    min_repeats: int = 5
+    max_repeats: int = 2000
+    warmup: int = 3
+    # a flat index of this many random vectors (the index's dimension) is timed too; 0 skips it
+    synthetic: int = 1_000_000
+    # None: encode queries as the index encoded its passages
+    bf16: bool | None = None
+    seed: int = 0
+
+
+@dataclasses.dataclass
 class ClusterConfig:
     """``tasb cluster``: the training queries' topic clusters for TAS (paper Sec. 3, eq. 10)."""
 

@@ -100,7 +100,7 @@ class _Experiment:
                 raise InputError("config", f"train.colbert_teacher: a ColBERT folder ({run.teacher_mode} runs need one)")
             pids = [pid for row in self.scores for pid in (row.pid_pos, row.pid_neg)]
             self._inbatch_teacher = ColbertTeacher.build(
-                ColBERT.load(run.colbert_teacher), self.train_set.corpus, pids, run.colbert_cache,
+                ColBERT.for_scoring(run.colbert_teacher), self.train_set.corpus, pids, run.colbert_cache,
                 run.colbert_cache_max_gb, run.colbert_scale, run.bf16,
             )
         return self._inbatch_teacher

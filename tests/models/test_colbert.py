@@ -98,6 +98,13 @@ def test_dim_zero_keeps_the_encoders_token_space(tiny_bert_dir):
     assert model.dim == 32 and tokens.vectors.shape[-1] == 32
 
 
+def test_a_scorer_keeps_a_saved_projection_and_gives_other_models_none(colbert, tiny_bert_dir, tmp_path):
+    colbert.save(tmp_path / "model")
+    assert ColBERT.for_scoring(str(tmp_path / "model")).dim == 16
+    # a fresh projection would be random: a plain encoder scores in its own token space
+    assert ColBERT.for_scoring(str(tiny_bert_dir)).dim == 32
+
+
 def test_projection_is_drawn_from_the_seed(tiny_bert_dir):
     def vectors(seed: int) -> torch.Tensor:
         with torch.no_grad():

@@ -150,14 +150,15 @@ class DenseIndex:
         queries = np.ascontiguousarray(query_vectors, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self._meta["dim"]:
             raise ValueError(f"query vectors must have shape (n, {self._meta['dim']}), got {queries.shape}")
-        return self._searcher().search(queries, min(k, len(self._ids)))
+        return self.searcher().search(queries, min(k, len(self._ids)))
 
     def recall_against_exact(self, query_vectors: np.ndarray, k: int) -> float:
         """Mean share of each query's exact top-``k`` that this index's search returns (1.0 for flat)."""
         _, rows = self.search(query_vectors, k)
         return recall_against_exact(self._embeddings, rows, query_vectors, min(k, len(self._ids)))
 
-    def _searcher(self) -> faiss.Index:
+    def searcher(self) -> faiss.Index:
+        """The faiss index searches run on: flat vectors loaded, or the approximate index read and configured."""
         if self._faiss is None:
             index_type = self._meta.get("index_type", "flat")
             if index_type == "flat":
@@ -220,6 +221,18 @@ def _read_embeddings(path: Path) -> np.ndarray:
     if embeddings.ndim != 2 or embeddings.dtype != np.float32:
         raise InputError(path, "a 2-D float32 array", f"{embeddings.ndim}-D {embeddings.dtype}")
     return embeddings
+
+
+def load_index_model(index: DenseIndex, model: str | None = None) -> BertDot:
+    """The student that built ``index`` (or ``model``), with the pooling and lengths its meta.json records."""
+    meta = index.meta
+    return BertDot.load(
+        model or meta["model"],
+        pooling=meta["pooling"],
+        normalize=meta["normalize"],
+        query_max_length=meta["query_max_length"],
+        passage_max_length=meta["passage_max_length"],
+    )
 
 
 def search(

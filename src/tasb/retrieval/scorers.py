@@ -175,7 +175,7 @@ def build_scorer(
         elif kind == "dot":
             members.append(DotScorer(BertDot.load(model), bf16=bf16, name=f"dot:{model}"))
         elif kind == "colbert":
-            colbert = ColBERT.load(model)
+            colbert = ColBERT.for_scoring(model)
             members.append(ColbertScorer(colbert, PassageTokenCache(colbert, bf16), name=f"colbert:{model}"))
         else:
             members.append(cross_encoder_scorer(BertCat.load(model, max_length=max_length), bf16=bf16, name=f"ce:{model}"))

@@ -468,7 +468,7 @@ def _inbatch_teacher(
         return given
     if not config.colbert_teacher:
         raise InputError("config", f"colbert_teacher: a ColBERT folder (teacher_mode {config.teacher_mode} needs one)")
-    model = ColBERT.load(config.colbert_teacher)
+    model = ColBERT.for_scoring(config.colbert_teacher)
     pids = [pid for row in scores for pid in (row.pid_pos, row.pid_neg)]
     return ColbertTeacher.build(
         model, dataset.corpus, pids, config.colbert_cache, config.colbert_cache_max_gb, config.colbert_scale, config.bf16
