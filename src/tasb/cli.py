@@ -17,6 +17,7 @@ from tasb.config import (
     FuseConfig,
     IndexConfig,
     LatencyConfig,
+    PipelinesConfig,
     QuickstartConfig,
     SampleConfig,
     TeacherConfig,
@@ -528,6 +529,19 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@_command()
+def pipelines(
+    config: Annotated[Path, typer.Argument(help="YAML config (PipelinesConfig: corpus, topics, pipelines, rel, ...)")],
+    overrides: SetOpt = None,
+):
+    """Run retrieval pipelines (BM25, dense, fused, each re-ranked or not) over topic sets: measures, ms per query, recall plot."""
+    from tasb.evaluation.pipelines import run_pipelines
+
+    folder = run_pipelines(load_config(PipelinesConfig, config, overrides or []))
+    typer.echo((folder / "results.md").read_text(encoding="utf-8"))
+    typer.echo(f"runs, per-pipeline JSON and recall plots in {folder}")
 
 
 @_command(bench_app, name="latency")

@@ -244,6 +244,56 @@ class FuseConfig:
 
 
 @dataclasses.dataclass
+class PipelineConfig:
+    """A retrieval pipeline: a dense and/or BM25 first stage, fused when both, then optionally re-ranked."""
+
+    name: str = ""
+    # a dense first stage: an index folder from `tasb index`, searched with the model that built it
+    index: str | None = None
+    bm25: bool = False
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
+    # dense + BM25: interpolation of per-query normalised scores, or reciprocal rank fusion
+    fusion: Literal["interpolation", "rrf"] = "interpolation"
+    # dense first, then BM25; empty: equal
+    fusion_weights: list[float] = dataclasses.field(default_factory=list)
+    normalization: Literal["min-max", "z-score"] = "min-max"
+    rrf_k: int = 60
+    # re-ranker specs as for `tasb rerank` (a cross-encoder folder, colbert:MODEL, dot:MODEL, bm25); several: an ensemble
+    rerank: list[str] = dataclasses.field(default_factory=list)
+    rerank_weights: list[float] = dataclasses.field(default_factory=list)
+    # how many of the first stage's top passages are re-ranked; 0: no re-ranking
+    depth: int = 0
+    # a ColBERT re-ranker keeps passage encodings across queries (faster on repeats; memory grows with them)
+    rerank_cache: bool = False
+    k: int = 1000
+    bf16: bool = True
+
+
+@dataclasses.dataclass
+class TopicSetConfig:
+    """Queries and their judgments, e.g. TREC-DL 2019."""
+
+    name: str = ""
+    queries: str = ""
+    qrels: str = ""
+
+
+@dataclasses.dataclass
+class PipelinesConfig:
+    """``tasb pipelines``: every pipeline over every topic set, evaluated and timed per query, as one table."""
+
+    corpus: str = ""
+    topics: list[TopicSetConfig] = dataclasses.field(default_factory=list)
+    pipelines: list[PipelineConfig] = dataclasses.field(default_factory=list)
+    # RR and recall count grades >= rel as relevant (TREC-DL: 2)
+    rel: int = 2
+    # queries per pipeline call: 1 times each query alone, as a user waits for it
+    batch_size: int = 1
+    output_dir: str = "runs/pipelines"
+
+
+@dataclasses.dataclass
 class LatencyConfig:
     """``tasb bench latency``: query encoding + search time per batch size, the paper's Table 1."""
 

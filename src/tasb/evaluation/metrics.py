@@ -13,6 +13,7 @@ from tasb.data.records import Qrels, Run
 from tasb.errors import InputError
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000")
+RECALL_CUTOFFS = (10, 20, 50, 100, 200, 500, 1000)
 
 
 def _measure(name: str, rel: int):
@@ -56,3 +57,14 @@ def evaluate_per_query(run: Run, qrels: Qrels, rel: int = 1, measures=DEFAULT_ME
     for metric in ir_measures.iter_calc(list(wanted), qrels, run):
         out[wanted[metric.measure]][metric.query_id] = float(metric.value)
     return out
+
+
+def recall_at_cutoffs(run: Run, qrels: Qrels, rel: int = 1) -> dict[int, float]:
+    """Recall at the paper's Figure 3 cut-offs, up to the run's depth: ``{cutoff: recall}``."""
+    depth = max((len(ranking) for ranking in run.values()), default=0)
+    # recall past a run's depth would only repeat its last value and look like a plateau
+    cutoffs = [c for c in RECALL_CUTOFFS if c <= depth]
+    if not cutoffs:
+        return {}
+    values = evaluate(run, qrels, rel=rel, measures=[f"R@{c}" for c in cutoffs])
+    return {c: values[f"R@{c}"] for c in cutoffs}

@@ -14,7 +14,7 @@ import numpy as np
 from tasb.data.readers import iter_lines, read_qrels, read_run
 from tasb.data.records import Qrels
 from tasb.errors import InputError
-from tasb.evaluation.metrics import evaluate
+from tasb.evaluation.metrics import recall_at_cutoffs
 from tasb.evaluation.plots import recall_plot, validation_plot
 from tasb.evaluation.significance import better
 from tasb.fsutil import atomic_write
@@ -38,7 +38,6 @@ def markdown_table(rows: dict[str, dict[str, float]], notes: dict[str, str] | No
 SAMPLERS = {"random": "r", "tas": "t", "tas-balanced": "b"}
 TEACHERS = ("pairwise", "in-batch", "dual")
 LOSSES = {"kldiv": "k", "listnet": "l", "lambdaloss": "n", "margin-mse": "m"}
-RECALL_CUTOFFS = (10, 20, 50, 100, 200, 500, 1000)
 INSTANCES = string.ascii_uppercase
 
 # a page holding these lines gets the report between them, the rest of the page left as it is
@@ -492,11 +491,4 @@ def _recall_figure(experiment: Experiment, path: Path, base: Path, rel: int) -> 
 
 
 def _recalls(system: System, qrels: Qrels, rel: int) -> dict[int, float]:
-    run = read_run(system.folder / "test.trec")
-    depth = max(len(ranking) for ranking in run.values())
-    # recall past a run's depth would only repeat its last value and look like a plateau
-    cutoffs = [c for c in RECALL_CUTOFFS if c <= depth]
-    if not cutoffs:
-        return {}
-    values = evaluate(run, qrels, rel=rel, measures=[f"R@{c}" for c in cutoffs])
-    return {c: values[f"R@{c}"] for c in cutoffs}
+    return recall_at_cutoffs(read_run(system.folder / "test.trec"), qrels, rel)

@@ -245,6 +245,13 @@ def search(
 ) -> Run:
     """The top-``k`` passages of the index for every query. ``bf16=None`` encodes queries as the index encoded passages."""
     index.check_model(model)
+    return search_checked(index, model, queries, k, batch_size, bf16)
+
+
+def search_checked(
+    index: DenseIndex, model: BertDot, queries: Queries, k: int = 1000, batch_size: int = 256, bf16: bool | None = None
+) -> Run:
+    """:func:`search` with a model already checked against the index (its fingerprint hashes every weight)."""
     qids = list(queries)
     use_bf16 = index.meta["bf16"] if bf16 is None else bf16
     vectors = model.encode_queries([queries[qid] for qid in qids], batch_size=batch_size, bf16=use_bf16, progress="search")

@@ -121,11 +121,16 @@ class EnsembleScorer:
 
 @dataclass
 class ColbertScorer:
-    """Max-sim scores; each passage is encoded once into ``cache`` and reused by every query and later call."""
+    """Max-sim scores; each passage is encoded once into ``cache`` and reused by every query and later call.
+
+    ``reuse=False`` encodes each call's passages afresh, as a cross-encoder would: what a search service
+    pays per query, with memory that does not grow with the passages seen.
+    """
 
     model: ColBERT
     cache: PassageTokenCache
     name: str = "colbert"
+    reuse: bool = True
 
     def score(self, wanted: Wanted, queries: Queries, corpus: Corpus) -> Scores:
         qids = list(wanted)
@@ -133,15 +138,16 @@ class ColbertScorer:
             _text(queries, qid, "query")
         for pid in {pid for pids in wanted.values() for pid in pids}:
             _text(corpus, pid, "passage")
-        self.cache.add([pid for pids in wanted.values() for pid in pids], corpus)
-        query_vectors = self.model.encode_queries([queries[qid] for qid in qids], bf16=self.cache.bf16)
+        cache = self.cache if self.reuse else PassageTokenCache(self.model, self.cache.bf16)
+        cache.add([pid for pids in wanted.values() for pid in pids], corpus)
+        query_vectors = self.model.encode_queries([queries[qid] for qid in qids], bf16=cache.bf16)
         out: Scores = {}
         for qid, vectors in zip(qids, query_vectors):
             pids = list(dict.fromkeys(wanted[qid]))
             if not pids:
                 out[qid] = {}
                 continue
-            scores = maxsim(pad_token_vectors([vectors]), pad_token_vectors([self.cache.get(pid) for pid in pids]))[0]
+            scores = maxsim(pad_token_vectors([vectors]), pad_token_vectors([cache.get(pid) for pid in pids]))[0]
             out[qid] = dict(zip(pids, scores.tolist()))
         return out
 
@@ -159,9 +165,14 @@ def parse_teacher_spec(spec: str) -> tuple[str, str]:
 
 
 def build_scorer(
-    specs: list[str], weights: list[float] | None, corpus: Corpus, max_length: int | None = None, bf16: bool = True
+    specs: list[str],
+    weights: list[float] | None,
+    corpus: Corpus,
+    max_length: int | None = None,
+    bf16: bool = True,
+    reuse_passages: bool = True,
 ) -> Scorer:
-    """One scorer, or a weighted ensemble, from ``--teacher`` specs."""
+    """One scorer, or a weighted ensemble, from ``--teacher`` specs (``reuse_passages``: see :class:`ColbertScorer`)."""
     if not specs:
         raise InputError("--teacher", "at least one teacher (a cross-encoder folder, bm25, dot:MODEL or colbert:MODEL)")
     weights = weights or [1.0] * len(specs)
@@ -176,7 +187,7 @@ def build_scorer(
             members.append(DotScorer(BertDot.load(model), bf16=bf16, name=f"dot:{model}"))
         elif kind == "colbert":
             colbert = ColBERT.for_scoring(model)
-            members.append(ColbertScorer(colbert, PassageTokenCache(colbert, bf16), name=f"colbert:{model}"))
+            members.append(ColbertScorer(colbert, PassageTokenCache(colbert, bf16), name=f"colbert:{model}", reuse=reuse_passages))
         else:
             members.append(cross_encoder_scorer(BertCat.load(model, max_length=max_length), bf16=bf16, name=f"ce:{model}"))
     return members[0] if len(members) == 1 else EnsembleScorer(members, weights)

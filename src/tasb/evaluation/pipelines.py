@@ -1,0 +1,125 @@
+"""``tasb pipelines``: retrieval pipelines run over topic sets, evaluated and timed per query, as one table.
+
+Each (topic set, pipeline) leaves ``<output_dir>/<topics>/<pipeline>.trec`` and ``<pipeline>.json``
+(its config, measures and per-stage milliseconds per query); a rerun skips those whose config is unchanged.
+``results.md`` holds the table, ``recall-<topics>.png`` the recall at cut-offs of the pipelines without
+re-ranking (the paper's Figure 3).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from tasb.config import PipelineConfig, PipelinesConfig, save_config, to_dict
+from tasb.data import read_corpus, read_qrels, read_queries, read_run, write_run
+from tasb.errors import InputError
+from tasb.evaluation.metrics import evaluate, recall_at_cutoffs
+from tasb.evaluation.plots import recall_plot
+from tasb.fsutil import atomic_write, write_json
+from tasb.retrieval.pipeline import STAGES, Components, Pipeline, check_pipeline, run_in_batches
+
+MEASURES = ("nDCG@10", "RR@10", "R@1000")
+
+
+def check_settings(config: PipelinesConfig) -> None:
+    """Refuse a table that cannot be built, before the corpus is read."""
+    if not config.corpus:
+        raise InputError("corpus", "the passages every pipeline searches (TSV pid<TAB>text or BEIR JSONL)")
+    if not config.topics or not config.pipelines:
+        raise InputError("config", "at least one entry under topics (name, queries, qrels) and one under pipelines")
+    for label, names in (("topics", [t.name for t in config.topics]), ("pipelines", [p.name for p in config.pipelines])):
+        if not all(names) or len({file_stem(name) for name in names}) != len(names):
+            raise InputError("config", f"a distinct, non-empty name for every entry of {label} (as file names)", str(names))
+    for pipeline in config.pipelines:
+        check_pipeline(pipeline)
+    if config.batch_size < 1:
+        raise InputError("batch_size", "at least 1", str(config.batch_size))
+
+
+def run_pipelines(config: PipelinesConfig) -> Path:
+    """Run, evaluate and time every pipeline on every topic set; write the table and the recall plots."""
+    check_settings(config)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "pipelines.yaml")
+    components = Components(read_corpus(config.corpus))
+    results: dict[str, dict[str, dict]] = {}
+    for topics in config.topics:
+        queries, qrels = read_queries(topics.queries), read_qrels(topics.qrels)
+        queries = {qid: text for qid, text in queries.items() if qid in qrels}
+        if not queries:
+            raise InputError(topics.queries, f"queries judged in {topics.qrels}", "none")
+        results[topics.name] = {
+            pipeline.name: _evaluated(pipeline, components, queries, qrels, out / file_stem(topics.name), config)
+            for pipeline in config.pipelines
+        }
+        _plot_recall(config, topics.name, qrels, out)
+    with atomic_write(out / "results.md") as handle:
+        handle.write(markdown_tables(results, config))
+    return out
+
+
+def file_stem(name: str) -> str:
+    """A pipeline or topic set name as a portable file name: "dense > ColBERT@10" → "dense-ColBERT@10"."""
+    return re.sub(r"[^\w@+.=-]+", "-", name).strip("-")
+
+
+def _evaluated(pipeline: PipelineConfig, components: Components, queries, qrels, folder: Path, config: PipelinesConfig) -> dict:
+    record_path = folder / f"{file_stem(pipeline.name)}.json"
+    settings = {"pipeline": to_dict(pipeline), "batch_size": config.batch_size, "rel": config.rel, "queries": sorted(queries)}
+    if record_path.is_file():
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        if record.get("settings") == settings:
+            return record
+    searcher = Pipeline(pipeline, components)
+    run = run_in_batches(searcher, queries, config.batch_size)
+    write_run(run, folder / f"{file_stem(pipeline.name)}.trec", tag=file_stem(pipeline.name), k=pipeline.k)
+    calls = len(next(iter(searcher.times.values())))
+    per_query = {stage: sum(searcher.times[stage]) * 1000 / len(queries) for stage in STAGES if stage in searcher.times}
+    totals = np.sum([searcher.times[stage] for stage in per_query], axis=0) * 1000
+    record = {
+        "settings": settings,
+        "measures": evaluate(run, qrels, rel=config.rel, measures=MEASURES),
+        "ms_per_query": {**per_query, "total": float(sum(per_query.values()))},
+        # with one query per call, the slowest calls are the slowest queries
+        "p99_ms_per_call": float(np.percentile(totals, 99)),
+        "calls": calls,
+    }
+    write_json(record_path, record)
+    return record
+
+
+def _plot_recall(config: PipelinesConfig, topics: str, qrels, out: Path) -> None:
+    first_stages = [p.name for p in config.pipelines if not p.depth]
+    if not first_stages:
+        return
+    folder = out / file_stem(topics)
+    recalls = {name: recall_at_cutoffs(read_run(folder / f"{file_stem(name)}.trec"), qrels, config.rel) for name in first_stages}
+    recall_plot(out / f"recall-{file_stem(topics)}.png", recalls, title=f"{topics}: recall at cut-offs (relevant: grade >= {config.rel})")
+
+
+def markdown_tables(results: dict[str, dict[str, dict]], config: PipelinesConfig) -> str:
+    """One row per pipeline: each topic set's measures and milliseconds per query; then the stages' share."""
+    topic_names = list(results)
+    header = "| pipeline | " + " | ".join(f"{t} {m}" for t in topic_names for m in (*MEASURES, "ms/query")) + " |"
+    lines = [header, "|---|" + "---|" * (len(topic_names) * (len(MEASURES) + 1))]
+    for pipeline in config.pipelines:
+        cells = []
+        for topics in topic_names:
+            record = results[topics][pipeline.name]
+            cells += [f"{record['measures'][m]:.3f}" for m in MEASURES] + [f"{record['ms_per_query']['total']:.0f}"]
+        lines.append(f"| {pipeline.name} | " + " | ".join(cells) + " |")
+    lines += ["", "| pipeline | " + " | ".join(f"{s} ms/query" for s in STAGES) + " | p99 ms per call |", "|---|" + "---|" * (len(STAGES) + 1)]
+    for pipeline in config.pipelines:
+        records = [results[t][pipeline.name] for t in topic_names]
+        stage_cells = []
+        for stage in STAGES:
+            values = [r["ms_per_query"][stage] for r in records if stage in r["ms_per_query"]]
+            stage_cells.append(f"{np.mean(values):.1f}" if values else "")
+        p99 = max(r["p99_ms_per_call"] for r in records)
+        lines.append(f"| {pipeline.name} | " + " | ".join(stage_cells) + f" | {p99:.0f} |")
+    return "\n".join(lines) + "\n"

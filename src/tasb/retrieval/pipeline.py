@@ -1,0 +1,144 @@
+"""Retrieval pipelines: a dense and/or BM25 first stage, fused when both, then optionally re-ranked.
+
+A :class:`Pipeline` takes query texts and returns a ranking, timing each stage, so the same object serves
+a table of pipelines (``tasb pipelines``) and a search endpoint. Models and indexes are loaded once by
+:class:`Components` and shared by every pipeline that names them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
+
+from tasb.config import PipelineConfig
+from tasb.data.records import Corpus, Queries, Run
+from tasb.data.writers import ranked
+from tasb.errors import InputError
+from tasb.retrieval.fusion import interpolate, reciprocal_rank_fusion
+from tasb.retrieval.rerank import rerank
+
+if TYPE_CHECKING:
+    from tasb.models.student import BertDot
+    from tasb.retrieval.bm25 import BM25
+    from tasb.retrieval.index import DenseIndex
+    from tasb.retrieval.scorers import Scorer
+
+STAGES = ("bm25", "dense", "fusion", "rerank")
+
+
+class Components:
+    """The corpus and everything loaded from disk for it, each loaded once however many pipelines use it."""
+
+    def __init__(self, corpus: Corpus):
+        self.corpus = corpus
+        self._bm25: dict[tuple[float, float], BM25] = {}
+        self._dense: dict[str, tuple[DenseIndex, BertDot]] = {}
+        self._rerankers: dict[tuple, Scorer] = {}
+
+    def bm25(self, k1: float, b: float) -> "BM25":
+        from tasb.retrieval.bm25 import BM25
+
+        if (k1, b) not in self._bm25:
+            self._bm25[(k1, b)] = BM25(self.corpus, k1=k1, b=b)
+        return self._bm25[(k1, b)]
+
+    def dense(self, folder: str) -> tuple["DenseIndex", "BertDot"]:
+        """The index and the model that built it, checked against each other once."""
+        from tasb.retrieval.index import DenseIndex, load_index_model
+
+        if folder not in self._dense:
+            index = DenseIndex.load(folder)
+            model = load_index_model(index)
+            index.check_model(model)
+            missing = next((pid for pid in index.ids if pid not in self.corpus), None)
+            if missing is not None:
+                raise InputError(folder, "an index of the pipelines' corpus", f"passage {missing!r}, which the corpus lacks")
+            self._dense[folder] = (index, model)
+        return self._dense[folder]
+
+    def reranker(self, config: PipelineConfig) -> "Scorer":
+        from tasb.retrieval.scorers import build_scorer
+
+        key = (tuple(config.rerank), tuple(config.rerank_weights), config.bf16, config.rerank_cache)
+        if key not in self._rerankers:
+            self._rerankers[key] = build_scorer(
+                config.rerank, config.rerank_weights or None, self.corpus, bf16=config.bf16, reuse_passages=config.rerank_cache
+            )
+        return self._rerankers[key]
+
+
+def check_pipeline(config: PipelineConfig) -> None:
+    """Refuse a pipeline that cannot run, naming its field, before anything is loaded."""
+    where = f"pipeline {config.name!r}" if config.name else "pipeline"
+    if not config.index and not config.bm25:
+        raise InputError(where, "a first stage: index (a dense index folder) and/or bm25: true")
+    if config.depth < 0 or bool(config.depth) != bool(config.rerank):
+        raise InputError(where, "rerank models with a depth >= 1, or neither", f"depth {config.depth}, rerank {config.rerank}")
+    if config.k < 1:
+        raise InputError(where, "k >= 1", str(config.k))
+    if config.fusion_weights and len(config.fusion_weights) != 2:
+        raise InputError(where, "two fusion_weights: dense, then BM25", str(config.fusion_weights))
+    if config.rerank_weights and len(config.rerank_weights) != len(config.rerank):
+        raise InputError(where, f"one rerank_weight per rerank model ({len(config.rerank)})", str(config.rerank_weights))
+
+
+class Pipeline:
+    """Query texts in, the top-``k`` passages out; ``times`` collects seconds per call and stage."""
+
+    def __init__(self, config: PipelineConfig, components: Components):
+        check_pipeline(config)
+        self.config = config
+        self.corpus = components.corpus
+        self._bm25 = components.bm25(config.bm25_k1, config.bm25_b) if config.bm25 else None
+        self._dense = components.dense(config.index) if config.index else None
+        self._reranker = components.reranker(config) if config.depth else None
+        self.times: dict[str, list[float]] = defaultdict(list)
+
+    def search(self, queries: Queries) -> Run:
+        first = self._first_stage(queries)
+        if self._reranker is None:
+            return first
+        with self._timed("rerank"):
+            return rerank(first, queries, self.corpus, self._reranker, self.config.depth)
+
+    def _first_stage(self, queries: Queries) -> Run:
+        from tasb.retrieval.index import search_checked
+
+        runs = []
+        if self._dense is not None:
+            with self._timed("dense"):
+                index, model = self._dense
+                runs.append(search_checked(index, model, queries, self.config.k, batch_size=max(len(queries), 1), bf16=self.config.bf16))
+        if self._bm25 is not None:
+            with self._timed("bm25"):
+                runs.append(self._bm25.search(queries, self.config.k))
+        if len(runs) == 1:
+            return runs[0]
+        with self._timed("fusion"):
+            weights = self.config.fusion_weights or None
+            if self.config.fusion == "rrf":
+                fused = reciprocal_rank_fusion(runs, weights, self.config.rrf_k)
+            else:
+                fused = interpolate(runs, weights, self.config.normalization)
+            return {qid: dict(ranked(scores, self.config.k)) for qid, scores in fused.items()}
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[stage].append(time.perf_counter() - start)
+
+
+def run_in_batches(pipeline: Pipeline, queries: Queries, batch_size: int) -> Run:
+    """The pipeline over ``queries``, ``batch_size`` at a time (1: each query timed alone)."""
+    if batch_size < 1:
+        raise InputError("batch_size", "at least 1 query per call", str(batch_size))
+    qids = list(queries)
+    run: Run = {}
+    for start in range(0, len(qids), batch_size):
+        run.update(pipeline.search({qid: queries[qid] for qid in qids[start : start + batch_size]}))
+    return run

@@ -1,0 +1,101 @@
+"""tasb pipelines: one table of pipelines × topic sets, measures from the written runs, reruns skip what is done."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tasb.cli import app
+from tasb.config import PipelineConfig, PipelinesConfig, TopicSetConfig
+from tasb.data import read_qrels, read_run
+from tasb.errors import InputError
+from tasb.evaluation.metrics import evaluate
+from tasb.evaluation.pipelines import check_settings, file_stem, run_pipelines
+from tasb.models.student import BertDot
+from tasb.retrieval.index import build_index
+
+CORPUS = {f"p{i}": f"passage {i} about topic {i % 7} and subject {i % 11}" for i in range(80)}
+
+
+@pytest.fixture()
+def setup(tiny_bert_dir, tmp_path):
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("".join(f"{pid}\t{text}\n" for pid, text in CORPUS.items()), encoding="utf-8")
+    build_index(BertDot.load(str(tiny_bert_dir)), CORPUS, tmp_path / "index", bf16=False, model_name=str(tiny_bert_dir))
+    topics = []
+    for name, offset in (("A", 0), ("B", 3)):
+        queries = tmp_path / f"{name}.tsv"
+        queries.write_text("".join(f"q{i}\ttopic {i + offset} subject {i}\n" for i in range(4)), encoding="utf-8")
+        qrels = tmp_path / f"{name}.qrels"
+        # grades 1 and 3: with rel 2 only the grade-3 passages count for RR and recall
+        qrels.write_text("".join(f"q{i} 0 p{(i + offset) % 7} 3\nq{i} 0 p{i + 7} 1\n" for i in range(4)), encoding="utf-8")
+        topics.append(TopicSetConfig(name=name, queries=str(queries), qrels=str(qrels)))
+    pipelines = [
+        PipelineConfig(name="bm25", bm25=True, k=50),
+        PipelineConfig(name="dense", index=str(tmp_path / "index"), k=50, bf16=False),
+        PipelineConfig(name="fused", index=str(tmp_path / "index"), bm25=True, k=50, bf16=False),
+        PipelineConfig(name="fused+rerank", index=str(tmp_path / "index"), bm25=True, k=50, bf16=False, rerank=["bm25"], depth=5),
+    ]
+    return PipelinesConfig(corpus=str(corpus), topics=topics, pipelines=pipelines, output_dir=str(tmp_path / "out"))
+
+
+def test_table_rows_come_from_the_written_runs_with_rel_applied(setup):
+    out = run_pipelines(setup)
+
+    table = (out / "results.md").read_text(encoding="utf-8")
+    assert table.splitlines()[0].startswith("| pipeline | A nDCG@10 | A RR@10 | A R@1000 | A ms/query | B nDCG@10")
+    for topics in setup.topics:
+        qrels = read_qrels(topics.qrels)
+        for pipeline in setup.pipelines:
+            record = json.loads((out / topics.name / f"{pipeline.name}.json").read_text())
+            expected = evaluate(read_run(out / topics.name / f"{pipeline.name}.trec"), qrels, rel=2, measures=("nDCG@10", "RR@10", "R@1000"))
+            assert record["measures"] == pytest.approx(expected)
+            assert record["calls"] == 4  # batch_size 1: one call per query
+            assert record["ms_per_query"]["total"] == pytest.approx(sum(v for k, v in record["ms_per_query"].items() if k != "total"))
+        assert (out / f"recall-{topics.name}.png").stat().st_size > 0
+    rows = {line.split(" | ")[0].lstrip("| ") for line in table.splitlines()}
+    assert {"bm25", "dense", "fused", "fused+rerank"} <= rows
+    assert "rerank" in json.loads((out / "A" / "fused+rerank.json").read_text())["ms_per_query"]
+
+
+def test_a_rerun_skips_unchanged_pipelines_and_redoes_changed_ones(setup):
+    out = run_pipelines(setup)
+    before = {p.name: (out / "A" / f"{p.name}.trec").stat().st_mtime_ns for p in setup.pipelines}
+
+    setup.pipelines[0].k = 40
+    run_pipelines(setup)
+
+    after = {p.name: (out / "A" / f"{p.name}.trec").stat().st_mtime_ns for p in setup.pipelines}
+    assert after["bm25"] != before["bm25"]
+    assert {k: v for k, v in after.items() if k != "bm25"} == {k: v for k, v in before.items() if k != "bm25"}
+
+
+def test_names_become_portable_file_names():
+    assert file_stem("dense+BM25 > ColBERT@10") == "dense+BM25-ColBERT@10"
+    assert file_stem("TREC DL/2019") == "TREC-DL-2019"
+
+
+def test_duplicate_names_and_empty_sections_are_refused(setup):
+    setup.pipelines[1].name = "bm25"
+    with pytest.raises(InputError, match="distinct"):
+        check_settings(setup)
+    setup.pipelines[1].name = "bm25 >"  # the same file name as "bm25"
+    with pytest.raises(InputError, match="distinct"):
+        check_settings(setup)
+    with pytest.raises(InputError, match="topics"):
+        check_settings(PipelinesConfig(corpus="c.tsv"))
+
+
+def test_pipelines_command_prints_the_table(setup, tmp_path):
+    import yaml
+
+    from tasb.config import to_dict
+
+    config = tmp_path / "pipelines.yaml"
+    config.write_text(yaml.safe_dump(to_dict(setup)), encoding="utf-8")
+    result = CliRunner().invoke(app, ["pipelines", str(config), "--set", "batch_size=2"])
+    assert result.exit_code == 0, result.output
+    assert "| fused+rerank |" in result.stdout
+    assert json.loads((tmp_path / "out" / "B" / "dense.json").read_text())["calls"] == 2
