@@ -125,3 +125,18 @@ def test_bench_latency_refuses_a_missing_index_in_one_line(tmp_path):
     result = CliRunner().invoke(app, ["bench", "latency", "--index", str(tmp_path / "none"), "--queries", str(queries)])
     assert result.exit_code == 2
     assert "none" in result.output and "index folder" in result.output
+
+
+def test_a_single_query_scans_on_one_thread_with_the_same_results_and_the_setting_restored():
+    from tasb.retrieval.index import faiss_search
+
+    index = synthetic_flat_index(3000, 16, seed=1)
+    query = np.random.default_rng(0).standard_normal((1, 16), dtype=np.float32)
+    before = faiss.omp_get_max_threads()
+
+    scores, rows = faiss_search(index, query, 50)
+
+    expected_scores, expected_rows = index.search(query, 50)
+    np.testing.assert_array_equal(rows, expected_rows)
+    np.testing.assert_array_equal(scores, expected_scores)
+    assert faiss.omp_get_max_threads() == before
