@@ -115,7 +115,8 @@ def test_bench_latency_command_prints_table_1_figures_as_json(tiny_bert_dir, tmp
         one = system["batches"]["1"]
         assert one["p99_ms"] >= one["avg_ms"] > 0
         assert one["bandwidth_ratio"] == pytest.approx(one["search_avg_ms"] / one["bandwidth_bound_ms"])
-        assert "bandwidth_ratio" not in system["batches"]["4"]
+        assert one["same_query_p99_ms"] >= one["same_query_avg_ms"] > 0
+        assert "bandwidth_ratio" not in system["batches"]["4"] and "same_query_avg_ms" not in system["batches"]["4"]
     assert synthetic["bytes_scanned"] == 5000 * index["dim"] * 4
 
 
