@@ -106,17 +106,26 @@ def index(
     batch_size: Annotated[int, typer.Option(help="passages per forward pass")] = 32,
     bf16: Bf16Opt = True,
     index_type: Annotated[str, typer.Option("--type", help="flat (exact), hnsw or ivfpq (faiss, approximate)")] = "flat",
+    source: Annotated[
+        Optional[Path], typer.Option("--from", help="an index folder whose vectors to reuse: a new --type without encoding again")
+    ] = None,
     overrides: SetOpt = None,
 ):
     """Encode every passage once into an index folder (embeddings.npy, ids.txt, meta.json; faiss.index if approximate)."""
     from tasb.data import load_corpus
     from tasb.models.student import BertDot
-    from tasb.retrieval.index import build_index
+    from tasb.retrieval.index import DenseIndex, build_index, reindex
 
     if pooling not in (None, "cls", "mean"):
         raise InputError("--pooling", "cls or mean", pooling)
     # IndexConfig fields other than the type (hnsw_m, nprobe, ...) come with --set
     ann = load_config(IndexConfig, None, [*(overrides or []), f"type={index_type}"])
+    if source is not None:
+        if data or corpus:
+            raise InputError("--from", "either --from INDEX (its vectors) or --data/--corpus (passages to encode)", "both")
+        built = reindex(DenseIndex.load(source), out, ann)
+        typer.echo(f"wrote {out} ({built.meta['count']} passages from {source}, {built.meta['index_type']})")
+        return
     passages = load_corpus(data, _str(corpus))
     student = BertDot.load(model, pooling=pooling)
     # an absolute path, so `tasb search` finds the model from any working directory

@@ -100,3 +100,36 @@ def test_index_and_ann_recall_commands(tiny_bert_dir, tmp_path):
         "--set", "pq_subquantizers=5",
     ])
     assert refused.exit_code == 2 and "pq_subquantizers" in refused.output and not (tmp_path / "bad").exists()
+
+
+def test_reindex_reuses_the_vectors_of_an_index_under_another_type(tiny_bert_dir, tmp_path):
+    from tasb.retrieval.index import reindex
+
+    model = BertDot.load(str(tiny_bert_dir))
+    corpus = {f"p{i}": f"passage number {i} about topic {i % 7}" for i in range(200)}
+    flat = build_index(model, corpus, tmp_path / "flat", bf16=False, model_name="tiny")
+
+    hnsw = reindex(flat, tmp_path / "hnsw", IndexConfig(type="hnsw"))
+
+    assert hnsw.ids == flat.ids
+    np.testing.assert_array_equal(hnsw.embeddings, flat.embeddings)
+    assert (tmp_path / "hnsw" / "embeddings.npy").stat().st_ino == (tmp_path / "flat" / "embeddings.npy").stat().st_ino
+    assert hnsw.meta["index_type"] == "hnsw" and hnsw.meta["model_fingerprint"] == flat.meta["model_fingerprint"]
+    assert hnsw.meta["reindexed_from"] == str((tmp_path / "flat").resolve())
+    vectors = model.encode_queries(["topic 3", "topic 5 number 12"])
+    assert hnsw.recall_against_exact(vectors, 10) >= 0.9
+    # back to flat from the HNSW folder: no ann settings carried over
+    assert "ann" not in reindex(hnsw, tmp_path / "flat-again").meta
+    with pytest.raises(InputError, match="other than the source"):
+        reindex(flat, tmp_path / "flat", IndexConfig(type="hnsw"))
+
+
+def test_index_from_refuses_passages_as_well(tiny_bert_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from tasb.cli import app
+
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("p1\tone\np2\ttwo\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["index", "--from", str(tmp_path), "--corpus", str(corpus), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "either --from" in result.output

@@ -260,9 +260,10 @@ class PassageTokenCache:
     One cache can serve re-ranking, scoring training pairs and the in-batch teacher of the same ColBERT.
     """
 
-    def __init__(self, model: ColBERT, bf16: bool = True):
+    def __init__(self, model: ColBERT, bf16: bool = True, progress: str | None = "ColBERT passages"):
         self.model = model
         self.bf16 = bf16
+        self.progress = progress
         self._vectors: dict[str, Tensor] = {}
 
     def __contains__(self, pid: str) -> bool:
@@ -282,7 +283,7 @@ class PassageTokenCache:
         """Encode the passages not cached yet (``texts`` maps passage id to text)."""
         missing = sorted(set(pids) - set(self._vectors))
         if missing:
-            encoded = self.model.encode_passages([texts[pid] for pid in missing], bf16=self.bf16, progress="ColBERT passages")
+            encoded = self.model.encode_passages([texts[pid] for pid in missing], bf16=self.bf16, progress=self.progress)
             self._vectors.update(zip(missing, encoded))
 
     def estimate_bytes(self, texts: Sequence[str]) -> int:

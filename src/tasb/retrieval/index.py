@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import shutil
 from pathlib import Path
 
 import faiss
@@ -64,15 +66,52 @@ def build_index(
         "query_max_length": model.query_max_length,
         "passage_max_length": model.passage_max_length,
         "bf16": bf16,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": _now(),
     }
     with atomic_dir(out_dir) as tmp:
         np.save(tmp / EMBEDDINGS, np.ascontiguousarray(vectors, dtype=np.float32))
         (tmp / IDS).write_text("".join(f"{pid}\n" for pid in pids), encoding="utf-8")
-        if index_type != "flat":
-            faiss.write_index(build_ann(np.ascontiguousarray(vectors, dtype=np.float32), index_type, settings), str(tmp / FAISS_FILE))
-        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        _finish_folder(tmp, vectors, meta)
     return DenseIndex.load(out_dir)
+
+
+def reindex(source: "DenseIndex", out_dir: str | Path, ann: IndexConfig | None = None) -> "DenseIndex":
+    """``source``'s vectors as another index type at ``out_dir``, without encoding any passage again.
+
+    ``embeddings.npy`` and ``ids.txt`` are hard-linked where the file system allows (an index folder is
+    only ever replaced whole, never edited, so the two folders cannot drift apart), else copied.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.resolve() == source.path.resolve():
+        raise InputError(out_dir, "an output folder other than the source index", "the source itself")
+    _refuse_foreign_folder(out_dir)
+    index_type = ann.type if ann is not None else "flat"
+    settings = resolved_settings(ann, source.meta["count"], source.meta["dim"]) if index_type != "flat" else {}
+    meta = {key: value for key, value in source.meta.items() if key != "ann"}
+    meta.update(index_type=index_type, **({"ann": settings} if settings else {}), created=_now(), reindexed_from=str(source.path.resolve()))
+    with atomic_dir(out_dir) as tmp:
+        for name in (EMBEDDINGS, IDS):
+            _link_or_copy(source.path / name, tmp / name)
+        _finish_folder(tmp, source.embeddings, meta)
+    return DenseIndex.load(out_dir)
+
+
+def _finish_folder(folder: Path, vectors: np.ndarray, meta: dict) -> None:
+    if meta["index_type"] != "flat":
+        ann = build_ann(np.ascontiguousarray(vectors, dtype=np.float32), meta["index_type"], meta["ann"])
+        faiss.write_index(ann, str(folder / FAISS_FILE))
+    (folder / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _refuse_foreign_folder(out_dir: Path) -> None:

@@ -138,7 +138,7 @@ class ColbertScorer:
             _text(queries, qid, "query")
         for pid in {pid for pids in wanted.values() for pid in pids}:
             _text(corpus, pid, "passage")
-        cache = self.cache if self.reuse else PassageTokenCache(self.model, self.cache.bf16)
+        cache = self.cache if self.reuse else PassageTokenCache(self.model, self.cache.bf16, progress=None)
         cache.add([pid for pids in wanted.values() for pid in pids], corpus)
         query_vectors = self.model.encode_queries([queries[qid] for qid in qids], bf16=cache.bf16)
         out: Scores = {}
