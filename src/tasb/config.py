@@ -250,6 +250,8 @@ class PipelineConfig:
     name: str = ""
     # a dense first stage: an index folder from `tasb index`, searched with the model that built it
     index: str | None = None
+    # None: the model that built the index (another must match its fingerprint)
+    model: str | None = None
     bm25: bool = False
     bm25_k1: float = 1.5
     bm25_b: float = 0.75
@@ -291,6 +293,26 @@ class PipelinesConfig:
     # queries per pipeline call: 1 times each query alone, as a user waits for it
     batch_size: int = 1
     output_dir: str = "runs/pipelines"
+
+
+@dataclasses.dataclass
+class ServeConfig:
+    """``tasb serve``: an HTTP search endpoint over a pipeline; requests may switch its fusion and re-ranking off."""
+
+    pipeline: PipelineConfig = dataclasses.field(default_factory=PipelineConfig)
+    # passage texts: returned with each hit, and read by BM25 and the re-ranker
+    corpus: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    default_k: int = 10
+    max_k: int = 1000
+    max_query_chars: int = 1000
+    # queries per POST /search/batch
+    max_batch_queries: int = 64
+    max_body_bytes: int = 65536
+    # micro-batching: queries arriving within batch_wait_ms of the first are encoded and searched together
+    batch_size: int = 32
+    batch_wait_ms: float = 3.0
 
 
 @dataclasses.dataclass

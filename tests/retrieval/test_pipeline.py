@@ -90,3 +90,11 @@ def test_pipelines_that_cannot_run_are_refused(config, named):
 def test_an_index_of_another_corpus_is_refused(dense_folder):
     with pytest.raises(InputError, match="corpus lacks"):
         Components({"p1": "only one passage"}).dense(dense_folder)
+
+
+def test_a_small_k_still_lets_the_reranker_see_depth_candidates(components, dense_folder):
+    config = PipelineConfig(index=dense_folder, rerank=["bm25"], depth=20, k=1000, bf16=False)
+    top3 = Pipeline(config, components).search(QUERIES, k=3)
+    top20 = Pipeline(config, components).search(QUERIES, k=20)
+    for qid in QUERIES:
+        assert list(top3[qid]) == [pid for pid, _ in ranked(top20[qid], 3)]

@@ -34,7 +34,7 @@ class Components:
     def __init__(self, corpus: Corpus):
         self.corpus = corpus
         self._bm25: dict[tuple[float, float], BM25] = {}
-        self._dense: dict[str, tuple[DenseIndex, BertDot]] = {}
+        self._dense: dict[tuple[str, str | None], tuple[DenseIndex, BertDot]] = {}
         self._rerankers: dict[tuple, Scorer] = {}
 
     def bm25(self, k1: float, b: float) -> "BM25":
@@ -44,19 +44,19 @@ class Components:
             self._bm25[(k1, b)] = BM25(self.corpus, k1=k1, b=b)
         return self._bm25[(k1, b)]
 
-    def dense(self, folder: str) -> tuple["DenseIndex", "BertDot"]:
-        """The index and the model that built it, checked against each other once."""
+    def dense(self, folder: str, model: str | None = None) -> tuple["DenseIndex", "BertDot"]:
+        """The index and the model that built it (or ``model``), checked against each other once."""
         from tasb.retrieval.index import DenseIndex, load_index_model
 
-        if folder not in self._dense:
+        if (folder, model) not in self._dense:
             index = DenseIndex.load(folder)
-            model = load_index_model(index)
-            index.check_model(model)
+            student = load_index_model(index, model)
+            index.check_model(student)
             missing = next((pid for pid in index.ids if pid not in self.corpus), None)
             if missing is not None:
                 raise InputError(folder, "an index of the pipelines' corpus", f"passage {missing!r}, which the corpus lacks")
-            self._dense[folder] = (index, model)
-        return self._dense[folder]
+            self._dense[(folder, model)] = (index, student)
+        return self._dense[(folder, model)]
 
     def reranker(self, config: PipelineConfig) -> "Scorer":
         from tasb.retrieval.scorers import build_scorer
@@ -92,28 +92,31 @@ class Pipeline:
         self.config = config
         self.corpus = components.corpus
         self._bm25 = components.bm25(config.bm25_k1, config.bm25_b) if config.bm25 else None
-        self._dense = components.dense(config.index) if config.index else None
+        self._dense = components.dense(config.index, config.model) if config.index else None
         self._reranker = components.reranker(config) if config.depth else None
         self.times: dict[str, list[float]] = defaultdict(list)
 
-    def search(self, queries: Queries) -> Run:
-        first = self._first_stage(queries)
+    def search(self, queries: Queries, k: int | None = None) -> Run:
+        """Each query's top-``k`` (default: the config's ``k``); a re-ranker sees ``depth`` candidates even if k is smaller."""
+        k = k or self.config.k
         if self._reranker is None:
-            return first
+            return self._first_stage(queries, k)
+        first = self._first_stage(queries, max(k, self.config.depth))
         with self._timed("rerank"):
-            return rerank(first, queries, self.corpus, self._reranker, self.config.depth)
+            reranked = rerank(first, queries, self.corpus, self._reranker, self.config.depth)
+        return {qid: dict(ranked(scores, k)) for qid, scores in reranked.items()}
 
-    def _first_stage(self, queries: Queries) -> Run:
+    def _first_stage(self, queries: Queries, k: int) -> Run:
         from tasb.retrieval.index import search_checked
 
         runs = []
         if self._dense is not None:
             with self._timed("dense"):
                 index, model = self._dense
-                runs.append(search_checked(index, model, queries, self.config.k, batch_size=max(len(queries), 1), bf16=self.config.bf16))
+                runs.append(search_checked(index, model, queries, k, batch_size=max(len(queries), 1), bf16=self.config.bf16))
         if self._bm25 is not None:
             with self._timed("bm25"):
-                runs.append(self._bm25.search(queries, self.config.k))
+                runs.append(self._bm25.search(queries, k))
         if len(runs) == 1:
             return runs[0]
         with self._timed("fusion"):
@@ -122,7 +125,7 @@ class Pipeline:
                 fused = reciprocal_rank_fusion(runs, weights, self.config.rrf_k)
             else:
                 fused = interpolate(runs, weights, self.config.normalization)
-            return {qid: dict(ranked(scores, self.config.k)) for qid, scores in fused.items()}
+            return {qid: dict(ranked(scores, k)) for qid, scores in fused.items()}
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
