@@ -20,6 +20,7 @@ from tasb.config import (
     PipelinesConfig,
     QuickstartConfig,
     SampleConfig,
+    ServeConfig,
     TeacherConfig,
     TrainConfig,
     load_config,
@@ -551,6 +552,44 @@ def pipelines(
     folder = run_pipelines(load_config(PipelinesConfig, config, overrides or []))
     typer.echo((folder / "results.md").read_text(encoding="utf-8"))
     typer.echo(f"runs, per-pipeline JSON and recall plots in {folder}")
+
+
+@_command()
+def serve(
+    index: Annotated[Optional[Path], typer.Option("--index", help="index folder from `tasb index`")] = None,
+    data: DataOpt = None,
+    corpus: CorpusOpt = None,
+    model: Annotated[Optional[str], typer.Option(help="default: the model that built the index")] = None,
+    host: Annotated[Optional[str], typer.Option(help="address to listen on [default: 127.0.0.1]")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port to listen on [default: 8000]")] = None,
+    bm25: Annotated[Optional[bool], typer.Option("--bm25/--no-bm25", help="fuse dense with BM25 (requests may switch it off)")] = None,
+    rerank: Annotated[Optional[list[str]], typer.Option(help="re-ranker spec as for tasb rerank (repeatable: an ensemble)")] = None,
+    depth: Annotated[Optional[int], typer.Option(help="candidates the re-ranker scores [default: 100 with --rerank]")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML ServeConfig; the options above override it")] = None,
+    overrides: SetOpt = None,
+):
+    """Serve search over HTTP: POST /search, POST /search/batch, GET /health, the search page at /, OpenAPI at /docs."""
+    import dataclasses
+
+    import uvicorn
+
+    from tasb.serve.app import create_app
+
+    settings = load_config(ServeConfig, config, overrides or [])
+    if rerank and depth is None and not settings.pipeline.depth:
+        depth = 100
+    pipeline = {"index": _str(index), "model": model, "bm25": bm25, "rerank": rerank, "depth": depth}
+    server = {"data": data, "corpus": _str(corpus), "host": host, "port": port}
+    settings = dataclasses.replace(
+        settings,
+        pipeline=dataclasses.replace(settings.pipeline, **{k: v for k, v in pipeline.items() if v is not None}),
+        **{k: v for k, v in server.items() if v is not None},
+    )
+    if not settings.corpus and not settings.data:
+        raise InputError("--corpus", "the passages the index holds (--corpus FILE or --data FOLDER): hits carry their text")
+    app = create_app(settings)
+    typer.echo(f"serving {settings.pipeline.index} on http://{settings.host}:{settings.port}/ (API docs: /docs)")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 
 @_command(bench_app, name="latency")

@@ -300,8 +300,9 @@ class ServeConfig:
     """``tasb serve``: an HTTP search endpoint over a pipeline; requests may switch its fusion and re-ranking off."""
 
     pipeline: PipelineConfig = dataclasses.field(default_factory=PipelineConfig)
-    # passage texts: returned with each hit, and read by BM25 and the re-ranker
-    corpus: str = ""
+    # passage texts, returned with each hit and read by BM25 and the re-ranker: a file, or a BEIR folder (data)
+    corpus: str | None = None
+    data: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     default_k: int = 10

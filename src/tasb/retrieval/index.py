@@ -304,12 +304,18 @@ def search(
 
 
 def search_checked(
-    index: DenseIndex, model: BertDot, queries: Queries, k: int = 1000, batch_size: int = 256, bf16: bool | None = None
+    index: DenseIndex,
+    model: BertDot,
+    queries: Queries,
+    k: int = 1000,
+    batch_size: int = 256,
+    bf16: bool | None = None,
+    progress: str | None = "search",
 ) -> Run:
     """:func:`search` with a model already checked against the index (its fingerprint hashes every weight)."""
     qids = list(queries)
     use_bf16 = index.meta["bf16"] if bf16 is None else bf16
-    vectors = model.encode_queries([queries[qid] for qid in qids], batch_size=batch_size, bf16=use_bf16, progress="search")
+    vectors = model.encode_queries([queries[qid] for qid in qids], batch_size=batch_size, bf16=use_bf16, progress=progress)
     scores, rows = index.search(vectors, k)
     ids = index.ids
     return {

@@ -113,7 +113,7 @@ class Pipeline:
         if self._dense is not None:
             with self._timed("dense"):
                 index, model = self._dense
-                runs.append(search_checked(index, model, queries, k, batch_size=max(len(queries), 1), bf16=self.config.bf16))
+                runs.append(search_checked(index, model, queries, k, batch_size=max(len(queries), 1), bf16=self.config.bf16, progress=None))
         if self._bm25 is not None:
             with self._timed("bm25"):
                 runs.append(self._bm25.search(queries, k))

@@ -1,0 +1,1 @@
+"""The search service: ``tasb serve`` (FastAPI app, micro-batching, the search page)."""

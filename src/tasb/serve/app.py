@@ -1,0 +1,196 @@
+"""``tasb serve``: FastAPI endpoints over a retrieval pipeline, micro-batched, with a search page at ``/``.
+
+The configured pipeline is dense retrieval, optionally fused with BM25 and re-ranked; a request may switch
+fusion or re-ranking off (or on, when configured) with ``fuse`` / ``rerank``. Bad input is answered with a
+4xx and a message: 422 for invalid fields or JSON, 413 for an oversized body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from typing import Hashable
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+
+from tasb.config import ServeConfig
+from tasb.data import load_corpus, ranked
+from tasb.errors import InputError
+from tasb.retrieval.pipeline import Components, Pipeline
+from tasb.serve.batcher import Hits, MicroBatcher
+from tasb.serve.limits import BodySizeLimit
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: StrictStr
+    k: StrictInt | None = None
+    fuse: StrictBool | None = None
+    rerank: StrictBool | None = None
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queries: list[StrictStr]
+    k: StrictInt | None = None
+    fuse: StrictBool | None = None
+    rerank: StrictBool | None = None
+
+
+class Hit(BaseModel):
+    rank: int
+    pid: str
+    score: float
+    text: str
+
+
+class SearchResponse(BaseModel):
+    query: str
+    k: int
+    hits: list[Hit]
+    fused: bool
+    reranked: bool
+    # queries that shared this query's forward pass (micro-batching)
+    batch_size: int
+    took_ms: float
+
+
+class BatchResponse(BaseModel):
+    results: list[SearchResponse]
+    took_ms: float
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    index: str
+    index_type: str
+    passages: int
+    fusion: bool
+    rerank: list[str]
+    rerank_depth: int
+    uptime_s: float
+
+
+class SearchService:
+    """The pipelines one server runs: dense alone, fused with BM25, each re-ranked, as far as configured."""
+
+    def __init__(self, config: ServeConfig):
+        if not config.pipeline.index:
+            raise InputError("--index", "a dense index folder to serve")
+        self.config = config
+        self.corpus = load_corpus(config.data, config.corpus)
+        components = Components(self.corpus)
+        base = config.pipeline
+        self.can_fuse, self.can_rerank = base.bm25, bool(base.depth)
+        self.pipelines = {
+            (fuse, rerank): Pipeline(
+                dataclasses.replace(base, bm25=fuse, rerank=base.rerank if rerank else [], depth=base.depth if rerank else 0),
+                components,
+            )
+            for fuse in {False, self.can_fuse}
+            for rerank in {False, self.can_rerank}
+        }
+        self.index, _ = components.dense(base.index, base.model)
+
+    def variant(self, fuse: bool | None, rerank: bool | None) -> tuple[bool, bool]:
+        """Which pipeline a request asks for; unset switches keep what the server was configured with."""
+        for asked, available, name in ((fuse, self.can_fuse, "fusion with BM25"), (rerank, self.can_rerank, "re-ranking")):
+            if asked and not available:
+                raise HTTPException(422, f"{name} is not configured on this server")
+        return (self.can_fuse if fuse is None else fuse, self.can_rerank if rerank is None else rerank)
+
+    def run_batch(self, variant: Hashable, queries: list[str], k: int) -> list[Hits]:
+        pipeline = self.pipelines[variant]
+        run = pipeline.search({str(i): query for i, query in enumerate(queries)}, k)
+        # the server times requests itself; the pipeline's own record would grow with every call
+        pipeline.times.clear()
+        return [ranked(run.get(str(i), {}), k) for i in range(len(queries))]
+
+    def health(self, started: float) -> Health:
+        meta = self.index.meta
+        return Health(
+            status="ok",
+            model=self.config.pipeline.model or meta["model"],
+            index=str(self.index.path),
+            index_type=meta.get("index_type", "flat"),
+            passages=meta["count"],
+            fusion=self.can_fuse,
+            rerank=self.config.pipeline.rerank if self.can_rerank else [],
+            rerank_depth=self.config.pipeline.depth,
+            uptime_s=time.monotonic() - started,
+        )
+
+
+def create_app(config: ServeConfig, service: SearchService | None = None) -> FastAPI:
+    """The FastAPI app; ``service`` defaults to loading everything ``config`` names."""
+    service = service or SearchService(config)
+    batcher = MicroBatcher(service.run_batch, max_size=config.batch_size, wait_ms=config.batch_wait_ms)
+    started = time.monotonic()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(
+        title="tasb search",
+        description="Dense passage retrieval (BERT_DOT trained with TAS-Balanced), optionally fused with BM25 and re-ranked.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    page = (files("tasb.serve") / "static" / "index.html").read_text(encoding="utf-8")
+
+    def checked_k(k: int | None) -> int:
+        k = config.default_k if k is None else k
+        if not 1 <= k <= config.max_k:
+            raise HTTPException(422, f"k must be between 1 and {config.max_k}, got {k}")
+        return k
+
+    def checked_query(query: str) -> str:
+        if not query.strip():
+            raise HTTPException(422, "query is empty")
+        if len(query) > config.max_query_chars:
+            raise HTTPException(422, f"query is {len(query)} characters long; the limit is {config.max_query_chars}")
+        return query
+
+    async def answer(query: str, k: int, variant: tuple[bool, bool]) -> SearchResponse:
+        start = time.perf_counter()
+        result = await batcher.submit(variant, query, k)
+        hits = [Hit(rank=rank, pid=pid, score=score, text=service.corpus[pid]) for rank, (pid, score) in enumerate(result.hits, start=1)]
+        took = (time.perf_counter() - start) * 1000
+        return SearchResponse(query=query, k=k, hits=hits, fused=variant[0], reranked=variant[1], batch_size=result.batch_size, took_ms=took)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def search_page() -> str:
+        return page
+
+    @app.get("/health")
+    async def health() -> Health:
+        return service.health(started)
+
+    @app.post("/search")
+    async def search(request: SearchRequest) -> SearchResponse:
+        """The top-k passages for one query, each with its score and text."""
+        return await answer(checked_query(request.query), checked_k(request.k), service.variant(request.fuse, request.rerank))
+
+    @app.post("/search/batch")
+    async def search_batch(request: BatchRequest) -> BatchResponse:
+        """Several queries at once; they join the same micro-batches as single searches."""
+        if not 1 <= len(request.queries) <= config.max_batch_queries:
+            raise HTTPException(422, f"queries must hold 1 to {config.max_batch_queries} queries, got {len(request.queries)}")
+        k, variant = checked_k(request.k), service.variant(request.fuse, request.rerank)
+        queries = [checked_query(query) for query in request.queries]
+        start = time.perf_counter()
+        results = await asyncio.gather(*(answer(query, k, variant) for query in queries))
+        return BatchResponse(results=list(results), took_ms=(time.perf_counter() - start) * 1000)
+
+    return app
