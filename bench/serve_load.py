@@ -1,0 +1,136 @@
+"""Load test of ``tasb serve``: QPS and latency at concurrency 1, 8 and 32 against a server it starts itself.
+
+Usage: python bench/serve_load.py [--index DIR] [--corpus FILE] [--queries FILE] [--requests N] [--concurrency 1 8 32]
+       [--serve-arg=--bm25 ...]
+
+Defaults: the TREC-DL pool corpus index of docs/pipelines.md (runs/trec-dl/index) and the 6,980 MS MARCO
+dev queries. The server runs in its own process on 127.0.0.1 with its defaults (micro-batching window 3 ms,
+batches up to 32); each level sends ``--requests`` POST /search (k 10) from that many client threads, each
+with a keep-alive connection, after a warm-up. Prints a table, then one JSON object as the last line.
+Targets: no errors; QPS at concurrency 8 >= 2x QPS at concurrency 1; p99 <= 3x p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tasb.data import read_queries
+
+DATA = Path(os.environ.get("TASB_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+WARMUP = 20
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "tasb", "serve", "--index", args.index, "--corpus", args.corpus, "--port", str(port), *args.serve_arg]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"server exited:\n{server.stdout.read()}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.5)
+    server.terminate()
+    raise SystemExit("server did not answer /health within 300 s")
+
+
+def client(port: int, queries: list[str], latencies: list[float], errors: list[str]) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    for query in queries:
+        body = json.dumps({"query": query, "k": 10})
+        start = time.perf_counter()
+        try:
+            connection.request("POST", "/search", body=body, headers={"content-type": "application/json"})
+            response = connection.getresponse()
+            payload = response.read()
+            if response.status != 200:
+                errors.append(f"{response.status}: {payload[:200]!r}")
+                continue
+        except (OSError, http.client.HTTPException) as err:
+            errors.append(repr(err))
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            continue
+        latencies.append((time.perf_counter() - start) * 1000)
+
+
+def load(port: int, queries: list[str], concurrency: int, requests: int) -> dict:
+    """``requests`` searches spread over ``concurrency`` clients that each send their next as soon as one returns."""
+    shares = [queries[i::concurrency] for i in range(concurrency)]
+    latencies: list[float] = []
+    errors: list[str] = []
+    threads = [threading.Thread(target=client, args=(port, share, latencies, errors)) for share in shares]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    ms = np.array(latencies) if latencies else np.array([float("nan")])
+    return {
+        "requests": requests,
+        "errors": len(errors),
+        "qps": len(latencies) / wall,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "mean_ms": float(ms.mean()),
+        **({"first_error": errors[0]} if errors else {}),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", default="runs/trec-dl/index")
+    parser.add_argument("--corpus", default=str(DATA / "msmarco-trec-dl-pool-corpus" / "collection.tsv"))
+    parser.add_argument("--queries", default=str(DATA / "msmarco-passage-trec-dl-topics-qrels" / "topics.msmarco-passage.dev-subset.txt"))
+    parser.add_argument("--requests", type=int, default=400, help="searches per concurrency level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--serve-arg", action="append", default=[], help="passed on to tasb serve, e.g. --serve-arg=--bm25")
+    args = parser.parse_args()
+
+    texts = list(read_queries(args.queries).values())
+    rng = random.Random(0)
+    port = free_port()
+    server = start_server(args, port)
+    try:
+        load(port, rng.sample(texts, WARMUP), 1, WARMUP)
+        levels = {str(c): load(port, [rng.choice(texts) for _ in range(args.requests)], c, args.requests) for c in args.concurrency}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    print("| concurrency | QPS | p50 ms | p99 ms | p99 / p50 | errors |")
+    print("|---|---|---|---|---|---|")
+    for concurrency, row in levels.items():
+        print(f"| {concurrency} | {row['qps']:.1f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['p99_ms'] / row['p50_ms']:.2f} | {row['errors']} |")
+    summary = {"index": args.index, "serve_args": args.serve_arg, "concurrency": levels}
+    if "1" in levels and "8" in levels:
+        summary["qps_8_over_1"] = levels["8"]["qps"] / levels["1"]["qps"]
+    summary["max_p99_over_p50"] = max(row["p99_ms"] / row["p50_ms"] for row in levels.values())
+    summary["errors"] = sum(row["errors"] for row in levels.values())
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
