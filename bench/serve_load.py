@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--index", default="runs/trec-dl/index")
     parser.add_argument("--corpus", default=str(DATA / "msmarco-trec-dl-pool-corpus" / "collection.tsv"))
     parser.add_argument("--queries", default=str(DATA / "msmarco-passage-trec-dl-topics-qrels" / "topics.msmarco-passage.dev-subset.txt"))
-    parser.add_argument("--requests", type=int, default=400, help="searches per concurrency level")
+    parser.add_argument("--requests", type=int, default=1000, help="searches per concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--serve-arg", action="append", default=[], help="passed on to tasb serve, e.g. --serve-arg=--bm25")
     args = parser.parse_args()

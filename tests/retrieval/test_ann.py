@@ -133,3 +133,21 @@ def test_index_from_refuses_passages_as_well(tiny_bert_dir, tmp_path):
     corpus.write_text("p1\tone\np2\ttwo\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["index", "--from", str(tmp_path), "--corpus", str(corpus), "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "either --from" in result.output
+
+
+def test_hnsw_searches_at_least_k_candidates_when_k_exceeds_ef_search():
+    from tasb.retrieval.index import faiss_search
+
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((3000, 32), dtype=np.float32)
+    queries = rng.standard_normal((20, 32), dtype=np.float32)
+    settings = resolved_settings(IndexConfig(type="hnsw", hnsw_ef_search=16), len(vectors), 32)
+    index = build_ann(vectors, "hnsw", settings)
+    index.hnsw.efSearch = 16
+
+    _, narrow = index.search(queries, 300)
+    _, rows = faiss_search(index, queries, 300)
+
+    assert recall_against_exact(vectors, rows, queries, 300) >= 0.95
+    assert recall_against_exact(vectors, narrow, queries, 300) < 0.8  # what an efSearch of 16 gives on its own (.61)
+    assert index.hnsw.efSearch == 16  # the setting itself is left alone
