@@ -17,9 +17,6 @@ import http.client
 import json
 import os
 import random
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,33 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from tasb.data import read_queries
+from tasb.serve.launch import running_server
 
 DATA = Path(os.environ.get("TASB_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 WARMUP = 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "tasb", "serve", "--index", args.index, "--corpus", args.corpus, "--port", str(port), *args.serve_arg]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"server exited:\n{server.stdout.read()}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.5)
-    server.terminate()
-    raise SystemExit("server did not answer /health within 300 s")
 
 
 def client(port: int, queries: list[str], latencies: list[float], errors: list[str]) -> None:
@@ -111,14 +85,10 @@ def main() -> None:
 
     texts = list(read_queries(args.queries).values())
     rng = random.Random(0)
-    port = free_port()
-    server = start_server(args, port)
-    try:
+    with running_server(["--index", args.index, "--corpus", args.corpus, *args.serve_arg]) as base:
+        port = int(base.rsplit(":", 1)[1])
         load(port, rng.sample(texts, WARMUP), 1, WARMUP)
         levels = {str(c): load(port, [rng.choice(texts) for _ in range(args.requests)], c, args.requests) for c in args.concurrency}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     print("| concurrency | QPS | p50 ms | p99 ms | p99 / p50 | errors |")
     print("|---|---|---|---|---|---|")

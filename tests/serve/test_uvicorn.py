@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
 from tasb.models.student import BertDot
 from tasb.retrieval.index import build_index
+from tasb.serve.launch import running_server
 
 CORPUS = {f"p{i}": f"passage {i} about topic {i % 7}" for i in range(60)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def post(url: str, payload: object) -> tuple[int, dict]:
@@ -35,24 +26,10 @@ def test_a_served_index_answers_over_http(tiny_bert_dir, tmp_path):
     corpus = tmp_path / "corpus.tsv"
     corpus.write_text("".join(f"{pid}\t{text}\n" for pid, text in CORPUS.items()), encoding="utf-8")
     build_index(BertDot.load(str(tiny_bert_dir)), CORPUS, tmp_path / "index", bf16=False, model_name=str(tiny_bert_dir))
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tasb", "serve", "--index", str(tmp_path / "index"), "--corpus", str(corpus), "--port", str(port), "--bm25"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                    health = json.loads(response.read())
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "server did not come up in 120 s"
-                time.sleep(0.5)
 
+    with running_server(["--index", str(tmp_path / "index"), "--corpus", str(corpus), "--bm25"], timeout=120) as base:
+        with urllib.request.urlopen(f"{base}/health", timeout=10) as response:
+            health = json.loads(response.read())
         assert health["passages"] == 60 and health["fusion"] is True
         status, body = post(f"{base}/search", {"query": "topic 3", "k": 4})
         assert status == 200 and len(body["hits"]) == 4 and body["fused"]
@@ -61,6 +38,3 @@ def test_a_served_index_answers_over_http(tiny_bert_dir, tmp_path):
         assert status == 422 and "empty" in body["detail"]
         with urllib.request.urlopen(f"{base}/", timeout=10) as response:
             assert b"tasb search" in response.read()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
