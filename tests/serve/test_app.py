@@ -64,7 +64,9 @@ def test_default_k_and_batch_answers_match_single_ones(client, served):
     batch = client.post("/search/batch", json={"queries": ["topic 1", "topic 2 subject 9"]}).json()
 
     assert len(single[0]["hits"]) == config.default_k
-    assert [[h["pid"] for h in r["hits"]] for r in batch["results"]] == [[h["pid"] for h in r["hits"]] for r in single]
+    # a batch is encoded padded together: scores agree up to rounding, so equal scores may swap places
+    for alone, together in zip(single, batch["results"]):
+        assert {h["pid"]: pytest.approx(h["score"], abs=1e-4) for h in alone["hits"]} == {h["pid"]: h["score"] for h in together["hits"]}
     assert [r["query"] for r in batch["results"]] == ["topic 1", "topic 2 subject 9"]
 
 
