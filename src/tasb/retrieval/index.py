@@ -301,22 +301,15 @@ def search(
     k: int = 1000,
     batch_size: int = 256,
     bf16: bool | None = None,
-) -> Run:
-    """The top-``k`` passages of the index for every query. ``bf16=None`` encodes queries as the index encoded passages."""
-    index.check_model(model)
-    return search_checked(index, model, queries, k, batch_size, bf16)
-
-
-def search_checked(
-    index: DenseIndex,
-    model: BertDot,
-    queries: Queries,
-    k: int = 1000,
-    batch_size: int = 256,
-    bf16: bool | None = None,
     progress: str | None = "search",
+    check_model: bool = True,
 ) -> Run:
-    """:func:`search` with a model already checked against the index (its fingerprint hashes every weight)."""
+    """The top-``k`` passages of the index for every query. ``bf16=None`` encodes queries as the index encoded passages.
+
+    ``check_model=False`` skips the fingerprint check (it hashes every weight) for a caller that made it once.
+    """
+    if check_model:
+        index.check_model(model)
     qids = list(queries)
     use_bf16 = index.meta["bf16"] if bf16 is None else bf16
     vectors = model.encode_queries([queries[qid] for qid in qids], batch_size=batch_size, bf16=use_bf16, progress=progress)

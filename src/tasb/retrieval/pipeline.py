@@ -107,13 +107,13 @@ class Pipeline:
         return {qid: dict(ranked(scores, k)) for qid, scores in reranked.items()}
 
     def _first_stage(self, queries: Queries, k: int) -> Run:
-        from tasb.retrieval.index import search_checked
+        from tasb.retrieval.index import search
 
         runs = []
         if self._dense is not None:
             with self._timed("dense"):
                 index, model = self._dense
-                runs.append(search_checked(index, model, queries, k, batch_size=max(len(queries), 1), bf16=self.config.bf16, progress=None))
+                runs.append(search(index, model, queries, k, max(len(queries), 1), self.config.bf16, progress=None, check_model=False))
         if self._bm25 is not None:
             with self._timed("bm25"):
                 runs.append(self._bm25.search(queries, k))
