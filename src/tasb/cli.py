@@ -108,7 +108,7 @@ def index(
     bf16: Bf16Opt = True,
     index_type: Annotated[str, typer.Option("--type", help="flat (exact), hnsw or ivfpq (faiss, approximate)")] = "flat",
     source: Annotated[
-        Optional[Path], typer.Option("--from", help="an index folder whose vectors to reuse: a new --type without encoding again")
+        Optional[Path], typer.Option("--from", help="an index folder whose vectors (and model) to reuse: a new --type without encoding again")
     ] = None,
     overrides: SetOpt = None,
 ):
@@ -533,13 +533,6 @@ def report(
     typer.echo(f"report in {path}")
 
 
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
-
 
 @_command()
 def pipelines(
@@ -612,3 +605,11 @@ def bench_latency(
         values["batch_sizes"] = batch_size
     results = run_latency(from_dict(LatencyConfig, apply_overrides(values, overrides or []), source="options"))
     typer.echo(json.dumps(results) if as_json else markdown_table(results))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -70,6 +71,28 @@ def test_a_rerun_skips_unchanged_pipelines_and_redoes_changed_ones(setup):
     after = {p.name: (out / "A" / f"{p.name}.trec").stat().st_mtime_ns for p in setup.pipelines}
     assert after["bm25"] != before["bm25"]
     assert {k: v for k, v in after.items() if k != "bm25"} == {k: v for k, v in before.items() if k != "bm25"}
+
+
+def test_a_rebuilt_index_changed_qrels_or_a_missing_run_are_not_reused(setup, tiny_bert_dir):
+    out = run_pipelines(setup)
+
+    def mtimes():
+        return {p.name: (out / "A" / f"{p.name}.trec").stat().st_mtime_ns for p in setup.pipelines}
+
+    before = mtimes()
+    index = setup.pipelines[1].index
+    build_index(BertDot.load(str(tiny_bert_dir)), CORPUS, index, bf16=False, model_name=str(tiny_bert_dir))
+    run_pipelines(setup)
+    after = mtimes()
+    assert after["bm25"] == before["bm25"]
+    assert all(after[name] != before[name] for name in ("dense", "fused", "fused+rerank"))
+
+    qrels = Path(setup.topics[0].qrels)
+    qrels.write_text(qrels.read_text(encoding="utf-8") + "q0 0 p50 2\n", encoding="utf-8")
+    (out / "A" / "dense.trec").unlink()
+    run_pipelines(setup)
+    assert all(mtimes()[name] != after[name] for name in after)
+    assert (out / "A" / "dense.trec").is_file()
 
 
 def test_names_become_portable_file_names():

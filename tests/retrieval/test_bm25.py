@@ -29,3 +29,10 @@ def test_score_equals_search_scores_and_covers_unretrieved_passages():
     for pid, score in run["q"].items():
         assert scored["q"][pid] == pytest.approx(score, rel=1e-6)
     assert scored["q"]["fish"] == 0.0
+
+
+def test_a_query_without_indexable_terms_matches_nothing():
+    bm25 = BM25({"p1": "the cat sat", "p2": "a dog ran"})
+    queries = {"stop": "the", "punct": "???"}
+    assert bm25.search(queries, 5) == {"stop": {}, "punct": {}}
+    assert bm25.score(queries, {"stop": ["p1", "p2"], "punct": ["p2"]}) == {"stop": {"p1": 0.0, "p2": 0.0}, "punct": {"p2": 0.0}}

@@ -131,13 +131,25 @@ def test_bench_latency_refuses_a_missing_index_in_one_line(tmp_path):
 def test_a_single_query_scans_on_one_thread_with_the_same_results_and_the_setting_restored():
     from tasb.retrieval.index import faiss_search
 
-    index = synthetic_flat_index(3000, 16, seed=1)
-    query = np.random.default_rng(0).standard_normal((1, 16), dtype=np.float32)
+    class Recording(faiss.IndexFlatIP):
+        threads_seen: list[int] = []
+
+        def search(self, x, k, **kwargs):
+            self.threads_seen.append(faiss.omp_get_max_threads())
+            return super().search(x, k, **kwargs)
+
+    index = Recording(16)
+    vectors = np.random.default_rng(0).standard_normal((3000, 16), dtype=np.float32)
+    index.add(vectors)
     before = faiss.omp_get_max_threads()
-
-    scores, rows = faiss_search(index, query, 50)
-
-    expected_scores, expected_rows = index.search(query, 50)
+    faiss.omp_set_num_threads(2)
+    try:
+        scores, rows = faiss_search(index, vectors[:1], 50)
+        faiss_search(index, vectors[:2], 50)
+        assert Recording.threads_seen == [1, 2]  # one query: one thread; a batch: the threads allowed
+        assert faiss.omp_get_max_threads() == 2
+    finally:
+        faiss.omp_set_num_threads(before)
+    expected_scores, expected_rows = faiss.IndexFlatIP.search(index, vectors[:1], 50)
     np.testing.assert_array_equal(rows, expected_rows)
     np.testing.assert_array_equal(scores, expected_scores)
-    assert faiss.omp_get_max_threads() == before

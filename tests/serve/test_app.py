@@ -133,6 +133,44 @@ def test_malformed_bodies_are_a_4xx_with_a_message(client, body, headers):
     assert response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ('{"query": "\\ud800"}', "not valid Unicode"),  # a lone surrogate: JSON can spell it, UTF-8 cannot
+        ('{"query": "ok", "\\ud800": 1}', "valid string"),
+        ('{"query": "ok", "k": 1, "\\ud800x": {"y": NaN}}', "valid string"),
+        ('{"query": NaN}', "valid string"),
+        ('{"query": "ok", "k": 1e400}', "valid integer"),
+        ('{"query": "ok", "k": Infinity}', "valid integer"),
+    ],
+)
+def test_input_json_can_spell_but_not_carry_is_still_a_422(client, raw, message):
+    response = client.post("/search", content=raw.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert message in str(response.json()["detail"])
+
+
+def test_a_query_without_bm25_terms_is_answered(client):
+    # fusion and BM25 re-ranking on: BM25 finds nothing for stopwords and punctuation, the dense side still answers
+    for query in ("the", "???", "of the a"):
+        response = client.post("/search", json={"query": query, "k": 3})
+        assert response.status_code == 200 and len(response.json()["hits"]) == 3
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [({"default_k": 0}, "default_k"), ({"default_k": 60, "max_k": 50}, "default_k"), ({"batch_size": 0}, "batch_size"),
+     ({"max_body_bytes": 0}, "max_body_bytes"), ({"batch_wait_ms": -1.0}, "batch_wait_ms")],
+)
+def test_limits_that_would_refuse_every_request_are_refused_at_start(served, change, field):
+    from tasb.errors import InputError
+    from tasb.serve.app import check_settings
+
+    config, _ = served
+    with pytest.raises(InputError, match=field):
+        check_settings(ServeConfig(**{**config.__dict__, **change}))
+
+
 def test_a_body_streamed_without_length_is_cut_off_at_the_limit(client):
     def chunks():
         for _ in range(10):

@@ -35,20 +35,32 @@ async def with_batcher(run, max_size, wait_ms, body):
         await batcher.stop()
 
 
-def test_concurrent_queries_share_one_batch_and_each_gets_its_own_k():
+def test_concurrent_queries_share_one_batch():
     run = Recorder()
 
     async def body(batcher):
-        return await asyncio.gather(*(batcher.submit("dense", f"q{i}", k=i + 1) for i in range(6)))
+        return await asyncio.gather(*(batcher.submit("dense", f"q{i}", k=3) for i in range(6)))
 
     answers = asyncio.run(with_batcher(run, max_size=32, wait_ms=50, body=body))
 
-    assert len(run.batches) == 1
-    assert run.batches[0] == ("dense", [f"q{i}" for i in range(6)], 6)  # searched once at the largest k
+    assert run.batches == [("dense", [f"q{i}" for i in range(6)], 3)]
     for i, answer in enumerate(answers):
-        assert [pid for pid, _ in answer.hits] == [f"q{i}-{j}" for j in range(i + 1)]
+        assert [pid for pid, _ in answer.hits] == [f"q{i}-{j}" for j in range(3)]
         assert answer.batch_size == 6
-    assert run.threads == {next(iter(run.threads))} and next(iter(run.threads)).startswith("tasb-batch")
+    assert len(run.threads) == 1 and next(iter(run.threads)).startswith("tasb-batch")
+
+
+def test_queries_asking_for_different_k_are_searched_apart():
+    # fusion and re-ranking depend on the first stage's depth: a query's answer must not depend on its neighbours' k
+    run = Recorder()
+
+    async def body(batcher):
+        return await asyncio.gather(*(batcher.submit("dense", f"q{i}", k=5 if i % 2 else 50) for i in range(6)))
+
+    answers = asyncio.run(with_batcher(run, max_size=32, wait_ms=50, body=body))
+
+    assert sorted((k, queries) for _, queries, k in run.batches) == [(5, ["q1", "q3", "q5"]), (50, ["q0", "q2", "q4"])]
+    assert [len(a.hits) for a in answers] == [50, 5, 50, 5, 50, 5]
 
 
 def test_batches_are_capped_and_split_by_variant():
@@ -94,23 +106,56 @@ def test_a_lone_query_waits_no_longer_than_the_window():
     assert 0.025 <= waited < 0.5
 
 
-def test_an_error_in_a_batch_reaches_every_query_in_it_and_the_batcher_keeps_serving():
-    calls = []
+def test_an_error_reaches_only_the_query_that_caused_it_and_the_batcher_keeps_serving():
+    batches = []
 
-    def flaky(variant, queries, k):
-        calls.append(list(queries))
-        if len(calls) == 1:
-            raise RuntimeError("index unreadable")
-        return [[("p", 1.0)] for _ in queries]
+    def fails_on_bad(variant, queries, k):
+        batches.append(list(queries))
+        if "bad" in queries:
+            raise RuntimeError("cannot encode 'bad'")
+        return [[(q, 1.0)] for q in queries]
 
     async def body(batcher):
-        failed = await asyncio.gather(*(batcher.submit("v", f"q{i}", 1) for i in range(3)), return_exceptions=True)
-        recovered = await batcher.submit("v", "again", 1)
-        return failed, recovered
+        answers = await asyncio.gather(*(batcher.submit("v", q, 1) for q in ("q0", "bad", "q2")), return_exceptions=True)
+        return answers, await batcher.submit("v", "again", 1)
 
-    failed, recovered = asyncio.run(with_batcher(flaky, max_size=8, wait_ms=30, body=body))
-    assert all(isinstance(err, RuntimeError) and "unreadable" in str(err) for err in failed)
-    assert recovered.hits == [("p", 1.0)]
+    (first, bad, third), again = asyncio.run(with_batcher(fails_on_bad, max_size=8, wait_ms=30, body=body))
+
+    assert isinstance(bad, RuntimeError) and "bad" in str(bad)
+    assert first.hits == [("q0", 1.0)] and third.hits == [("q2", 1.0)]
+    assert batches[0] == ["q0", "bad", "q2"]  # tried together first, then one by one
+    assert again.hits == [("again", 1.0)]
+
+
+def test_a_search_returning_too_few_rankings_fails_its_queries_instead_of_hanging():
+    async def body(batcher):
+        return await asyncio.gather(*(batcher.submit("v", f"q{i}", 1) for i in range(3)), return_exceptions=True)
+
+    answers = asyncio.run(with_batcher(lambda variant, queries, k: [], max_size=8, wait_ms=30, body=body))
+    assert all(isinstance(a, RuntimeError) and "rankings" in str(a) for a in answers)
+
+
+def test_stopping_answers_queries_in_flight_and_waiting_then_refuses_new_ones():
+    release = threading.Event()
+
+    def slow(variant, queries, k):
+        release.wait(5)
+        return [[("p", 1.0)] for _ in queries]
+
+    async def scenario():
+        batcher = MicroBatcher(slow, max_size=1, wait_ms=0)
+        await batcher.start()
+        pending = [asyncio.create_task(batcher.submit("v", f"q{i}", 1)) for i in range(3)]
+        await asyncio.sleep(0.1)  # q0 is being searched, q1 and q2 wait
+        await batcher.stop()
+        release.set()
+        outcomes = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 5)
+        with pytest.raises(RuntimeError, match="not running"):
+            await batcher.submit("v", "late", 1)
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    assert all(isinstance(o, RuntimeError) and "shutting down" in str(o) for o in outcomes)
 
 
 def test_settings_are_checked():

@@ -36,5 +36,17 @@ def test_a_served_index_answers_over_http(tiny_bert_dir, tmp_path):
         assert all(hit["text"] == CORPUS[hit["pid"]] for hit in body["hits"])
         status, body = post(f"{base}/search", {"query": " ", "k": 4})
         assert status == 422 and "empty" in body["detail"]
+        status, body = post(f"{base}/search", {"query": "x" * 70_000})
+        assert status == 413 and "bytes" in body["detail"]
+        status, body = post(f"{base}/search", {"query": "topic 1", "k": 2})  # the server is still fine
+        assert status == 200 and len(body["hits"]) == 2
         with urllib.request.urlopen(f"{base}/", timeout=10) as response:
             assert b"tasb search" in response.read()
+
+
+def test_a_server_that_cannot_start_says_why(tmp_path):
+    import pytest
+
+    with pytest.raises(RuntimeError, match="c.tsv.*no such file"):
+        with running_server(["--index", str(tmp_path / "missing"), "--corpus", str(tmp_path / "c.tsv")], timeout=60):
+            pass

@@ -8,6 +8,7 @@ re-ranking (the paper's Figure 3).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -70,8 +71,8 @@ def file_stem(name: str) -> str:
 
 def _evaluated(pipeline: PipelineConfig, components: Components, queries, qrels, folder: Path, config: PipelinesConfig) -> dict:
     record_path = folder / f"{file_stem(pipeline.name)}.json"
-    settings = {"pipeline": to_dict(pipeline), "batch_size": config.batch_size, "rel": config.rel, "queries": sorted(queries)}
-    if record_path.is_file():
+    settings = _inputs(pipeline, config, queries, qrels)
+    if record_path.is_file() and (folder / f"{file_stem(pipeline.name)}.trec").is_file():
         record = json.loads(record_path.read_text(encoding="utf-8"))
         if record.get("settings") == settings:
             return record
@@ -91,6 +92,28 @@ def _evaluated(pipeline: PipelineConfig, components: Components, queries, qrels,
     }
     write_json(record_path, record)
     return record
+
+
+def _inputs(pipeline: PipelineConfig, config: PipelinesConfig, queries, qrels) -> dict:
+    """What a pipeline's record depends on: a rerun reuses the record only while all of it is unchanged."""
+    corpus = Path(config.corpus).stat()
+    inputs = {
+        "pipeline": to_dict(pipeline),
+        "batch_size": config.batch_size,
+        "rel": config.rel,
+        "queries": _digest(sorted(queries.items())),
+        "qrels": _digest(sorted((qid, sorted(grades.items())) for qid, grades in qrels.items())),
+        # an index or corpus rebuilt in place keeps its path: its meta.json (model fingerprint, creation time) does not
+        "corpus": {"path": config.corpus, "bytes": corpus.st_size, "modified_ns": corpus.st_mtime_ns},
+    }
+    if pipeline.index:
+        meta = Path(pipeline.index) / "meta.json"
+        inputs["index_meta"] = {"sha256": _digest(meta.read_text(encoding="utf-8")), "modified_ns": meta.stat().st_mtime_ns}
+    return inputs
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _plot_recall(config: PipelinesConfig, topics: str, qrels, out: Path) -> None:

@@ -46,7 +46,9 @@ class BM25:
         """BM25 scores of given passages for each query, whether or not they rank in its top-k."""
         out = {}
         for qid, pids in wanted.items():
-            all_scores = np.asarray(self._retriever.get_scores(self._tokenize_one(queries[qid])))
+            tokens = self._tokenize_one(queries[qid])
+            # a query of stopwords or punctuation only matches nothing (bm25s cannot score an empty query)
+            all_scores = np.asarray(self._retriever.get_scores(tokens)) if tokens else np.zeros(len(self.pids))
             out[qid] = {pid: float(all_scores[self._row[pid]]) for pid in pids}
         return out
 

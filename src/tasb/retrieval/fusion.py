@@ -22,18 +22,28 @@ from tasb.errors import InputError
 
 Normalization = Literal["min-max", "z-score"]
 
-__all__ = ["fuse_files", "interpolate", "reciprocal_rank_fusion"]
+__all__ = ["fuse", "fuse_files", "interpolate", "reciprocal_rank_fusion"]
 
 
 def fuse_files(config: FuseConfig) -> Path:
     """Read ``config.runs``, fuse them, write the top-``depth`` of each query to ``config.out``."""
     runs = [read_run(path) for path in config.runs]
-    if config.method == "rrf":
-        fused = reciprocal_rank_fusion(runs, config.weights, config.rrf_k)
-    else:
-        fused = interpolate(runs, config.weights, config.normalization)
+    fused = fuse(runs, config.method, config.weights, config.normalization, config.rrf_k)
     write_run(fused, config.out, tag=f"fused-{config.method}", k=config.depth)
     return Path(config.out)
+
+
+def fuse(
+    runs: Sequence[Run],
+    method: Literal["interpolation", "rrf"],
+    weights: Sequence[float] | None = None,
+    normalization: Normalization = "min-max",
+    rrf_k: int = 60,
+) -> Run:
+    """:func:`reciprocal_rank_fusion` or :func:`interpolate`, by name; empty ``weights`` weigh the runs alike."""
+    if method == "rrf":
+        return reciprocal_rank_fusion(runs, weights or None, rrf_k)
+    return interpolate(runs, weights or None, normalization)
 
 
 def interpolate(runs: Sequence[Run], weights: Sequence[float] | None = None, normalization: Normalization = "min-max") -> Run:

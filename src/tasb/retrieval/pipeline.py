@@ -16,7 +16,7 @@ from tasb.config import PipelineConfig
 from tasb.data.records import Corpus, Queries, Run
 from tasb.data.writers import ranked
 from tasb.errors import InputError
-from tasb.retrieval.fusion import interpolate, reciprocal_rank_fusion
+from tasb.retrieval.fusion import fuse
 from tasb.retrieval.rerank import rerank
 
 if TYPE_CHECKING:
@@ -120,11 +120,8 @@ class Pipeline:
         if len(runs) == 1:
             return runs[0]
         with self._timed("fusion"):
-            weights = self.config.fusion_weights or None
-            if self.config.fusion == "rrf":
-                fused = reciprocal_rank_fusion(runs, weights, self.config.rrf_k)
-            else:
-                fused = interpolate(runs, weights, self.config.normalization)
+            config = self.config
+            fused = fuse(runs, config.fusion, config.fusion_weights, config.normalization, config.rrf_k)
             return {qid: dict(ranked(scores, k)) for qid, scores in fused.items()}
 
     @contextmanager

@@ -1,8 +1,8 @@
 """``tasb serve``: FastAPI endpoints over a retrieval pipeline, micro-batched, with a search page at ``/``.
 
 The configured pipeline is dense retrieval, optionally fused with BM25 and re-ranked; a request may switch
-fusion or re-ranking off (or on, when configured) with ``fuse`` / ``rerank``. Bad input is answered with a
-4xx and a message: 422 for invalid fields or JSON, 413 for an oversized body.
+a configured fusion or re-ranking off with ``fuse`` / ``rerank`` false. Bad input is answered with a 4xx and
+a message: 422 for invalid fields or JSON, 400 for a body that is not UTF-8, 413 for an oversized body.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Hashable
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
 
 from tasb.config import ServeConfig
@@ -26,22 +27,21 @@ from tasb.serve.batcher import Hits, MicroBatcher
 from tasb.serve.limits import BodySizeLimit
 
 
-class SearchRequest(BaseModel):
+class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    k: StrictInt | None = None
+    # unset: the stage runs if the server has it; false switches it off for this request
+    fuse: StrictBool | None = None
+    rerank: StrictBool | None = None
+
+
+class SearchRequest(_Options):
     query: StrictStr
-    k: StrictInt | None = None
-    fuse: StrictBool | None = None
-    rerank: StrictBool | None = None
 
 
-class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BatchRequest(_Options):
     queries: list[StrictStr]
-    k: StrictInt | None = None
-    fuse: StrictBool | None = None
-    rerank: StrictBool | None = None
 
 
 class Hit(BaseModel):
@@ -83,8 +83,7 @@ class SearchService:
     """The pipelines one server runs: dense alone, fused with BM25, each re-ranked, as far as configured."""
 
     def __init__(self, config: ServeConfig):
-        if not config.pipeline.index:
-            raise InputError("--index", "a dense index folder to serve")
+        check_settings(config)
         self.config = config
         self.corpus = load_corpus(config.data, config.corpus)
         components = Components(self.corpus)
@@ -129,6 +128,34 @@ class SearchService:
         )
 
 
+def check_settings(config: ServeConfig) -> None:
+    """Refuse limits that would turn every request away, naming the field, before anything is loaded."""
+    if not config.pipeline.index:
+        raise InputError("--index", "a dense index folder to serve")
+    positive = ("max_k", "max_query_chars", "max_batch_queries", "max_body_bytes", "batch_size")
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise InputError(name, "a value of at least 1", str(getattr(config, name)))
+    if not 1 <= config.default_k <= config.max_k:
+        raise InputError("default_k", f"a value between 1 and max_k ({config.max_k})", str(config.default_k))
+    if config.batch_wait_ms < 0:
+        raise InputError("batch_wait_ms", "a wait of 0 ms or more", str(config.batch_wait_ms))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own handler echoes the offending input, which may not be JSON-encodable (NaN, lone surrogates)
+    errors = [
+        {"loc": [_encodable(part) for part in error.get("loc", ())], "msg": _encodable(error.get("msg", "")), "type": error.get("type", "")}
+        for error in exc.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": errors})
+
+
+def _encodable(part: object) -> object:
+    """A location or message as JSON can carry it: a key holding a lone surrogate is spelled escaped."""
+    return part if isinstance(part, int) else str(part).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def create_app(config: ServeConfig, service: SearchService | None = None) -> FastAPI:
     """The FastAPI app; ``service`` defaults to loading everything ``config`` names."""
     service = service or SearchService(config)
@@ -147,6 +174,7 @@ def create_app(config: ServeConfig, service: SearchService | None = None) -> Fas
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     page = (files("tasb.serve") / "static" / "index.html").read_text(encoding="utf-8")
 
     def checked_k(k: int | None) -> int:
@@ -158,6 +186,10 @@ def create_app(config: ServeConfig, service: SearchService | None = None) -> Fas
     def checked_query(query: str) -> str:
         if not query.strip():
             raise HTTPException(422, "query is empty")
+        try:
+            query.encode("utf-8")
+        except UnicodeEncodeError:
+            raise HTTPException(422, "query holds characters that are not valid Unicode text (e.g. a lone surrogate)") from None
         if len(query) > config.max_query_chars:
             raise HTTPException(422, f"query is {len(query)} characters long; the limit is {config.max_query_chars}")
         return query

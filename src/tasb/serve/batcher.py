@@ -1,9 +1,10 @@
 """Micro-batching: queries that arrive close together share one forward pass and one faiss search.
 
 A single worker takes the first waiting query, waits up to ``wait_ms`` for company (at most ``max_size``
-queries), and runs the batch in a worker thread, so the event loop keeps accepting requests meanwhile;
-those form the next batch. Under load, batches grow by themselves and throughput with them; alone, a query
-waits ``wait_ms`` at most.
+queries), and runs the batch (one per pipeline variant and k) in a worker thread, so the event loop keeps
+accepting requests meanwhile; those form the next batch. Under load, batches grow by themselves and
+throughput with them; alone, a query waits ``wait_ms`` at most. A batch that fails is retried query by
+query, so an error reaches only the query that caused it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Hashable
 
 Hits = list[tuple[str, float]]
-# (variant, query texts, k) -> each query's ranked (pid, score) list
+# (variant, query texts, k) -> each query's ranked (pid, score) list, in order
 RunBatch = Callable[[Hashable, list[str], int], list[Hits]]
 
 
@@ -42,6 +43,7 @@ class MicroBatcher:
         self._wait = wait_ms / 1000
         self._queue: asyncio.Queue[_Job] | None = None
         self._worker: asyncio.Task | None = None
+        self._current: list[_Job] = []
         # one thread: batches run one after another, each with all the cores torch and faiss use
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tasb-batch")
 
@@ -50,23 +52,31 @@ class MicroBatcher:
         self._worker = asyncio.create_task(self._serve())
 
     async def stop(self) -> None:
+        """Stop taking queries; those waiting or being searched are told so instead of hanging."""
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
-        self._executor.shutdown(wait=True)
+        stopped = RuntimeError("the search service is shutting down")
+        waiting = [self._queue.get_nowait() for _ in range(self._queue.qsize())] if self._queue is not None else []
+        _fail([*self._current, *waiting], stopped)
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, variant: Hashable, query: str, k: int) -> Answer:
-        if self._queue is None:
-            raise RuntimeError("MicroBatcher.start() was not awaited")
+        if self._worker is None or self._worker.done():
+            raise RuntimeError("the search service is not running")
         future = asyncio.get_running_loop().create_future()
         await self._queue.put(_Job(variant, query, k, future))
         return await future
 
     async def _serve(self) -> None:
         while True:
-            jobs = await self._collect()
-            for group in _by_variant(jobs):
-                await self._run(group)
+            self._current = await self._collect()
+            try:
+                for group in _by_variant_and_k(self._current):
+                    await self._run(group)
+            except Exception as err:  # noqa: BLE001 - the worker must outlive any one batch
+                _fail(self._current, err)
+            self._current = []
 
     async def _collect(self) -> list[_Job]:
         jobs = [await self._queue.get()]
@@ -86,23 +96,39 @@ class MicroBatcher:
         return jobs
 
     async def _run(self, group: list[_Job]) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            hits = await loop.run_in_executor(
-                self._executor, self._run_batch, group[0].variant, [job.query for job in group], max(job.k for job in group)
-            )
-        except Exception as err:  # noqa: BLE001 - every waiting request must hear of it, not hang
+            rankings = await self._search(group)
+        except Exception as err:  # noqa: BLE001 - sorted out below
+            if len(group) == 1:
+                _fail(group, err)
+                return
+            # one bad query must not fail the others that happened to share its batch
             for job in group:
-                if not job.future.done():
-                    job.future.set_exception(err)
+                await self._run([job])
             return
-        for job, ranking in zip(group, hits):
+        for job, ranking in zip(group, rankings, strict=True):
             if not job.future.done():  # a client that went away cancelled its future
                 job.future.set_result(Answer(ranking[: job.k], len(group)))
 
+    async def _search(self, group: list[_Job]) -> list[Hits]:
+        queries = [job.query for job in group]
+        loop = asyncio.get_running_loop()
+        rankings = await loop.run_in_executor(self._executor, self._run_batch, group[0].variant, queries, group[0].k)
+        if len(rankings) != len(group):
+            raise RuntimeError(f"the search returned {len(rankings)} rankings for {len(group)} queries")
+        return rankings
 
-def _by_variant(jobs: list[_Job]) -> list[list[_Job]]:
-    groups: dict[Hashable, list[_Job]] = {}
+
+def _fail(jobs: list[_Job], err: BaseException) -> None:
     for job in jobs:
-        groups.setdefault(job.variant, []).append(job)
+        if not job.future.done():
+            job.future.set_exception(err)
+
+
+def _by_variant_and_k(jobs: list[_Job]) -> list[list[_Job]]:
+    # one k per batch: fusion and re-ranking depend on how deep the first stage goes, so a query's answer
+    # must not depend on the k other queries asked for
+    groups: dict[tuple[Hashable, int], list[_Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.variant, job.k), []).append(job)
     return list(groups.values())
