@@ -44,6 +44,7 @@ from tasb.models.student import BertDot
 from tasb.sampling import BatchSampler, RandomSampler, TASBalancedSampler, TASSampler
 from tasb.sampling.background import BackgroundSampler
 from tasb.sampling.checks import check_sampling_inputs
+from tasb.training.distributed import World, init_world, leave_world
 from tasb.training.dual import DualLoss
 from tasb.training.inbatch_teacher import ColbertTeacher
 from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
@@ -92,6 +93,7 @@ class _Run:
     progress: _Progress
     validation: ValidationSet | None
     early_stopping: EarlyStopping
+    world: World
 
 
 def train(
@@ -103,6 +105,7 @@ def train(
     sampler: BatchSampler | None = None,
     inbatch_teacher: ColbertTeacher | None = None,
     validation: ValidationSet | None = None,
+    world: World | None = None,
 ) -> Path:
     """Train the student on ``scores`` and return the run folder ``config.output_dir``.
 
@@ -113,15 +116,23 @@ def train(
     scratch); without it, a folder holding an earlier run is refused rather than overwritten.
     ``validation`` defaults to the held-out set ``config.validation`` describes (none when it holds out no
     queries); its queries' pairs are dropped from ``scores`` so the student never trains on them.
+
+    Under ``torchrun`` (or with ``world``) each process trains on its slice of every global batch of
+    ``batch_size`` (see :mod:`tasb.training.distributed`); rank 0 alone writes the run folder.
     """
     folder = Path(config.output_dir)
+    owns_world = world is None
+    world = init_world() if world is None else world
     check_settings(config)
+    if config.batch_size % world.size:
+        raise InputError("config", f"batch_size divisible by the {world.size} training processes", str(config.batch_size))
     check_score_texts(scores, dataset.queries, dataset.corpus, config.teacher_scores, dataset.source or "the dataset")
     checkpoint = _newest_checkpoint(folder) if resume else None
     if resume and checkpoint is None:
         logger.warning("no checkpoint in %s: training from scratch", folder)
     if not resume:
         _refuse_earlier_run(folder)
+    world.barrier()  # every rank has looked at the folder before rank 0 writes to it
     validation = _validation_set(config, dataset, scores, validation)
     if validation is not None:
         scores = _without_queries(scores, validation.queries)
@@ -142,21 +153,26 @@ def train(
         progress=_Progress(),
         validation=validation,
         early_stopping=EarlyStopping(config.validation.patience),
+        world=world,
     )
     if checkpoint is not None:
         _restore(checkpoint, run)
-    _truncate_log(folder / LOG_FILE, run.progress.step)
-    # without a checkpoint even the step-0 evaluation is redone
-    _truncate_log(folder / VALIDATION_LOG, run.progress.step if checkpoint is not None else -1)
-    (folder / "DONE").unlink(missing_ok=True)
-    save_config(config, folder / "config.yaml")
+    if world.is_main:
+        _truncate_log(folder / LOG_FILE, run.progress.step)
+        # without a checkpoint even the step-0 evaluation is redone
+        _truncate_log(folder / VALIDATION_LOG, run.progress.step if checkpoint is not None else -1)
+        (folder / "DONE").unlink(missing_ok=True)
+        save_config(config, folder / "config.yaml")
 
     try:
         stopped_by = _loop(run)
     finally:
         if isinstance(run.sampler, BackgroundSampler):
             run.sampler.close()
-    _finish(run, stopped_by)
+    if world.is_main:
+        _finish(run, stopped_by)
+    if owns_world:
+        leave_world(world)
     return folder
 
 
@@ -191,16 +207,17 @@ def _loop(run: _Run) -> str:
     rate = _Rate()
     last_checkpoint = progress.step
     stopped_by = "steps"
+    world = run.world
     if run.validation is not None and run.early_stopping.exhausted:
         return "early-stopping"  # a resumed run that had already run out of patience
     run.student.encoder.train()
-    if run.validation is not None and run.early_stopping.evaluations == 0:
+    if run.validation is not None and run.early_stopping.evaluations == 0 and world.is_main:
         _validate(run, started)
-    bar = tqdm(total=config.steps, initial=progress.step, unit="step", desc="train", dynamic_ncols=True)
+    bar = tqdm(total=config.steps, initial=progress.step, unit="step", desc="train", dynamic_ncols=True, disable=not world.is_main)
     try:
-        with (run.folder / LOG_FILE).open("a", encoding="utf-8") as log:
+        with _log_file(run) as log:
             while progress.step < config.steps:
-                if time.monotonic() - started >= budget_s:
+                if world.agree(time.monotonic() - started >= budget_s):
                     stopped_by = "time"
                     break
                 loss, parts = _train_step(run, next(run.sampler))
@@ -215,22 +232,29 @@ def _loop(run: _Run) -> str:
                 bar.set_postfix(loss=f"{progress.window_loss / progress.window_steps:.4f}", refresh=False)
                 if progress.step % config.log_every == 0:
                     _log(log, run, rate.take())
-                exhausted = run.validation is not None and progress.step % config.validation.every == 0 and _validate(run, started)
+                due = run.validation is not None and progress.step % config.validation.every == 0
+                exhausted = due and world.agree(world.is_main and _validate(run, started))
                 if progress.step % config.checkpoint_every == 0:
-                    _save_checkpoint(run)
+                    if world.is_main:
+                        _save_checkpoint(run)
                     last_checkpoint = progress.step
                 if exhausted:
                     stopped_by = "early-stopping"
                     break
     finally:
         bar.close()
-    if run.validation is not None and run.early_stopping.last_step != progress.step:
+    if world.is_main and run.validation is not None and run.early_stopping.last_step != progress.step:
         # steps after the last evaluation might have made the best model
         _validate(run, started)
-    if progress.step != last_checkpoint:
+    if world.is_main and progress.step != last_checkpoint:
         # the last steps are kept too: a run stopped by its budget can be resumed with a larger one
         _save_checkpoint(run)
     return stopped_by
+
+
+def _log_file(run: _Run) -> TextIO:
+    # ranks other than 0 compute the same losses; only rank 0 writes them
+    return (run.folder / LOG_FILE).open("a", encoding="utf-8") if run.world.is_main else open(os.devnull, "w")
 
 
 def _validate(run: _Run, started: float) -> bool:
@@ -257,26 +281,38 @@ def _plot_validation(run: _Run) -> None:
 
 
 def _train_step(run: _Run, batch: list[ScoredPair]) -> tuple[float, dict[str, float]]:
-    student, texts = run.student, run.dataset
-    query_texts = [texts.queries[pair.qid] for pair in batch]
+    """One step on the global ``batch``: this rank encodes its slice, the loss covers the whole batch."""
+    student, texts, world = run.student, run.dataset, run.world
+    local = world.local(batch)
+    query_texts = [texts.queries[pair.qid] for pair in local]
     queries = student.tokenize(query_texts, student.query_max_length)
-    # positives then negatives: one encoder pass over all 2b passages
-    pids = [pair.pid_pos for pair in batch] + [pair.pid_neg for pair in batch]
-    passages = student.tokenize([texts.corpus[pid] for pid in pids], student.passage_max_length)
+    # positives then negatives: one encoder pass over the slice's 2b passages
+    passages = student.tokenize([texts.corpus[pid] for pid in _passage_ids(local)], student.passage_max_length)
     margins = torch.tensor([pair.margin for pair in batch], dtype=torch.float32, device=student.encoder.device)
-    teacher_scores = run.inbatch_teacher.scores(query_texts, pids) if run.inbatch_teacher is not None else None
+    teacher_scores = None
+    if run.inbatch_teacher is not None:
+        # this rank's queries against every passage of the global batch; the rows of all ranks make the (b, 2b) matrix
+        teacher_scores = world.gather(run.inbatch_teacher.scores(query_texts, _passage_ids(batch)))
     with autocast(run.config.bf16):
-        loss, parts = run.loss_fn(queries, passages, margins, teacher_scores)
+        query_vectors, passage_vectors = student.embed(queries), student.embed(passages)
+        n = len(local)
+        passage_vectors = torch.cat([world.gather(passage_vectors[:n]), world.gather(passage_vectors[n:])])
+        loss, parts = run.loss_fn.compute_loss_from_embeddings(world.gather(query_vectors), passage_vectors, margins, teacher_scores)
     value = loss.item()
     if not math.isfinite(value):
         raise FloatingPointError(
             f"loss became {value} at step {run.progress.step + 1}: lower learning_rate or check the teacher scores"
         )
     loss.backward()
+    world.average_gradients(student.encoder.parameters())
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     return value, parts
+
+
+def _passage_ids(batch: Sequence[ScoredPair]) -> list[str]:
+    return [pair.pid_pos for pair in batch] + [pair.pid_neg for pair in batch]
 
 
 class _Rate:
