@@ -10,11 +10,11 @@ import torch
 from tqdm.auto import tqdm
 
 
-def autocast(enabled: bool):
-    """bf16 autocast on CPU: about twice as fast on AVX-512-BF16 machines, with the same rankings."""
+def autocast(enabled: bool, device_type: str = "cpu"):
+    """bf16 autocast: about twice as fast on AVX-512-BF16 CPUs (with the same rankings), and on GPUs with bf16."""
     if not enabled:
         return contextlib.nullcontext()
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+    return torch.autocast(device_type, dtype=torch.bfloat16)
 
 
 def batched_inference(

@@ -34,6 +34,13 @@ class World:
     size: int = 1
 
     @property
+    def device(self) -> str:
+        """Where this rank trains: its own GPU under torchrun when there are GPUs, else the CPU."""
+        if not torch.cuda.is_available():
+            return "cpu"
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+
+    @property
     def is_main(self) -> bool:
         return self.rank == 0
 
@@ -71,7 +78,7 @@ class World:
         """Rank 0's ``decision`` on every rank: stopping (time budget, early stopping) must happen everywhere at once."""
         if not self.distributed:
             return decision
-        flag = torch.tensor([int(decision)])
+        flag = torch.tensor([int(decision)], device=self.device)  # NCCL moves only GPU tensors
         dist.broadcast(flag, src=0)
         return bool(flag.item())
 
@@ -86,6 +93,8 @@ def init_world() -> World:
     if size <= 1:
         return World()
     if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     return World(rank=dist.get_rank(), size=dist.get_world_size())
 

@@ -137,7 +137,7 @@ def train(
     if validation is not None:
         scores = _without_queries(scores, validation.queries)
     set_seed(config.seed)
-    student = load_student(config.student) if student is None else student
+    student = load_student(config.student, world.device) if student is None else student
     optimizer = torch.optim.Adam(student.encoder.parameters(), lr=config.learning_rate)
     run = _Run(
         folder=folder,
@@ -292,8 +292,8 @@ def _train_step(run: _Run, batch: list[ScoredPair]) -> tuple[float, dict[str, fl
     teacher_scores = None
     if run.inbatch_teacher is not None:
         # this rank's queries against every passage of the global batch; the rows of all ranks make the (b, 2b) matrix
-        teacher_scores = world.gather(run.inbatch_teacher.scores(query_texts, _passage_ids(batch)))
-    with autocast(run.config.bf16):
+        teacher_scores = world.gather(run.inbatch_teacher.scores(query_texts, _passage_ids(batch)).to(student.encoder.device))
+    with autocast(run.config.bf16, student.encoder.device.type):
         query_vectors, passage_vectors = student.embed(queries), student.embed(passages)
         n = len(local)
         passage_vectors = torch.cat([world.gather(passage_vectors[:n]), world.gather(passage_vectors[n:])])
@@ -511,7 +511,7 @@ def _inbatch_teacher(
     )
 
 
-def load_student(settings: StudentConfig) -> BertDot:
+def load_student(settings: StudentConfig, device: str = "cpu") -> BertDot:
     """The student a config describes, loaded fresh."""
     return BertDot.load(
         settings.model,
@@ -519,6 +519,7 @@ def load_student(settings: StudentConfig) -> BertDot:
         normalize=settings.normalize,
         query_max_length=settings.query_max_length,
         passage_max_length=settings.passage_max_length,
+        device=device,
     )
 
 
