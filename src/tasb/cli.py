@@ -110,20 +110,32 @@ def index(
     source: Annotated[
         Optional[Path], typer.Option("--from", help="an index folder whose vectors (and model) to reuse: a new --type without encoding again")
     ] = None,
+    shard: Annotated[
+        Optional[str],
+        typer.Option(
+            "--shard",
+            help="i/N: encode only shard i (0 to N-1) of N into OUT.shards/ (merge with `tasb index-merge OUT`); "
+            "all/N: every shard not yet done, then merge them into OUT (rerun to resume)",
+        ),
+    ] = None,
     overrides: SetOpt = None,
 ):
     """Encode every passage once into an index folder (embeddings.npy, ids.txt, meta.json; faiss.index if approximate)."""
     from tasb.data import load_corpus
     from tasb.models.student import BertDot
     from tasb.retrieval.index import DenseIndex, build_index, reindex
+    from tasb.retrieval.shards import parse_shard_spec
 
     if pooling not in (None, "cls", "mean"):
         raise InputError("--pooling", "cls or mean", pooling)
     # IndexConfig fields other than the type (hnsw_m, nprobe, ...) come with --set
     ann = load_config(IndexConfig, None, [*(overrides or []), f"type={index_type}"])
+    split = parse_shard_spec(shard) if shard is not None else None
+    if split is not None and split[0] is not None and (overrides or index_type != "flat"):
+        raise InputError("--type", "--type and --set only with --shard all/N or `tasb index-merge` (a single shard is always flat)", shard)
     if source is not None:
-        if data or corpus:
-            raise InputError("--from", "either --from INDEX (its vectors) or --data/--corpus (passages to encode)", "both")
+        if data or corpus or split:
+            raise InputError("--from", "either --from INDEX (its vectors) or --data/--corpus/--shard (passages to encode)", "both")
         built = reindex(DenseIndex.load(source), out, ann)
         typer.echo(f"wrote {out} ({built.meta['count']} passages from {source}, {built.meta['index_type']})")
         return
@@ -131,8 +143,40 @@ def index(
     student = BertDot.load(model, pooling=pooling)
     # an absolute path, so `tasb search` finds the model from any working directory
     recorded = str(Path(model).resolve()) if Path(model).exists() else model
-    built = build_index(student, passages, out, batch_size=batch_size, bf16=bf16, model_name=recorded, ann=ann)
-    typer.echo(f"wrote {out} ({built.meta['count']} passages, dim {built.meta['dim']}, {built.meta['index_type']})")
+    if split is None:
+        built = build_index(student, passages, out, batch_size=batch_size, bf16=bf16, model_name=recorded, ann=ann)
+    else:
+        built = _index_shards(*split, student, passages, out, batch_size, bf16, recorded, ann)
+    if built is not None:
+        typer.echo(f"wrote {out} ({built.meta['count']} passages, dim {built.meta['dim']}, {built.meta['index_type']})")
+
+
+def _index_shards(only: int | None, n: int, student, passages, out: Path, batch_size: int, bf16: bool, model_name: str, ann: IndexConfig):
+    """``tasb index --shard``: shard ``only`` of ``n`` (no index yet: None), or with ``only`` None every shard and their merge."""
+    from tasb.retrieval.shards import build_sharded_index, encode_shards, shard_dir
+
+    def report(shard: int, status: str) -> None:
+        said = {"done": "already done", "written": "written", "replaced": "written over one of another corpus or model"}[status]
+        typer.echo(f"shard {shard}/{n} {said}: {shard_dir(out, shard, n)}")
+
+    if only is None:
+        return build_sharded_index(student, passages, out, n, batch_size, bf16, model_name, ann, report)
+    encode_shards(student, passages, out, n, [only], batch_size, bf16, model_name, report)
+    return None
+
+
+@_command(name="index-merge")
+def index_merge(
+    out: Annotated[Path, typer.Argument(help="index folder to write; the shards are read from OUT.shards/")],
+    index_type: Annotated[str, typer.Option("--type", help="flat (exact), hnsw or ivfpq (faiss, approximate)")] = "flat",
+    overrides: SetOpt = None,
+):
+    """Join the shards of `tasb index --shard i/N --out OUT` into the index folder OUT, as if encoded in one go (shards are kept)."""
+    from tasb.retrieval.shards import merge_shards
+
+    ann = load_config(IndexConfig, None, [*(overrides or []), f"type={index_type}"])
+    built = merge_shards(out, ann)
+    typer.echo(f"wrote {out} ({built.meta['count']} passages from {built.meta['shards']} shards, {built.meta['index_type']})")
 
 
 @_command(name="ann-recall")

@@ -5,6 +5,7 @@ in row order) and ``meta.json`` (which model built it, how it pooled, how long i
 model's fingerprint is stored so a search with any other model is refused instead of silently ranking
 with vectors from two different spaces. An approximate index (``type`` hnsw or ivfpq) adds ``faiss.index``;
 ``meta.json`` records its type and parameters, and ``embeddings.npy`` stays for exact search and recall checks.
+``tasb.retrieval.shards`` writes the same folder from a corpus encoded in resumable pieces, never all in memory.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 import faiss
 import numpy as np
@@ -53,26 +55,47 @@ def build_index(
     # settings are checked before the passages take their minutes to encode
     settings = resolved_settings(ann, len(pids), model.dim) if index_type != "flat" else {}
     vectors = model.encode_passages([corpus[pid] for pid in pids], batch_size=batch_size, bf16=bf16, progress="index")
-    meta = {
-        "format": FORMAT,
+    meta = index_meta(encoder_meta(model, model_name, bf16), len(pids), index_type, settings)
+    with atomic_dir(out_dir) as tmp:
+        np.save(tmp / EMBEDDINGS, np.ascontiguousarray(vectors, dtype=np.float32))
+        write_ids(tmp / IDS, pids)
+        _finish_folder(tmp, vectors, meta)
+    return DenseIndex.load(out_dir)
+
+
+# what a folder's vectors depend on besides the passages: vectors from folders that differ here do not mix
+ENCODER_KEYS = ("model", "model_fingerprint", "pooling", "normalize", "dim", "query_max_length", "passage_max_length", "bf16")
+
+
+def encoder_meta(model: BertDot, model_name: str, bf16: bool) -> dict:
+    """The ``ENCODER_KEYS`` of ``meta.json`` for vectors ``model`` encodes; fingerprinting hashes every weight, so call it once."""
+    return {
         "model": model_name,
         "model_fingerprint": model.fingerprint(),
         "pooling": model.pooling,
         "normalize": model.normalize,
-        "dim": int(vectors.shape[1]),
-        "count": len(pids),
-        "index_type": index_type,
-        **({"ann": settings} if settings else {}),
+        "dim": model.dim,
         "query_max_length": model.query_max_length,
         "passage_max_length": model.passage_max_length,
         "bf16": bf16,
+    }
+
+
+def index_meta(encoder: dict, count: int, index_type: str, settings: dict, **extra: object) -> dict:
+    """``meta.json`` of a folder of ``count`` vectors from ``encoder`` (see ``encoder_meta``), searched as ``index_type``."""
+    return {
+        "format": FORMAT,
+        **encoder,
+        "count": count,
+        "index_type": index_type,
+        **({"ann": settings} if settings else {}),
+        **extra,
         "created": _now(),
     }
-    with atomic_dir(out_dir) as tmp:
-        np.save(tmp / EMBEDDINGS, np.ascontiguousarray(vectors, dtype=np.float32))
-        (tmp / IDS).write_text("".join(f"{pid}\n" for pid in pids), encoding="utf-8")
-        _finish_folder(tmp, vectors, meta)
-    return DenseIndex.load(out_dir)
+
+
+def write_ids(path: Path, pids: Sequence[str]) -> None:
+    path.write_text("".join(f"{pid}\n" for pid in pids), encoding="utf-8")
 
 
 def reindex(source: "DenseIndex", out_dir: str | Path, ann: IndexConfig | None = None) -> "DenseIndex":
