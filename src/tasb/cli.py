@@ -106,6 +106,7 @@ def index(
     pooling: Annotated[Optional[str], typer.Option(help="cls or mean; default: what the model folder says")] = None,
     batch_size: Annotated[int, typer.Option(help="passages per forward pass")] = 32,
     bf16: Bf16Opt = True,
+    device: Annotated[str, typer.Option(help="where the model encodes: cpu, cuda, cuda:1, ...")] = "cpu",
     index_type: Annotated[str, typer.Option("--type", help="flat (exact), hnsw or ivfpq (faiss, approximate)")] = "flat",
     source: Annotated[
         Optional[Path], typer.Option("--from", help="an index folder whose vectors (and model) to reuse: a new --type without encoding again")
@@ -140,7 +141,7 @@ def index(
         typer.echo(f"wrote {out} ({built.meta['count']} passages from {source}, {built.meta['index_type']})")
         return
     passages = load_corpus(data, _str(corpus))
-    student = BertDot.load(model, pooling=pooling)
+    student = BertDot.load(model, pooling=pooling, device=device)
     # an absolute path, so `tasb search` finds the model from any working directory
     recorded = str(Path(model).resolve()) if Path(model).exists() else model
     if split is None:

@@ -37,7 +37,7 @@ def batched_inference(
     module.eval()
     bar = tqdm(total=len(order), desc=progress, unit=unit, disable=progress is None)
     try:
-        with torch.inference_mode(), autocast(bf16):
+        with torch.inference_mode(), autocast(bf16, next(module.parameters()).device.type):
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 result = forward(idx).float().cpu().numpy()
