@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 teacher_app = typer.Typer(no_args_is_help=True, help="Teachers (BERT_CAT, ColBERT, ensembles): train, judge by re-ranking, score training pairs.")
 app.add_typer(teacher_app, name="teacher")
+index_app = typer.Typer(help="Encode passages into an index folder; `merge` joins shards, `verify` checks a folder.")
+app.add_typer(index_app, name="index")
 bench_app = typer.Typer(no_args_is_help=True, help="Measurements of speed: query latency per batch size (the paper's Table 1).")
 app.add_typer(bench_app, name="bench")
 
@@ -97,9 +99,11 @@ def bm25(
     typer.echo(f"wrote {out} ({len(dataset.queries)} queries)")
 
 
-@_command()
+@index_app.callback(invoke_without_command=True)
+@_user_errors
 def index(
-    out: Annotated[Path, typer.Option("--out", help="index folder to write")],
+    ctx: typer.Context,
+    out: Annotated[Optional[Path], typer.Option("--out", help="index folder to write")] = None,
     data: DataOpt = None,
     corpus: CorpusOpt = None,
     model: Annotated[str, typer.Option(help="BERT_DOT folder or name")] = "all-MiniLM-L6-v2",
@@ -115,13 +119,19 @@ def index(
         Optional[str],
         typer.Option(
             "--shard",
-            help="i/N: encode only shard i (0 to N-1) of N into OUT.shards/ (merge with `tasb index-merge OUT`); "
+            help="i/N: encode only shard i (0 to N-1) of N into OUT.shards/ (merge with `tasb index merge OUT`); "
             "all/N: every shard not yet done, then merge them into OUT (rerun to resume)",
         ),
     ] = None,
     overrides: SetOpt = None,
 ):
     """Encode every passage once into an index folder (embeddings.npy, ids.txt, meta.json; faiss.index if approximate)."""
+    if ctx.invoked_subcommand is not None:
+        if any(given is not None for given in (out, data, corpus, source, shard)):
+            raise InputError(f"tasb index {ctx.invoked_subcommand}", "its own options after its name (tasb index OPTIONS builds an index)")
+        return
+    if out is None:
+        raise InputError("--out", "the index folder to write (tasb index --corpus FILE --out DIR, or tasb index merge|verify DIR)")
     from tasb.data import load_corpus
     from tasb.models.student import BertDot
     from tasb.retrieval.index import DenseIndex, build_index, reindex
@@ -133,7 +143,7 @@ def index(
     ann = load_config(IndexConfig, None, [*(overrides or []), f"type={index_type}"])
     split = parse_shard_spec(shard) if shard is not None else None
     if split is not None and split[0] is not None and (overrides or index_type != "flat"):
-        raise InputError("--type", "--type and --set only with --shard all/N or `tasb index-merge` (a single shard is always flat)", shard)
+        raise InputError("--type", "--type and --set only with --shard all/N or `tasb index merge` (a single shard is always flat)", shard)
     if source is not None:
         if data or corpus or split:
             raise InputError("--from", "either --from INDEX (its vectors) or --data/--corpus/--shard (passages to encode)", "both")
@@ -166,7 +176,7 @@ def _index_shards(only: int | None, n: int, student, passages, out: Path, batch_
     return None
 
 
-@_command(name="index-merge")
+@_command(index_app, name="merge")
 def index_merge(
     out: Annotated[Path, typer.Argument(help="index folder to write; the shards are read from OUT.shards/")],
     index_type: Annotated[str, typer.Option("--type", help="flat (exact), hnsw or ivfpq (faiss, approximate)")] = "flat",
@@ -178,6 +188,18 @@ def index_merge(
     ann = load_config(IndexConfig, None, [*(overrides or []), f"type={index_type}"])
     built = merge_shards(out, ann)
     typer.echo(f"wrote {out} ({built.meta['count']} passages from {built.meta['shards']} shards, {built.meta['index_type']})")
+
+
+@_command(index_app, name="verify")
+def index_verify(folder: Annotated[Path, typer.Argument(help="index folder to check")]):
+    """Check an index folder's files against the sha256 checksums its meta.json recorded when it was written."""
+    from tasb.retrieval.index import CHECKSUMMED, verify_folder
+
+    problems = verify_folder(folder)
+    if problems:
+        raise InputError(folder, "files matching the checksums in meta.json", "; ".join(problems))
+    checked = [name for name in CHECKSUMMED if (folder / name).is_file()]
+    typer.echo(f"{folder}: intact ({', '.join(checked)} match meta.json)")
 
 
 @_command(name="ann-recall")

@@ -171,3 +171,41 @@ def test_a_failed_build_leaves_nothing_behind(model, tmp_path, monkeypatch, fail
     with pytest.raises(RuntimeError, match=failing):
         build_index(model, CORPUS, tmp_path / "index", bf16=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_index_records_checksums_and_a_changed_file_is_refused(tiny_bert_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from tasb.cli import app
+    from tasb.retrieval.index import verify_folder
+
+    model = BertDot.load(str(tiny_bert_dir))
+    folder = build_index(model, {f"p{i}": f"passage {i}" for i in range(30)}, tmp_path / "idx", bf16=False).path
+    assert verify_folder(folder) == []
+    assert set(json.loads((folder / "meta.json").read_text())["checksums"]) == {"embeddings.npy", "ids.txt"}
+    runner = CliRunner()
+    assert "intact" in runner.invoke(app, ["index", "verify", str(folder)]).output
+
+    raw = bytearray((folder / "embeddings.npy").read_bytes())
+    raw[-1] ^= 0x01  # one flipped bit in the last vector: shapes and counts all still agree
+    (folder / "embeddings.npy").write_bytes(bytes(raw))
+
+    assert [p for p in verify_folder(folder) if "embeddings.npy" in p and "sha256 differs" in p]
+    with pytest.raises(InputError, match="embeddings.npy: sha256 differs"):
+        DenseIndex.load(folder)
+    refused = runner.invoke(app, ["index", "verify", str(folder)])
+    assert refused.exit_code == 2 and "embeddings.npy" in refused.output
+    searched = runner.invoke(app, ["search", "--index", str(folder), "--queries", str(folder / "ids.txt"), "--out", str(tmp_path / "r.trec")])
+    assert searched.exit_code == 2 and "intact index folder" in searched.output and not (tmp_path / "r.trec").exists()
+
+
+def test_an_index_without_checksums_still_loads_and_verify_says_so(tiny_bert_dir, tmp_path):
+    from tasb.retrieval.index import verify_folder
+
+    folder = build_index(BertDot.load(str(tiny_bert_dir)), {"p1": "one", "p2": "two"}, tmp_path / "old", bf16=False).path
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["checksums"]  # as written before checksums existed
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+    assert DenseIndex.load(folder).ids == ["p1", "p2"]
+    assert "no checksums recorded" in verify_folder(folder)[0]

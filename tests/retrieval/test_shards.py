@@ -197,7 +197,7 @@ def test_shard_and_merge_commands(tiny_bert_dir, tmp_path):
     assert f"wrote {out} ({len(CORPUS)} passages" in resumed.stdout
     assert DenseIndex.load(out).ids == list(CORPUS)
 
-    merged = runner.invoke(app, ["index-merge", str(out), "--type", "ivfpq", "--set", "ivf_lists=4", "--set", "pq_bits=6"])
+    merged = runner.invoke(app, ["index", "merge", str(out), "--type", "ivfpq", "--set", "ivf_lists=4", "--set", "pq_bits=6"])
     assert merged.exit_code == 0, merged.output
     assert "from 2 shards, ivfpq" in merged.stdout
     assert json.loads((out / "meta.json").read_text())["ann"]["ivf_lists"] == 4
@@ -208,7 +208,7 @@ def test_shard_and_merge_commands(tiny_bert_dir, tmp_path):
     ]:
         refused = tasb_index(*args)
         assert refused.exit_code == 2 and message in refused.stderr
-    missing = runner.invoke(app, ["index-merge", str(tmp_path / "other")])
+    missing = runner.invoke(app, ["index", "merge", str(tmp_path / "other")])
     assert missing.exit_code == 2 and "other.shards" in missing.stderr
-    assert runner.invoke(app, ["index-merge", "--help"]).exit_code == 0
+    assert runner.invoke(app, ["index", "merge", "--help"]).exit_code == 0
     assert runner.invoke(app, ["index", "--help"]).exit_code == 0

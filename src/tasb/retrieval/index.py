@@ -11,6 +11,7 @@ with vectors from two different spaces. An approximate index (``type`` hnsw or i
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -31,6 +32,8 @@ FORMAT = 1
 EMBEDDINGS = "embeddings.npy"
 IDS = "ids.txt"
 META = "meta.json"
+# files whose sha256 meta.json records (faiss.index only for approximate indexes)
+CHECKSUMMED = (EMBEDDINGS, IDS, FAISS_FILE)
 
 
 def build_index(
@@ -123,7 +126,32 @@ def _finish_folder(folder: Path, vectors: np.ndarray, meta: dict) -> None:
     if meta["index_type"] != "flat":
         ann = build_ann(np.ascontiguousarray(vectors, dtype=np.float32), meta["index_type"], meta["ann"])
         faiss.write_index(ann, str(folder / FAISS_FILE))
-    (folder / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    checksums = {name: file_sha256(folder / name) for name in CHECKSUMMED if (folder / name).is_file()}
+    (folder / META).write_text(json.dumps({**meta, "checksums": checksums}, indent=2) + "\n", encoding="utf-8")
+
+
+def file_sha256(path: Path, chunk: int = 1 << 24) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_folder(path: str | Path) -> list[str]:
+    """What differs from the checksums ``meta.json`` recorded when the folder was written (empty: intact)."""
+    path = Path(path)
+    meta = _read_meta(path / META)
+    recorded = meta.get("checksums")
+    if not recorded:
+        return [f"{path / META}: no checksums recorded (built before tasb recorded them): rebuild the index to have them"]
+    problems = []
+    for name, expected in recorded.items():
+        if not (path / name).is_file():
+            problems.append(f"{path / name}: missing")
+        elif file_sha256(path / name) != expected:
+            problems.append(f"{path / name}: sha256 differs from the one meta.json recorded (changed or corrupted since the index was built)")
+    return problems
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -163,7 +191,8 @@ class DenseIndex:
         self._faiss: faiss.Index | None = None
 
     @classmethod
-    def load(cls, path: str | Path) -> "DenseIndex":
+    def load(cls, path: str | Path, verify: bool = True) -> "DenseIndex":
+        """Open an index folder; ``verify`` checks its files against the checksums meta.json recorded (~1 s per GB)."""
         path = Path(path)
         if not path.is_dir():
             raise InputError(path, "an index folder (from `tasb index`)", "no such folder")
@@ -178,6 +207,11 @@ class DenseIndex:
             )
         if embeddings.shape[1] != meta["dim"]:
             raise InputError(path / EMBEDDINGS, f"{meta['dim']}-dimensional rows (meta.json dim)", f"{embeddings.shape[1]} columns")
+        # after the shape checks, whose messages say more; a flipped bit passes those and only this finds it
+        if verify and meta.get("checksums"):
+            problems = verify_folder(path)
+            if problems:
+                raise InputError(path, "an intact index folder (rebuild it; `tasb index verify` lists what changed)", "; ".join(problems))
         return cls(path, meta, ids, embeddings)
 
     @property
