@@ -331,7 +331,7 @@ def _read_embeddings(path: Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(path, "the index's embeddings (a .npy array)", "no such file")
     try:
-        embeddings = np.load(path, mmap_mode="r")
+        embeddings = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as err:
         raise InputError(path, "a .npy array", f"unreadable ({err})") from None
     if embeddings.ndim != 2 or embeddings.dtype != np.float32:

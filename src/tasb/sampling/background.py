@@ -18,8 +18,9 @@ trainer. Why it is built this way:
   trainer; a worker that dies without a message (killed, crashed) is noticed by polling it, so the
   trainer fails instead of waiting forever.
 - The worker is a daemon, is stopped by ``close()``, by leaving a ``with`` block (also on an
-  exception) and by a finalizer when the wrapper is garbage collected or the interpreter exits, so no
-  orphan process outlives the trainer.
+  exception) and by a finalizer when the wrapper is garbage collected or the interpreter exits; a trainer
+  killed outright runs none of those, so the worker also exits once it finds the trainer gone. No orphan
+  process outlives the trainer.
 """
 
 from __future__ import annotations
@@ -161,15 +162,32 @@ def _produce(sampler: Any, batches: Any, stop: Any) -> None:
     """The worker's loop: compose batches until told to stop; report an exception instead of dying silently."""
     # Ctrl-C reaches the whole process group; the trainer decides when its worker stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    trainer = multiprocessing.parent_process()
     try:
         while not stop.is_set():
             indices = np.asarray(sampler.next_indices(), dtype=np.int64)
             # Serialised here, not in the queue's feeder thread: there a failure is only printed and the
             # batch lost, leaving the trainer waiting; here it is reported. JSON, as checkpoints store it.
             state_json = json.dumps(sampler.state())
-            batches.put((_BATCH, indices, state_json))
+            if not _put_while_trainer_lives(batches, (_BATCH, indices, state_json), stop, trainer):
+                # batches nobody will read would keep this process from exiting until they were flushed
+                batches.cancel_join_thread()
+                return
     except Exception:
         batches.put((_FAILED, traceback.format_exc()))
+
+
+def _put_while_trainer_lives(batches: Any, item: tuple, stop: Any, trainer: Any) -> bool:
+    """Queue ``item``; False once the trainer is gone: a trainer killed outright (kill -9, OOM) runs no
+    finalizer, and a worker blocked on a full queue would wait for it forever."""
+    while not stop.is_set():
+        try:
+            batches.put(item, timeout=_POLL_S)
+            return True
+        except queue.Full:
+            if trainer is not None and not trainer.is_alive():
+                return False
+    return False
 
 
 def _stop_worker(process: Any, batches: Any, stop: Any) -> None:

@@ -1,0 +1,111 @@
+"""kill -9 a real `tasb train` process, resume it, and end with the weights of a run never interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from test_trainer import _synthetic  # the synthetic training problem of the single-process tests
+
+from tasb.data.writers import write_scores
+
+STEPS = 300
+
+
+@pytest.fixture(scope="module")
+def config(tiny_bert_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("crash")
+    dataset, scores = _synthetic()
+    data = root / "data"
+    (data / "qrels").mkdir(parents=True)
+    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in dataset.corpus.items()))
+    (data / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in dataset.queries.items()))
+    (data / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\tp{i}\t1\n" for i in range(20)))
+    write_scores(scores, root / "scores.tsv")
+    path = root / "train.yaml"
+    path.write_text(yaml.safe_dump({
+        "data": {"data": str(data), "split": "train"},
+        "teacher_scores": str(root / "scores.tsv"),
+        # the tiny BERT keeps its dropout: the resumed run must draw the same masks from the restored RNGs
+        "student": {"model": str(tiny_bert_dir), "query_max_length": 12, "passage_max_length": 16},
+        "sampler": "random", "sampler_process": True,
+        "batch_size": 4, "steps": STEPS, "learning_rate": 1e-4, "checkpoint_every": 7, "keep_checkpoints": 2, "log_every": 5,
+        "bf16": False, "seed": 11,
+    }))
+    return path
+
+
+def _train(config: Path, output: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "tasb", "train", str(config), "--set", f"output_dir={output}", *extra]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(next((folder / "model").rglob("model.safetensors"))))
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the sampler process")
+def test_a_run_killed_mid_training_resumes_to_the_same_weights(config, tmp_path):
+    full = _train(config, tmp_path / "full")
+    assert full.wait(timeout=300) == 0, full.stderr.read()
+
+    crashed = _train(config, tmp_path / "crashed")
+    checkpoints = tmp_path / "crashed" / "checkpoints"
+    deadline = time.monotonic() + 120
+    # past a few checkpoints, so the kill lands between two of them with steps trained since the last
+    while not (checkpoints.is_dir() and len([p for p in checkpoints.glob("step-*") if not p.name.startswith(".")]) >= 2):
+        assert crashed.poll() is None, "the run ended before it could be killed: " + crashed.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    workers = _children(crashed.pid)
+    crashed.send_signal(signal.SIGKILL)
+    crashed.wait(timeout=30)
+    assert not (tmp_path / "crashed" / "DONE").exists()
+    logged = [json.loads(line)["step"] for line in (tmp_path / "crashed" / "train_log.jsonl").read_text().splitlines() if line.strip()]
+    assert logged and max(logged) < STEPS
+    # the background sampler notices its trainer is gone and exits instead of waiting on a full queue forever
+    give_up = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < give_up:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+
+    resumed = _train(config, tmp_path / "crashed", "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+
+    expected, got = _weights(tmp_path / "full"), _weights(tmp_path / "crashed")
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
+    full_log = (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()
+    resumed_log = (tmp_path / "crashed" / "train_log.jsonl").read_text().splitlines()
+    strip = [{k: v for k, v in json.loads(line).items() if k not in ("steps_per_s", "elapsed_s", "sampler_wait_s")} for line in full_log]
+    again = [{k: v for k, v in json.loads(line).items() if k not in ("steps_per_s", "elapsed_s", "sampler_wait_s")} for line in resumed_log]
+    assert again == strip
