@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tasb.data.readers import read_corpus, read_qrels, read_queries
+from tasb.data.readers import line_naming, read_corpus, read_qrels, read_queries
 from tasb.data.records import Corpus, Dataset, Qrels, Queries
 from tasb.errors import InputError
 
@@ -78,9 +78,10 @@ def load_queries(
     loaded_qrels = read_qrels(qrels_path) if qrels_path is not None else {}
     all_queries = read_queries(queries_path)
     if loaded_qrels:
-        unknown = sorted(set(loaded_qrels) - set(all_queries))
+        unknown = set(loaded_qrels) - set(all_queries)
         if unknown:
-            raise InputError(qrels_path, f"query ids that exist in {queries_path}", unknown[0])
+            line, qid = line_naming(qrels_path, unknown, (0,)) or (None, min(unknown))
+            raise InputError(qrels_path, f"query ids that exist in {queries_path}", qid, line=line)
         all_queries = {qid: text for qid, text in all_queries.items() if qid in loaded_qrels}
     return all_queries, loaded_qrels
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -27,13 +28,41 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
         raise InputError(path, "an existing file", "no such file")
     # decoded line by line, so a bad byte is reported at its own line
     with _open_binary(path) as handle:
-        for number, raw in enumerate(handle, start=1):
+        number = 0
+        while True:
+            try:
+                raw = handle.readline()
+            except (OSError, EOFError, zlib.error) as err:
+                # a truncated or corrupt .gz file fails on read (EOFError), not on open: name it, don't crash
+                expected = "a complete gzip file" if path.suffix == ".gz" else "a readable file"
+                raise InputError(path, expected, f"{type(err).__name__}: {err}", line=number + 1) from None
+            if not raw:
+                break
+            number += 1
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError as err:
                 raise InputError(path, "UTF-8 text", f"undecodable bytes ({err.reason})", line=number) from None
             if line.strip():
                 yield number, line
+
+
+def line_naming(
+    path: str | Path, ids: set[str] | frozenset[str], columns: tuple[int, ...], sep: str | None = None
+) -> tuple[int, str] | None:
+    """The first line of ``path`` whose ``columns`` (split on ``sep``) name one of ``ids``: its number and that id.
+
+    For checks made after reading, e.g. ids another file lacks: the error can still point at a line.
+    """
+    try:
+        for number, line in iter_lines(path):
+            cols = line.split(sep)
+            for column in columns:
+                if column < len(cols) and cols[column].strip() in ids:
+                    return number, cols[column].strip()
+    except InputError:
+        return None
+    return None
 
 
 def _is_jsonl(path: Path) -> bool:

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tasb.data.readers import _parse_float, iter_lines
+from tasb.data.readers import _parse_float, iter_lines, line_naming
 from tasb.data.records import Corpus, Queries, ScoredPair
 from tasb.errors import InputError
 
@@ -104,12 +104,21 @@ def ensemble_files(paths: list[str | Path], weights: list[float] | None = None) 
 
 
 def check_score_texts(scores: Sequence[ScoredPair], queries: Queries, corpus: Corpus, path: str | Path, where: str) -> None:
-    """Every id a score row names must have text: otherwise training would fail hours in, on one batch."""
+    """Every id a score row names must have text: otherwise training would fail hours in, on one batch.
+
+    The error points at the line of ``path`` naming the id (the pair's number when ``path`` is no such file)."""
     if not scores:
         raise InputError(path, "at least one scored pair", "none")
     for number, row in enumerate(scores, start=1):
         if row.qid not in queries:
-            raise InputError(path, f"query ids with a text in {where}", f"{row.qid} (pair {number})")
+            _refuse_unknown(path, f"query ids with a text in {where}", row.qid, (2,), number)
         for pid in (row.pid_pos, row.pid_neg):
             if pid not in corpus:
-                raise InputError(path, f"passage ids of the corpus of {where}", f"{pid} (pair {number})")
+                _refuse_unknown(path, f"passage ids of the corpus of {where}", pid, (3, 4), number)
+
+
+def _refuse_unknown(path: str | Path, expected: str, unknown: str, columns: tuple[int, ...], pair: int) -> None:
+    found = line_naming(path, {unknown}, columns, sep="\t") if Path(path).is_file() else None
+    if found is None:
+        raise InputError(path, expected, f"{unknown} (pair {pair})")
+    raise InputError(path, expected, unknown, line=found[0])
