@@ -4,8 +4,6 @@ line, for line-based formats) and what was expected, and leaves nothing behind (
 Every case runs in its own folder holding a set of good files; the case replaces some of them with bad ones
 (or damages a copy of an index built once per module), runs one command with paths relative to that folder,
 and compares the folder before and after: a refused command must not have written its output or a temp file.
-Cases the code does not refuse cleanly yet, and whose fix lies outside the data readers and the config loader,
-are marked xfail (strict) with the reason.
 """
 
 from __future__ import annotations
@@ -91,7 +89,6 @@ class Case:
     expected: str  # part of what the message says was expected
     files: dict[str, str | bytes] = dataclasses.field(default_factory=dict)
     damage: Callable[[Path], None] | None = None  # applied to the case's copy of the index folder
-    xfail: str | None = None
 
 
 def _flip_byte(name: str) -> Callable[[Path], None]:
@@ -156,12 +153,9 @@ CASES = [
          {"qrels.txt": "q1 0 p2 1\nq2 0 p1 1\nq9 0 p1 1\n"}),
     Case("qrels-non-utf8", EVALUATE, "qrels.txt", 2, "UTF-8 text", {"qrels.txt": b"q1 0 p2 1\nq2 0 p\xe9 1\n"}),
     Case("qrels-names-unknown-passage-score", TEACHER_SCORE, "qrels.txt", 2, "passage ids of the corpus",
-         {"qrels.txt": "q1 0 p2 1\nq2 0 p99 1\n"},
-         xfail="KeyError traceback from retrieval/bm25.py score(): neither cli.py teacher_score nor training_pairs "
-               "checks judged pids against the corpus"),
-    Case("qrels-names-unknown-passage-teacher-train", TEACHER_TRAIN, "qrels.txt", 2, "a text for every judged",
-         {"qrels.txt": "q1 0 p2 1\nq2 0 p99 1\n"},
-         xfail="training/teacher.py training_groups raises InputError(None, ...): the message names no file or line"),
+         {"qrels.txt": "q1 0 p2 1\nq2 0 p99 1\n"}),
+    Case("qrels-names-unknown-passage-teacher-train", TEACHER_TRAIN, "qrels.txt", 2, "passage ids of the corpus",
+         {"qrels.txt": "q1 0 p2 1\nq2 0 p99 1\n"}),
     Case("qrels-empty-file", EVALUATE, "qrels.txt", None, "at least one judgment", {"qrels.txt": "\n"}),
     # runs
     Case("run-five-columns", FUSE, "run_b.trec", 2, "6 columns: qid Q0 pid rank score tag",
@@ -173,8 +167,7 @@ CASES = [
     Case("run-duplicate-pid-in-query", FUSE, "run_a.trec", 2, "each passage once in the ranking of query q1",
          {"run_a.trec": "q1 Q0 p2 1 3.0 a\nq1 Q0 p2 2 1.0 a\n"}),
     Case("run-names-unknown-passage", RERANK, "run_a.trec", 2, "passage ids of the corpus",
-         {"run_a.trec": "q1 Q0 p2 1 3.0 a\nq1 Q0 p99 2 1.0 a\n"},
-         xfail="cli.py _read_run_of raises InputError without the line number; read_run keeps no line numbers (fix in cli.py)"),
+         {"run_a.trec": "q1 Q0 p2 1 3.0 a\nq1 Q0 p99 2 1.0 a\n"}),
     # teacher scores
     Case("scores-four-columns", ENSEMBLE, "scores_b.tsv", 2, "5 tab-separated columns",
          {"scores_b.tsv": "2.0\t1.5\tq1\tp2\tp1\n3.0\t0.5\tq1\tp2\n"}),
@@ -253,10 +246,7 @@ def _listing(folder: Path) -> set[str]:
     return {str(path.relative_to(folder)) for path in folder.rglob("*")}
 
 
-@pytest.mark.parametrize(
-    "case",
-    [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(reason=c.xfail, strict=True)] if c.xfail else []) for c in CASES],
-)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 def test_bad_input_is_refused_cleanly(case: Case, tmp_path, monkeypatch, models, built_index):
     for name, content in {**GOOD, **case.files}.items():
         path = tmp_path / name

@@ -303,12 +303,13 @@ def teacher_train(
     overrides: SetOpt = None,
 ):
     """Fine-tune a BERT_CAT cross-encoder on judged positives and run negatives (recipe: TeacherConfig)."""
-    from tasb.data import read_run
+    from tasb.data import check_judged_passages, read_run
     from tasb.retrieval.bm25 import bm25_search
     from tasb.training.teacher import train_cross_encoder
 
     cfg = load_config(TeacherConfig, config, overrides or [])
     dataset = _load(_data(data, split, corpus, queries, qrels))
+    check_judged_passages(dataset, data, split, _str(qrels))
     candidates = read_run(run) if run else bm25_search(dataset.corpus, dataset.queries, k=cfg.negatives_depth)
     train_cross_encoder(cfg, dataset.queries, dataset.corpus, dataset.qrels, candidates, out)
     typer.echo(f"trained teacher in {out / 'model'}")
@@ -327,7 +328,7 @@ def teacher_train_colbert(
     overrides: SetOpt = None,
 ):
     """Fine-tune a ColBERT teacher: listwise on judged pairs and/or Margin-MSE on a score file (recipe: ColbertConfig)."""
-    from tasb.data import read_scores
+    from tasb.data import check_judged_passages, read_scores
     from tasb.retrieval.bm25 import bm25_search
     from tasb.training.colbert_teacher import train_colbert
 
@@ -336,6 +337,7 @@ def teacher_train_colbert(
     dataset = _load(_data(data, split, corpus, queries, qrels), need_qrels=listwise)
     candidates = None
     if listwise:
+        check_judged_passages(dataset, data, split, _str(qrels))
         candidates = _read_run_of(run, dataset) if run else bm25_search(dataset.corpus, dataset.queries, k=cfg.negatives_depth)
     scores = read_scores(cfg.teacher_scores) if cfg.teacher_scores else None
     train_colbert(cfg, dataset.queries, dataset.corpus, out, qrels=dataset.qrels, run=candidates, scores=scores)
@@ -367,10 +369,11 @@ def teacher_score(
     bf16: Bf16Opt = True,
 ):
     """Score (q, p+, p-) training pairs with a teacher or an ensemble into the paper's score file."""
-    from tasb.data import training_pairs, write_scores
+    from tasb.data import check_judged_passages, training_pairs, write_scores
     from tasb.retrieval.scorers import build_scorer, score_pairs
 
     dataset = _load(_data(data, split, corpus, queries, qrels))
+    check_judged_passages(dataset, data, split, _str(qrels))
     candidates = _read_run_of(run, dataset)
     pairs = training_pairs(dataset.qrels, candidates, depth=depth, per_query=negatives_per_query, seed=seed)
     scorer = build_scorer(teacher, weight, dataset.corpus, max_length=max_length, bf16=bf16)
@@ -464,12 +467,13 @@ def rerank(
 def _read_run_of(path: Path, dataset) -> dict:
     """A run whose passages all have text in the dataset: a run from another corpus is refused up front."""
     from tasb.data import read_run
+    from tasb.data.readers import line_naming
 
     run = read_run(path)
-    for scores in run.values():
-        missing = next((pid for pid in scores if pid not in dataset.corpus), None)
-        if missing is not None:
-            raise InputError(path, f"passage ids of the corpus {dataset.source}", missing)
+    missing = {pid for scores in run.values() for pid in scores if pid not in dataset.corpus}
+    if missing:
+        line, pid = line_naming(path, missing, (2,)) or (None, min(missing))
+        raise InputError(path, f"passage ids of the corpus {dataset.source}", pid, line=line)
     return run
 
 

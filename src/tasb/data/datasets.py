@@ -111,6 +111,19 @@ def load_corpus(data: str | None = None, corpus: str | None = None) -> Corpus:
     return read_corpus(_beir_file(resolve_data_path(data), "corpus.jsonl"))
 
 
+def check_judged_passages(dataset: Dataset, data: str | None, split: str, qrels: str | None) -> None:
+    """Refuse relevant judgments naming passages the corpus lacks (teachers train on their text), by qrels line."""
+    missing = {pid for grades in dataset.qrels.values() for pid, grade in grades.items() if grade > 0 and pid not in dataset.corpus}
+    if not missing:
+        return
+    path = Path(qrels) if qrels else None
+    if path is None and data is not None and not data.startswith("irds:"):
+        path = resolve_data_path(data) / "qrels" / f"{split}.tsv"
+    # TREC qrels name the passage in column 2, BEIR's in column 1
+    line, pid = (line_naming(path, missing, (1, 2)) if path is not None else None) or (None, min(missing))
+    raise InputError(path or "qrels", f"passage ids of the corpus {dataset.source} (the text of every relevant passage)", pid, line=line)
+
+
 def _splits(folder: Path | None) -> str:
     if folder is None or not (folder / "qrels").is_dir():
         return "none found"
