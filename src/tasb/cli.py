@@ -127,8 +127,12 @@ def index(
 ):
     """Encode every passage once into an index folder (embeddings.npy, ids.txt, meta.json; faiss.index if approximate)."""
     if ctx.invoked_subcommand is not None:
-        if any(given is not None for given in (out, data, corpus, source, shard)):
-            raise InputError(f"tasb index {ctx.invoked_subcommand}", "its own options after its name (tasb index OPTIONS builds an index)")
+        # by name: typer carries its own copy of click, whose ParameterSource is not click's
+        given = [p.opts[0] for p in ctx.command.params if getattr(ctx.get_parameter_source(p.name), "name", "DEFAULT") != "DEFAULT"]
+        if given:
+            raise InputError(
+                f"tasb index {ctx.invoked_subcommand}", "its own options after its name (tasb index OPTIONS builds an index)", given[0]
+            )
         return
     if out is None:
         raise InputError("--out", "the index folder to write (tasb index --corpus FILE --out DIR, or tasb index merge|verify DIR)")

@@ -212,3 +212,12 @@ def test_shard_and_merge_commands(tiny_bert_dir, tmp_path):
     assert missing.exit_code == 2 and "other.shards" in missing.stderr
     assert runner.invoke(app, ["index", "merge", "--help"]).exit_code == 0
     assert runner.invoke(app, ["index", "--help"]).exit_code == 0
+
+
+def test_index_options_before_a_subcommand_are_refused_not_dropped(tmp_path):
+    from typer.testing import CliRunner
+
+    from tasb.cli import app
+
+    result = CliRunner().invoke(app, ["index", "--type", "hnsw", "merge", str(tmp_path / "idx")])
+    assert result.exit_code == 2 and "--type" in result.output and not (tmp_path / "idx").exists()

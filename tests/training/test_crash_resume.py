@@ -69,6 +69,15 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _trained_past_a_checkpoint(folder: Path, minimum: int) -> bool:
+    steps = sorted(int(p.name[len("step-"):]) for p in (folder / "checkpoints").glob("step-*") if p.name[len("step-"):].isdigit())
+    log = folder / "train_log.jsonl"
+    if len(steps) < minimum or not log.is_file():
+        return False
+    logged = [json.loads(line)["step"] for line in log.read_text().splitlines() if line.strip().endswith("}")]
+    return bool(logged) and max(logged) > steps[-1]
+
+
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(str(next((folder / "model").rglob("model.safetensors"))))
 
@@ -79,13 +88,12 @@ def test_a_run_killed_mid_training_resumes_to_the_same_weights(config, tmp_path)
     assert full.wait(timeout=300) == 0, full.stderr.read()
 
     crashed = _train(config, tmp_path / "crashed")
-    checkpoints = tmp_path / "crashed" / "checkpoints"
     deadline = time.monotonic() + 120
-    # past a few checkpoints, so the kill lands between two of them with steps trained since the last
-    while not (checkpoints.is_dir() and len([p for p in checkpoints.glob("step-*") if not p.name.startswith(".")]) >= 2):
+    # past two checkpoints and with steps logged since the newest: the kill lands between checkpoints
+    while not _trained_past_a_checkpoint(tmp_path / "crashed", minimum=2):
         assert crashed.poll() is None, "the run ended before it could be killed: " + crashed.stderr.read()
         assert time.monotonic() < deadline
-        time.sleep(0.01)
+        time.sleep(0.005)
     workers = _children(crashed.pid)
     crashed.send_signal(signal.SIGKILL)
     crashed.wait(timeout=30)

@@ -73,8 +73,8 @@ def _losses(folder) -> dict[str, list[float]]:
     return {part: [line[part] for line in lines] for part in ("loss", "loss_pair", "loss_inbatch")}
 
 
-def _train(setup, output: str, processes: int) -> None:
-    command = ["-m", "tasb", "train", str(setup / "train.yaml"), "--set", f"output_dir={setup / output}"]
+def _train(setup, output: str, processes: int, extra: list[str] | None = None) -> None:
+    command = ["-m", "tasb", "train", str(setup / "train.yaml"), "--set", f"output_dir={setup / output}", *(extra or [])]
     if processes > 1:
         launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}", "--master_addr=127.0.0.1",
                     f"--master_port={free_port()}"]
@@ -103,6 +103,61 @@ def test_two_processes_take_the_steps_of_one_with_the_same_global_batch(setup):
     assert differences.max() <= 2 * 4 * 1e-3 and differences.mean() < 1e-6
     # rank 0 alone wrote the run folder
     assert (setup / "two" / "DONE").is_file() and not list((setup / "two").glob("*rank*"))
+
+
+def test_a_resumed_two_process_run_with_early_stopping_continues_like_one_process(setup):
+    extra = ["--set", "steps=6", "--set", "checkpoint_every=2", "--set", "validation.queries=4", "--set", "validation.every=2",
+             "--set", "validation.depth=5", "--set", "validation.patience=10"]
+    _train(setup, "one-6", processes=1, extra=extra)
+    _train(setup, "two-resumed", processes=2, extra=[*extra, "--set", "steps=4"])
+    _train(setup, "two-resumed", processes=2, extra=[*extra, "--resume"])
+
+    one, two = _losses(setup / "one-6"), _losses(setup / "two-resumed")
+    for part in one:
+        np.testing.assert_allclose(two[part], one[part], rtol=TOLERANCE, err_msg=part)
+    validation = [json.loads(line)["step"] for line in (setup / "two-resumed" / "validation.jsonl").read_text().splitlines()]
+    assert validation == [0, 2, 4, 6]
+    assert (setup / "two-resumed" / "best").is_dir() and (setup / "two-resumed" / "DONE").is_file()
+
+
+GRADIENT_SCRIPT = """
+import sys
+import torch
+from tasb.training.distributed import init_world, leave_world
+
+world = init_world()
+torch.manual_seed(0)
+encoder = torch.nn.Linear(5, 3)
+queries, passages = torch.randn(8, 5), torch.randn(16, 5)
+local_queries = encoder(torch.stack(world.local(list(queries))))
+local_passages = encoder(torch.cat([torch.stack(world.local(list(passages[:8]))), torch.stack(world.local(list(passages[8:])))]))
+n = 8 // world.size
+scores = world.gather(local_queries) @ torch.cat([world.gather(local_passages[:n]), world.gather(local_passages[n:])]).T
+# an in-batch softmax: every query against every passage of the global batch, so each rank's gradient needs the others'
+(torch.logsumexp(scores, dim=1) - scores.diagonal()).mean().backward()
+world.average_gradients(encoder.parameters())
+torch.save({name: p.grad for name, p in encoder.named_parameters()}, f"{sys.argv[1]}/grad-{world.rank}.pt")
+leave_world(world)
+"""
+
+
+def test_averaged_gradients_are_the_single_process_gradient(tmp_path):
+    # Adam hides a gradient's scale (a doubled gradient takes the same step): compare the gradients themselves
+    script = tmp_path / "gradients.py"
+    script.write_text(GRADIENT_SCRIPT)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1", f"--master_port={free_port()}"]
+    done = subprocess.run([*launcher, str(script), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    torch.manual_seed(0)
+    encoder = torch.nn.Linear(5, 3)
+    queries, passages = torch.randn(8, 5), torch.randn(16, 5)
+    scores = encoder(queries) @ encoder(passages).T
+    (torch.logsumexp(scores, dim=1) - scores.diagonal()).mean().backward()
+    for rank in (0, 1):
+        gradients = torch.load(tmp_path / f"grad-{rank}.pt", weights_only=True)
+        for name, parameter in encoder.named_parameters():
+            torch.testing.assert_close(gradients[name], parameter.grad, rtol=1e-5, atol=1e-7)
 
 
 def test_each_rank_takes_its_slice_of_the_global_batch():

@@ -63,7 +63,7 @@ def build_index(
         np.save(tmp / EMBEDDINGS, np.ascontiguousarray(vectors, dtype=np.float32))
         write_ids(tmp / IDS, pids)
         _finish_folder(tmp, vectors, meta)
-    return DenseIndex.load(out_dir)
+    return DenseIndex.load(out_dir, verify=False)  # hashed a moment ago, as it was written
 
 
 # what a folder's vectors depend on besides the passages: vectors from folders that differ here do not mix
@@ -119,7 +119,7 @@ def reindex(source: "DenseIndex", out_dir: str | Path, ann: IndexConfig | None =
         for name in (EMBEDDINGS, IDS):
             _link_or_copy(source.path / name, tmp / name)
         _finish_folder(tmp, source.embeddings, meta)
-    return DenseIndex.load(out_dir)
+    return DenseIndex.load(out_dir, verify=False)  # hashed a moment ago, as it was written
 
 
 def _finish_folder(folder: Path, vectors: np.ndarray, meta: dict) -> None:

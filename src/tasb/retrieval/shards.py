@@ -205,7 +205,7 @@ def merge_shards(out_dir: str | Path, ann: IndexConfig | None = None, n: int | N
                 with (index.path / IDS).open("rb") as part:
                     shutil.copyfileobj(part, ids)
         _finish_folder(tmp, vectors, meta)
-    return DenseIndex.load(out_dir)
+    return DenseIndex.load(out_dir, verify=False)  # hashed a moment ago, as it was written
 
 
 def _encode_to_npy(

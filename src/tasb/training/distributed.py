@@ -14,6 +14,7 @@ DDP's one-forward-one-backward bucketing does not fit without ``static_graph`` t
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from typing import Iterable, Sequence, TypeVar
@@ -82,6 +83,14 @@ class World:
         dist.broadcast(flag, src=0)
         return bool(flag.item())
 
+    def share(self, value: T) -> T:
+        """Rank 0's ``value`` (anything picklable made by the code, never read from a file) on every rank."""
+        if not self.distributed:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
@@ -95,7 +104,8 @@ def init_world() -> World:
     if not dist.is_initialized():
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        # rank 0 validates and saves checkpoints while the others wait in a collective: give it time
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo", timeout=datetime.timedelta(hours=1))
     return World(rank=dist.get_rank(), size=dist.get_world_size())
 
 

@@ -127,7 +127,8 @@ def train(
     if config.batch_size % world.size:
         raise InputError("config", f"batch_size divisible by the {world.size} training processes", str(config.batch_size))
     check_score_texts(scores, dataset.queries, dataset.corpus, config.teacher_scores, dataset.source or "the dataset")
-    checkpoint = _newest_checkpoint(folder) if resume else None
+    # rank 0's choice for every rank: resuming several processes needs the run folder on a shared file system
+    checkpoint = world.share(_newest_checkpoint(folder) if resume and world.is_main else None)
     if resume and checkpoint is None:
         logger.warning("no checkpoint in %s: training from scratch", folder)
     if not resume:
@@ -388,7 +389,9 @@ def _restore(folder: Path, run: _Run) -> None:
     run.sampler.load_state(state["sampler"])
     run.progress = _Progress(**state["progress"])
     run.early_stopping = EarlyStopping(run.config.validation.patience, **state.get("early_stopping", {}))
-    _restore_best(folder, run.folder)
+    if run.world.is_main:  # best/ is one folder shared by every rank
+        _restore_best(folder, run.folder)
+    run.world.barrier()
     _set_global_rng_states(state)
     torch.set_rng_state(trainer_state["torch_rng"])
 
