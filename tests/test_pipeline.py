@@ -178,4 +178,4 @@ def test_a_run_naming_passages_outside_the_corpus_is_refused(mini_scifact, tmp_p
     run = tmp_path / "foreign.trec"
     run.write_text("1 Q0 not-a-doc 1 3.0 x\n")
     result = CliRunner().invoke(app, ["teacher", "eval", "--data", str(mini_scifact), "--run", str(run), "--teacher", "bm25"])
-    assert result.exit_code == 2 and f"{run}: expected passage ids of the corpus" in result.output
+    assert result.exit_code == 2 and f"{run}:1: expected passage ids of the corpus" in result.output

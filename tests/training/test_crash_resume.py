@@ -14,9 +14,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from test_trainer import _synthetic  # the synthetic training problem of the single-process tests
-
-from tasb.data.writers import write_scores
+from test_trainer import _write_synthetic  # the synthetic training problem of the single-process tests
 
 STEPS = 300
 
@@ -24,17 +22,11 @@ STEPS = 300
 @pytest.fixture(scope="module")
 def config(tiny_bert_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("crash")
-    dataset, scores = _synthetic()
-    data = root / "data"
-    (data / "qrels").mkdir(parents=True)
-    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in dataset.corpus.items()))
-    (data / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in dataset.queries.items()))
-    (data / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\tp{i}\t1\n" for i in range(20)))
-    write_scores(scores, root / "scores.tsv")
+    data, scores = _write_synthetic(root)
     path = root / "train.yaml"
     path.write_text(yaml.safe_dump({
-        "data": {"data": str(data), "split": "train"},
-        "teacher_scores": str(root / "scores.tsv"),
+        "data": {"data": data, "split": "train"},
+        "teacher_scores": scores,
         # the tiny BERT keeps its dropout: the resumed run must draw the same masks from the restored RNGs
         "student": {"model": str(tiny_bert_dir), "query_max_length": 12, "passage_max_length": 16},
         "sampler": "random", "sampler_process": True,

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from test_trainer import _synthetic  # the synthetic training problem of the single-process tests
+from test_trainer import _write_synthetic  # the synthetic training problem of the single-process tests
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-from tasb.data.writers import write_scores
 from tasb.models.colbert import ColBERT
 from tasb.models.hub import resolve_model
 from tasb.models.student import BertDot
@@ -40,18 +39,12 @@ def _dropout_free_bert(folder):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
-    dataset, scores = _synthetic()
-    data = root / "data"
-    (data / "qrels").mkdir(parents=True)
-    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in dataset.corpus.items()))
-    (data / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in dataset.queries.items()))
-    (data / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\tp{i}\t1\n" for i in range(20)))
-    write_scores(scores, root / "scores.tsv")
+    data, scores = _write_synthetic(root)
     student = _dropout_free_bert(root / "student")
     ColBERT.load(str(student), dim=16).save(root / "colbert")
     config = {
-        "data": {"data": str(data), "split": "train"},
-        "teacher_scores": str(root / "scores.tsv"),
+        "data": {"data": data, "split": "train"},
+        "teacher_scores": scores,
         "student": {"model": str(student), "query_max_length": 12, "passage_max_length": 16},
         "teacher_mode": "dual",
         "colbert_teacher": str(root / "colbert"),

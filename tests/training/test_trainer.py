@@ -32,6 +32,20 @@ def _synthetic(num_queries: int = 20) -> tuple[Dataset, list[ScoredPair]]:
     return Dataset(corpus=corpus, queries=queries, qrels={}, source="synthetic"), rows
 
 
+def _write_synthetic(root) -> tuple[str, str]:
+    """The synthetic problem as files `tasb train` reads: a BEIR folder and a teacher score file."""
+    from tasb.data.writers import write_scores
+
+    dataset, scores = _synthetic()
+    data = root / "data"
+    (data / "qrels").mkdir(parents=True)
+    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in dataset.corpus.items()))
+    (data / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in dataset.queries.items()))
+    (data / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\tp{i}\t1\n" for i in range(20)))
+    write_scores(scores, root / "scores.tsv")
+    return str(data), str(root / "scores.tsv")
+
+
 def _config(tmp_path, tiny_bert_dir, name: str, **overrides) -> TrainConfig:
     values = dict(
         output_dir=str(tmp_path / name),
