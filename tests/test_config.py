@@ -53,3 +53,14 @@ def test_a_section_given_in_part_keeps_its_own_defaults():
     default = load_config(QuickstartConfig).colbert
     changed = load_config(QuickstartConfig, None, ["colbert.seed=1"]).colbert
     assert (changed.seed, changed.steps, changed.max_minutes) == (1, default.steps, default.max_minutes)
+
+
+def test_a_key_given_twice_is_reported_at_the_line_whose_value_counts(tmp_path):
+    from tasb.config import TrainConfig, load_config
+    from tasb.errors import InputError
+
+    config = tmp_path / "twice.yaml"
+    config.write_text("steps: 3\nseed: 1\nsteps: ten\n")
+    with pytest.raises(InputError) as refused:
+        load_config(TrainConfig, config)
+    assert f"{config}:3" in str(refused.value) and "steps" in str(refused.value)

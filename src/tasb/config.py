@@ -620,7 +620,8 @@ def _key_lines(text: str) -> dict[str, int | str]:
             for key_node, value_node in node.value:
                 if isinstance(key_node, yaml.ScalarNode):
                     name = f"{key}.{key_node.value}" if key else key_node.value
-                    lines.setdefault(name, key_node.start_mark.line + 1)
+                    # a key given twice keeps its last value (as PyYAML does), so its last line is the one to name
+                    lines[name] = key_node.start_mark.line + 1
                     walk(value_node, name)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tasb.data.readers import line_naming, read_corpus, read_qrels, read_queries
+from tasb.data.readers import iter_lines, line_naming, read_corpus, read_qrels, read_queries
 from tasb.data.records import Corpus, Dataset, Qrels, Queries
 from tasb.errors import InputError
 
@@ -119,9 +119,14 @@ def check_judged_passages(dataset: Dataset, data: str | None, split: str, qrels:
     path = Path(qrels) if qrels else None
     if path is None and data is not None and not data.startswith("irds:"):
         path = resolve_data_path(data) / "qrels" / f"{split}.tsv"
-    # TREC qrels name the passage in column 2, BEIR's in column 1
-    line, pid = (line_naming(path, missing, (1, 2)) if path is not None else None) or (None, min(missing))
+    line, pid = (line_naming(path, missing, _passage_column(path)) if path is not None else None) or (None, min(missing))
     raise InputError(path or "qrels", f"passage ids of the corpus {dataset.source} (the text of every relevant passage)", pid, line=line)
+
+
+def _passage_column(qrels: Path) -> tuple[int]:
+    """Where a qrels line names its passage: column 2 of TREC's ``qid 0 pid grade``, column 1 of BEIR's TSV."""
+    first = next((line for _, line in iter_lines(qrels)), "")
+    return (2,) if len(first.split()) == 4 else (1,)
 
 
 def _splits(folder: Path | None) -> str:
