@@ -64,3 +64,15 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def link_or_copy(source: str | Path, target: str | Path) -> None:
+    """A hard link where the file system allows, else a copy.
+
+    Safe because the tool never rewrites a file in place: folders are replaced whole (``atomic_dir``), so the
+    two names can never come to differ.
+    """
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -24,7 +22,7 @@ import numpy as np
 from tasb.config import IndexConfig
 from tasb.data.records import Corpus, Queries, Run
 from tasb.errors import InputError
-from tasb.fsutil import atomic_dir
+from tasb.fsutil import atomic_dir, link_or_copy
 from tasb.models.student import BertDot
 from tasb.retrieval.ann import FAISS_FILE, build_ann, configure, recall_against_exact, resolved_settings
 
@@ -117,7 +115,7 @@ def reindex(source: "DenseIndex", out_dir: str | Path, ann: IndexConfig | None =
     meta.update(index_type=index_type, **({"ann": settings} if settings else {}), created=_now(), reindexed_from=str(source.path.resolve()))
     with atomic_dir(out_dir) as tmp:
         for name in (EMBEDDINGS, IDS):
-            _link_or_copy(source.path / name, tmp / name)
+            link_or_copy(source.path / name, tmp / name)
         _finish_folder(tmp, source.embeddings, meta)
     return DenseIndex.load(out_dir, verify=False)  # hashed a moment ago, as it was written
 
@@ -152,13 +150,6 @@ def verify_folder(path: str | Path) -> list[str]:
         elif file_sha256(path / name) != expected:
             problems.append(f"{path / name}: sha256 differs from the one meta.json recorded (changed or corrupted since the index was built)")
     return problems
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
 
 
 def _now() -> str:

@@ -37,7 +37,7 @@ from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
 from tasb.evaluation.metrics import check_measures
 from tasb.evaluation.plots import validation_plot
-from tasb.fsutil import atomic_dir, atomic_write, write_json
+from tasb.fsutil import atomic_dir, atomic_write, link_or_copy, write_json
 from tasb.models.colbert import ColBERT
 from tasb.models.inference import autocast
 from tasb.models.student import BertDot
@@ -373,7 +373,7 @@ def _save_checkpoint(run: _Run) -> None:
         (tmp / STATE_JSON).write_text(json.dumps(state) + "\n", encoding="utf-8")
         if (run.folder / BEST).is_dir():
             # the best model as of this step: a resume must not keep a best/ saved after the checkpoint
-            shutil.copytree(run.folder / BEST, tmp / BEST, copy_function=_link_or_copy)
+            shutil.copytree(run.folder / BEST, tmp / BEST, copy_function=link_or_copy)
     for old in _checkpoints(checkpoints)[: -run.config.keep_checkpoints]:
         shutil.rmtree(old)
 
@@ -405,15 +405,7 @@ def _restore_best(checkpoint: Path, folder: Path) -> None:
 
 def _copy_folder(source: Path, target: Path) -> None:
     with atomic_dir(target) as tmp:
-        shutil.copytree(source, tmp, dirs_exist_ok=True, copy_function=_link_or_copy)
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    # best/ is replaced by renaming, never rewritten in place, so a hard link is a safe copy that costs no space
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+        shutil.copytree(source, tmp, dirs_exist_ok=True, copy_function=link_or_copy)
 
 
 def _global_rng_states() -> dict[str, Any]:
