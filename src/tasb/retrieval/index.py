@@ -331,15 +331,18 @@ def _read_embeddings(path: Path) -> np.ndarray:
 
 
 def load_index_model(index: DenseIndex, model: str | None = None) -> BertDot:
-    """The student that built ``index`` (or ``model``), with the pooling and lengths its meta.json records."""
+    """The student that built ``index`` (or ``model``), with the pooling and lengths its meta.json records,
+    checked against the index's fingerprint: searches with it may pass ``check_model=False``."""
     meta = index.meta
-    return BertDot.load(
+    student = BertDot.load(
         model or meta["model"],
         pooling=meta["pooling"],
         normalize=meta["normalize"],
         query_max_length=meta["query_max_length"],
         passage_max_length=meta["passage_max_length"],
     )
+    index.check_model(student)
+    return student
 
 
 def search(

@@ -69,7 +69,6 @@ def run_latency(config: LatencyConfig) -> dict:
     check_settings(config)
     dense = DenseIndex.load(config.index)
     model = load_index_model(dense, config.model)
-    dense.check_model(model)
     texts = list(read_queries(config.queries).values())
     bf16 = dense.meta["bf16"] if config.bf16 is None else config.bf16
 

@@ -51,7 +51,6 @@ class Components:
         if (folder, model) not in self._dense:
             index = DenseIndex.load(folder)
             student = load_index_model(index, model)
-            index.check_model(student)
             missing = next((pid for pid in index.ids if pid not in self.corpus), None)
             if missing is not None:
                 raise InputError(folder, "an index of the pipelines' corpus", f"passage {missing!r}, which the corpus lacks")
