@@ -54,8 +54,9 @@ def run_pipelines(config: PipelinesConfig) -> Path:
         queries = {qid: text for qid, text in queries.items() if qid in qrels}
         if not queries:
             raise InputError(topics.queries, f"queries judged in {topics.qrels}", "none")
+        shared = _shared_inputs(config, queries, qrels)
         results[topics.name] = {
-            pipeline.name: _evaluated(pipeline, components, queries, qrels, out / file_stem(topics.name), config)
+            pipeline.name: _evaluated(pipeline, components, queries, qrels, out / file_stem(topics.name), config, shared)
             for pipeline in config.pipelines
         }
         _plot_recall(config, topics.name, qrels, out)
@@ -69,9 +70,11 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^\w@+.=-]+", "-", name).strip("-")
 
 
-def _evaluated(pipeline: PipelineConfig, components: Components, queries, qrels, folder: Path, config: PipelinesConfig) -> dict:
+def _evaluated(
+    pipeline: PipelineConfig, components: Components, queries, qrels, folder: Path, config: PipelinesConfig, shared: dict
+) -> dict:
     record_path = folder / f"{file_stem(pipeline.name)}.json"
-    settings = _inputs(pipeline, config, queries, qrels)
+    settings = _inputs(pipeline, shared)
     if record_path.is_file() and (folder / f"{file_stem(pipeline.name)}.trec").is_file():
         record = json.loads(record_path.read_text(encoding="utf-8"))
         if record.get("settings") == settings:
@@ -94,11 +97,10 @@ def _evaluated(pipeline: PipelineConfig, components: Components, queries, qrels,
     return record
 
 
-def _inputs(pipeline: PipelineConfig, config: PipelinesConfig, queries, qrels) -> dict:
-    """What a pipeline's record depends on: a rerun reuses the record only while all of it is unchanged."""
+def _shared_inputs(config: PipelinesConfig, queries, qrels) -> dict:
+    """What every pipeline's record on one topic set depends on, computed once for all of them."""
     corpus = Path(config.corpus).stat()
-    inputs = {
-        "pipeline": to_dict(pipeline),
+    return {
         "batch_size": config.batch_size,
         "rel": config.rel,
         "queries": _digest(sorted(queries.items())),
@@ -106,6 +108,11 @@ def _inputs(pipeline: PipelineConfig, config: PipelinesConfig, queries, qrels) -
         # an index or corpus rebuilt in place keeps its path: its meta.json (model fingerprint, creation time) does not
         "corpus": {"path": config.corpus, "bytes": corpus.st_size, "modified_ns": corpus.st_mtime_ns},
     }
+
+
+def _inputs(pipeline: PipelineConfig, shared: dict) -> dict:
+    """What a pipeline's record depends on: a rerun reuses the record only while all of it is unchanged."""
+    inputs = {"pipeline": to_dict(pipeline), **shared}
     if pipeline.index:
         meta = Path(pipeline.index) / "meta.json"
         inputs["index_meta"] = {"sha256": _digest(meta.read_text(encoding="utf-8")), "modified_ns": meta.stat().st_mtime_ns}
