@@ -120,7 +120,8 @@ def test_every_run_and_baseline_is_evaluated_with_per_query_scores(setup):
     )
     held_out = (folder / "validation_qids.txt").read_text().split()
     assert len(held_out) == 4
-    for system in [folder / "baselines" / "bm25", folder / "baselines" / "initial", *(folder / "runs").iterdir()]:
+    baselines = [folder / "baselines" / name for name in ("bm25", "initial", "sentence-transformers")]
+    for system in [*baselines, *(folder / "runs").iterdir()]:
         assert (system / "EVALUATED").exists(), system
         metrics = json.loads((system / "test_metrics.json").read_text())
         assert metrics == pytest.approx(evaluate(read_run(system / "test.trec"), qrels, measures=list(metrics)))
@@ -132,6 +133,11 @@ def test_every_run_and_baseline_is_evaluated_with_per_query_scores(setup):
     assert not (run / "checkpoints").exists() and (run / "model").is_dir()
     assert [json.loads(line)["step"] for line in (run / "validation.jsonl").read_text().splitlines()] == [0, 2, 4]
     assert json.loads((folder / "baselines" / "bm25" / "system.json").read_text())["compare"] is True
+    # sentence-transformers' recipe trained on the grid's triples with its budget, never on the held-out queries
+    st_system = json.loads((folder / "baselines" / "sentence-transformers" / "system.json").read_text())
+    assert (st_system["key"], st_system["kind"]) == ("S", "baseline")
+    st_metrics = json.loads((folder / "baselines" / "sentence-transformers" / "metrics.json").read_text())
+    assert st_metrics["steps"] == setup.train.steps
 
     result = CliRunner().invoke(app, ["report", str(folder)])
     assert result.exit_code == 0, result.output

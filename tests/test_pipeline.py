@@ -137,6 +137,17 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert rows["BM25"]["nDCG@10"] > 0.5
     log = [json.loads(line) for line in (out / "student" / "train_log.jsonl").read_text().splitlines()]
     assert log and all({"loss_pair", "loss_inbatch"} <= set(line) for line in log)
+    # sentence-transformers' recipe on the same triples and budget is a row of the table
+    assert rows["sentence-transformers MNRL (same triples, same budget)"]["nDCG@10"] >= 0
+    assert json.loads((out / "baseline" / "metrics.json").read_text())["steps"] == 5
+    # a fifth of the 12 judged train queries is held out: validated from step 0, never taught by teacher or student
+    validated = [json.loads(line) for line in (out / "student" / "validation.jsonl").read_text().splitlines()]
+    assert validated[0]["step"] == 0 and validated[-1]["step"] == 5
+    metrics = json.loads((out / "student" / "metrics.json").read_text())
+    assert metrics["best_step"] in (0, 5)
+    taught = {row.qid for row in read_scores(out / "teacher_scores.tsv")}
+    judged = set(read_qrels(mini_scifact / "qrels" / "train.tsv"))
+    assert len(judged - taught) == 2
 
 
 def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(mini_scifact, tiny_bert_dir, tmp_path):

@@ -164,6 +164,11 @@ class TrainConfig:
     # student scores are multiplied by this before margins are compared to the teacher's: 1 for the
     # paper's unnormalised dot product; a cosine student needs ~10 to reach z-normalised teacher margins
     score_scale: float = 1.0
+    # weight of the judged labels beside the teachers: cross-entropy of each query's judged positive against
+    # every passage of the batch (sentence-transformers' MultipleNegativesRankingLoss); 0 = the paper's losses alone
+    contrastive_weight: float = 0.0
+    # the label part's inverse temperature on the student's similarities (20: sentence-transformers' default for cosine)
+    contrastive_scale: float = 20.0
     warmup_steps: int = 0
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
@@ -198,10 +203,13 @@ class ExperimentConfig:
     # test-set rows computed here: BM25, and the initial student (train.student, untrained)
     bm25_baseline: bool = True
     initial_baseline: bool = True
+    # sentence-transformers' own recipe (MultipleNegativesRankingLoss, in-batch + the score file's hard
+    # negatives) from train.student, with train's batch size, learning rate, steps and max_minutes
+    sentence_transformers_baseline: bool = True
     # more rows from existing TREC runs over the test queries, name -> path (e.g. the teacher's re-ranking)
     references: dict[str, str] = dataclasses.field(default_factory=dict)
-    # rows (bm25, initial or a reference name) every student is t-tested against in the report
-    compare_to: list[str] = dataclasses.field(default_factory=lambda: ["bm25"])
+    # rows (bm25, initial, sentence-transformers or a reference name) every student is t-tested against in the report
+    compare_to: list[str] = dataclasses.field(default_factory=lambda: ["bm25", "sentence-transformers"])
     measures: list[str] = dataclasses.field(default_factory=lambda: ["nDCG@10", "RR@10", "R@100", "R@1000"])
     # RR and recall count a passage relevant from this grade up (TREC-DL: 2); nDCG uses the grades
     rel: int = 1
@@ -416,8 +424,21 @@ class QuickstartConfig:
     train_max_minutes: float | None = 9.0
     batch_size: int = 16
     learning_rate: float = 2e-5
+    warmup_steps: int = 0
     # the default student normalises (cosine scores), the teacher's margins are z-scores
     score_scale: float = 10.0
+    # the judged labels beside the teacher (TrainConfig.contrastive_weight)
+    contrastive_weight: float = 0.0
+    contrastive_scale: float = 20.0
+    # judged training queries held out from teachers and student, on which the student is validated from
+    # step 0 (its best validated model is kept, the starting one included); null: a tenth of the judged
+    # queries, 20 to 100 (a fifth below 100 queries); 0: none
+    validation_queries: int | None = None
+    # the held-out queries re-rank BM25's top validation_depth joined with their judged passages
+    validation_depth: int = 20
+    validation_every: int = 100
+    # sentence-transformers' own recipe (MultipleNegativesRankingLoss) on the same triples and budget, as a row
+    baseline: bool = True
     bf16: bool = True
     seed: int = 42
 

@@ -35,10 +35,12 @@ from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import build_index, search
 from tasb.training.inbatch_teacher import ColbertTeacher
+from tasb.training.st_baseline import BASELINE_NAME, train_sentence_transformers
 from tasb.training.trainer import check_settings, load_student, train
 from tasb.training.validation import ValidationSet, build_validation_set
 
 EVALUATED = "EVALUATED"
+ST_BASELINE = "sentence-transformers"
 SYSTEM_FILE = "system.json"
 
 __all__ = ["grid_runs", "run_experiment"]
@@ -173,6 +175,8 @@ def _baselines(experiment: _Experiment) -> None:
             f"initial student ({Path(model).name}, untrained)",
             lambda folder: experiment.dense_run(load_student(config.train.student), model, folder),
         )
+    if config.sentence_transformers_baseline:
+        wanted[ST_BASELINE] = (f"{BASELINE_NAME} (same triples, same budget)", lambda folder: _st_baseline_run(experiment, folder))
     for name, path in config.references.items():
         wanted[name] = (name, lambda folder, path=path: _reference_run(path, experiment.test_set))
     keys = _baseline_keys(list(wanted))
@@ -192,9 +196,18 @@ def _baselines(experiment: _Experiment) -> None:
 
 def _baseline_keys(slugs: list[str]) -> dict[str, str]:
     """A fixed letter per baseline for the report's marks: B for BM25, I for the initial student, then R, S, ..."""
-    fixed = {"bm25": "B", "initial": "I"}
+    fixed = {"bm25": "B", "initial": "I", ST_BASELINE: "S"}
     spare = iter(letter for letter in "RSTUVWXYZACDEFGHJKLMNOPQ" if letter not in fixed.values())
     return {slug: fixed.get(slug) or next(spare) for slug in slugs}
+
+
+def _st_baseline_run(experiment: _Experiment, folder: Path) -> Run:
+    """sentence-transformers' recipe on the grid's triples and budget, without the validation queries, searched like a student."""
+    if not (folder / "DONE").exists():
+        validation = experiment.validation()
+        held_out = validation.queries if validation is not None else ()
+        train_sentence_transformers(experiment.config.train, experiment.train_set, experiment.scores, folder, exclude=held_out)
+    return experiment.dense_run(BertDot.load(str(folder / "model")), str((folder / "model").resolve()), folder)
 
 
 def _reference_run(path: str, test_set: Dataset) -> Run:
@@ -219,11 +232,14 @@ def _check(config: ExperimentConfig, runs: dict[str, TrainConfig]) -> None:
         raise InputError("config", "grids: at least one block with a sampler, teacher_mode, inbatch_loss and seed each")
     rows = {"bm25"} if config.bm25_baseline else set()
     rows |= ({"initial"} if config.initial_baseline else set()) | set(config.references)
+    rows |= {ST_BASELINE} if config.sentence_transformers_baseline else set()
     unknown = sorted(set(config.compare_to) - rows)
     if unknown:
         raise InputError("config", f"compare_to: rows of this experiment ({', '.join(sorted(rows)) or 'none'})", unknown[0])
-    if "/" in "".join(config.references) or any(name in {"bm25", "initial"} for name in config.references):
-        raise InputError("config", "references: names without '/' other than bm25 and initial", str(list(config.references)))
+    if "/" in "".join(config.references) or any(name in {"bm25", "initial", ST_BASELINE} for name in config.references):
+        raise InputError(
+            "config", f"references: names without '/' other than bm25, initial and {ST_BASELINE}", str(list(config.references))
+        )
 
 
 def _test_data(config: ExperimentConfig) -> DataConfig:

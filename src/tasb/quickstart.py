@@ -2,17 +2,22 @@
 
 BM25 → initial student (zero-shot) → ColBERT (and optionally cross-encoder) teacher → teachers judged by
 re-ranking → pairwise teacher scores → student training with pairwise and in-batch teaching → index →
-search → evaluate, all in one run folder.
+search → evaluate, all in one run folder; then sentence-transformers' own recipe on the same triples and
+budget, the row the student has to beat.
+
+A slice of the judged training queries is held out from every teacher and student: the student is
+validated on it from step 0, so the model handed back never validates below the one it started from.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import time
 from pathlib import Path
 
-from tasb.config import DataConfig, QuickstartConfig, TrainConfig, save_config
+from tasb.config import DataConfig, QuickstartConfig, TrainConfig, ValidationConfig, save_config
 from tasb.data import Dataset, Run, ensemble, load_dataset, training_pairs, write_run, write_scores
 from tasb.errors import InputError
 from tasb.evaluation import evaluate
@@ -26,8 +31,10 @@ from tasb.retrieval.rerank import heads, with_new_heads
 from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer, EnsembleScorer, Scorer, cross_encoder_scorer, score_pairs
 from tasb.training.colbert_teacher import train_colbert
 from tasb.training.inbatch_teacher import ColbertTeacher
+from tasb.training.st_baseline import BASELINE_NAME, train_sentence_transformers
 from tasb.training.teacher import train_cross_encoder
 from tasb.training.trainer import load_student, train
+from tasb.training.validation import ValidationSet, build_validation_set
 
 DEFAULT_DATASET = "scifact"
 ENSEMBLE_MEMBERS = ("colbert", "cross-encoder", "bm25", "bi-encoder")
@@ -83,6 +90,26 @@ def _needs_colbert(config: QuickstartConfig) -> bool:
 
 
 
+def validation_size(judged_queries: int) -> int:
+    """Held-out queries for a collection with this many judged training queries: a tenth, 20 to 100 of them.
+
+    Fewer than 20 cannot tell a better model from a worse one; past 100 the rest teach more than they measure.
+    A collection too small to spare 20 while keeping 4 in 5 for training holds out a fifth.
+    """
+    if judged_queries < 5:
+        return 0
+    return max(1, judged_queries // 5) if judged_queries < 100 else min(100, max(20, round(judged_queries / 10)))
+
+
+def _validation(config: QuickstartConfig, train_set: Dataset) -> ValidationSet | None:
+    judged = train_set.judged_queries()
+    size = validation_size(len(judged)) if config.validation_queries is None else config.validation_queries
+    if size == 0:
+        return None
+    settings = ValidationConfig(queries=size, depth=config.validation_depth, every=config.validation_every, patience=1_000_000)
+    return build_validation_set(settings, train_set, judged)
+
+
 def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
     return TrainConfig(
         output_dir=str(out / "student"),
@@ -99,11 +126,16 @@ def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
         max_minutes=config.train_max_minutes,
         learning_rate=config.learning_rate,
         score_scale=config.score_scale,
+        contrastive_weight=config.contrastive_weight,
+        contrastive_scale=config.contrastive_scale,
+        warmup_steps=config.warmup_steps,
         checkpoint_every=config.train_steps,
         keep_checkpoints=1,
         log_every=5,
         bf16=config.bf16,
         seed=config.seed,
+        # rel and metric as the held-out set was built; patience never ends a quickstart early
+        validation=ValidationConfig(every=config.validation_every, depth=config.validation_depth, patience=1_000_000),
     )
 
 
@@ -116,12 +148,16 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     # a rerun starts over: the trainer rightly refuses to train into an earlier run's folder
     shutil.rmtree(out / "student", ignore_errors=True)
     save_config(config, out / "config.yaml")
-    stage = _Stages(total=5 + _needs_colbert(config) + (weights.get("cross-encoder", 0) > 0))
+    stage = _Stages(total=5 + _needs_colbert(config) + (weights.get("cross-encoder", 0) > 0) + config.baseline)
     rows: dict[str, dict[str, float]] = {}
     notes: dict[str, str] = {}
 
     with stage("load data and BM25"):
         train_set, test_set = _load_splits(config)
+        validation = _validation(config, train_set)
+        held_out = set(validation.queries) if validation is not None else set()
+        # teachers never see the validation queries: a student validated on what its teacher learned looks better than it is
+        teaching_qrels = {qid: judged for qid, judged in train_set.qrels.items() if qid not in held_out}
         bm25 = BM25(train_set.corpus)
         depth = max(config.negatives_depth, config.cross_encoder.negatives_depth, config.colbert.negatives_depth)
         bm25_train = bm25.search(train_set.judged_queries(), k=depth)
@@ -153,7 +189,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
         with stage("ColBERT teacher training"):
             colbert = train_colbert(
                 config.colbert, train_set.queries, train_set.corpus, out / "colbert",
-                qrels=train_set.qrels, run=bm25_train,
+                qrels=teaching_qrels, run=bm25_train,
             )
         # one cache of passage token vectors serves re-ranking, pair scoring and the in-batch teacher
         colbert_passages = PassageTokenCache(colbert, bf16=config.bf16)
@@ -162,7 +198,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     if weights.get("cross-encoder", 0) > 0:
         with stage("cross-encoder teacher training"):
             cross_encoder = train_cross_encoder(
-                config.cross_encoder, train_set.queries, train_set.corpus, train_set.qrels, bm25_train, out / "teacher"
+                config.cross_encoder, train_set.queries, train_set.corpus, teaching_qrels, bm25_train, out / "teacher"
             )
         members["cross-encoder"] = cross_encoder_scorer(cross_encoder, bf16=config.bf16)
     active = {name: members[name] for name, weight in weights.items() if weight > 0}
@@ -183,7 +219,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
 
     with stage("teacher scores training pairs"):
         pairs = training_pairs(
-            train_set.qrels, negatives_run, depth=config.negatives_depth, per_query=config.negatives_per_query, seed=config.seed
+            teaching_qrels, negatives_run, depth=config.negatives_depth, per_query=config.negatives_per_query, seed=config.seed
         )
         scorer = EnsembleScorer(list(active.values()), [weights[n] for n in active])
         scored = score_pairs(scorer, pairs, train_set.queries, train_set.corpus)
@@ -198,13 +234,21 @@ def run_quickstart(config: QuickstartConfig) -> Path:
                 colbert, train_set.corpus, training_pids, train_config.colbert_cache, train_config.colbert_cache_max_gb,
                 config.colbert_scale, config.bf16, passages=colbert_passages,
             )
-        run_folder = train(train_config, train_set, scored, student=student, inbatch_teacher=inbatch_teacher)
-        trained_path = str((run_folder / "model").resolve())
-        _, student_run = _index_and_search(
-            BertDot.load(trained_path), trained_path, test_set, out / "index-student", config
+        run_folder = train(
+            train_config, train_set, scored, student=student, inbatch_teacher=inbatch_teacher, validation=validation
         )
-        write_run(student_run, out / "student.test.trec", tag="student")
-        rows[f"trained student (TAS-B recipe, {_teaching(config)})"] = evaluate(student_run, test_set.qrels)
+        student_name = f"trained student (TAS-B recipe, {_teaching(config)})"
+        rows[student_name] = _evaluate_trained(run_folder, "student", test_set, out, config)
+        notes[student_name] = _steps_note(run_folder)
+
+    if config.baseline:
+        with stage(f"{BASELINE_NAME} baseline, index, search"):
+            baseline_folder = train_sentence_transformers(
+                _train_config(config, out), train_set, scored, out / "baseline", exclude=held_out
+            )
+            baseline_name = f"{BASELINE_NAME} (same triples, same budget)"
+            rows[baseline_name] = _evaluate_trained(baseline_folder, "baseline", test_set, out, config)
+            notes[baseline_name] = _steps_note(baseline_folder)
 
     table = markdown_table(rows, notes)
     timings = ", ".join(f"{name} {minutes:.1f} min" for name, minutes in stage.minutes.items())
@@ -217,8 +261,28 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     return out
 
 
+def _evaluate_trained(run_folder: Path, name: str, test_set: Dataset, out: Path, config: QuickstartConfig) -> dict[str, float]:
+    trained_path = str((run_folder / "model").resolve())
+    _, test_run = _index_and_search(BertDot.load(trained_path), trained_path, test_set, out / f"index-{name}", config)
+    write_run(test_run, out / f"{name}.test.trec", tag=name)
+    return evaluate(test_run, test_set.qrels)
+
+
+def _steps_note(run_folder: Path) -> str:
+    metrics = json.loads((run_folder / "metrics.json").read_text(encoding="utf-8"))
+    note = f"{metrics['steps']} steps, {metrics['seconds'] / 60:.1f} min"
+    if metrics.get("best_step") is not None:
+        note += f"; kept step {metrics['best_step']} (validation {metrics['validation_metric']} {metrics['best_validation']:.3f})"
+    return note
+
+
 def _teaching(config: QuickstartConfig) -> str:
-    if config.teacher_mode == "pairwise":
-        return "pairwise Margin-MSE"
     inbatch = f"in-batch {config.inbatch_loss} from ColBERT"
-    return inbatch if config.teacher_mode == "in-batch" else f"pairwise Margin-MSE + {config.alpha:g} × {inbatch}"
+    parts = {
+        "pairwise": ["pairwise Margin-MSE"],
+        "in-batch": [inbatch],
+        "dual": ["pairwise Margin-MSE", f"{config.alpha:g} × {inbatch}"],
+    }[config.teacher_mode]
+    if config.contrastive_weight > 0:
+        parts.append(f"{config.contrastive_weight:g} × labels")
+    return " + ".join(parts)

@@ -1,5 +1,6 @@
 """Dual supervision (eq. 8) and the in-batch ColBERT teacher inside the trainer."""
 
+import dataclasses
 import json
 
 import pytest
@@ -149,3 +150,36 @@ def test_in_batch_modes_need_a_colbert_teacher(tmp_path, tiny_bert_dir):
     with pytest.raises(InputError, match="colbert_teacher"):
         train(_config(tmp_path, tiny_bert_dir, "run", teacher_mode="in-batch"), dataset, scores)
     assert json.dumps(_config(tmp_path, tiny_bert_dir, "run").teacher_mode) == '"pairwise"'
+
+
+def test_label_part_adds_its_weight_times_the_contrastive_loss_at_its_own_scale(student):
+    from tasb.training.losses import contrastive
+
+    judged = torch.tensor([True, True])
+    pair_only, _ = DualLoss(student, "pairwise", score_scale=2.0).compute_loss_from_embeddings(QUERIES, PASSAGES, MARGINS)
+    loss_fn = DualLoss(student, "pairwise", score_scale=2.0, contrastive_weight=0.5, contrastive_scale=3.0)
+    total, parts = loss_fn.compute_loss_from_embeddings(QUERIES, PASSAGES, MARGINS, judged=judged)
+    labels = contrastive((QUERIES @ PASSAGES.T) * 3.0, judged)
+    assert parts["loss_label"] == pytest.approx(labels.item())
+    assert total.item() == pytest.approx(pair_only.item() + 0.5 * labels.item())
+
+
+def test_trainer_teaches_labels_and_masks_other_relevant_passages(tmp_path, tiny_bert_dir):
+    from tasb.training.trainer import _label_masks
+    from tasb.data.records import ScoredPair
+
+    batch = [ScoredPair(1, 0, "q0", "a", "b"), ScoredPair(1, 0, "q1", "c", "a"), ScoredPair(1, 0, "q2", "x", "d")]
+    qrels = {"q0": {"a": 1}, "q1": {"c": 2, "a": 1}, "q2": {"y": 1, "x": 0}}
+    judged, also = _label_masks(batch, qrels, torch.device("cpu"))
+    assert judged.tolist() == [True, True, False]
+    # columns: a c x | b a d; q1 finds a relevant at columns 0 and 4, its own positive is column 1
+    assert also.tolist() == [
+        [False, False, False, False, True, False],
+        [True, False, False, False, True, False],
+        [False, False, False, False, False, False],
+    ]
+
+    dataset, scores = _synthetic()
+    dataset = dataclasses.replace(dataset, qrels={f"q{i}": {f"p{i}": 1} for i in range(20)})
+    folder = train(_config(tmp_path, tiny_bert_dir, "labels", contrastive_weight=1.0), dataset, scores)
+    assert all("loss_label" in line and line["loss_label"] > 0 for line in _log(folder))

@@ -49,3 +49,27 @@ def test_mismatched_margins_are_refused():
     with pytest.raises(ValueError, match="one teacher margin per query"):
         embeddings = torch.ones(2, 3)
         MarginMSELoss(model=None).compute_loss_from_embeddings(embeddings, embeddings, embeddings, torch.ones(3))
+
+
+def test_contrastive_is_cross_entropy_of_the_own_positive_over_the_batch():
+    from tasb.training.losses import contrastive
+
+    # b = 2: query 0 scores (2, 0, 1, 0), its own positive is column 0; query 1 scores (1, 3, 0, 1), column 1
+    scores = torch.tensor([[2.0, 0.0, 1.0, 0.0], [1.0, 3.0, 0.0, 1.0]])
+    judged = torch.tensor([True, True])
+    expected = (
+        -(2.0 - torch.logsumexp(torch.tensor([2.0, 0.0, 1.0, 0.0]), 0)) - (3.0 - torch.logsumexp(torch.tensor([1.0, 3.0, 0.0, 1.0]), 0))
+    ) / 2
+    assert contrastive(scores, judged).item() == pytest.approx(expected.item())
+
+
+def test_contrastive_leaves_out_unjudged_rows_and_other_relevant_passages():
+    from tasb.training.losses import contrastive
+
+    scores = torch.tensor([[2.0, 0.0, 1.0, 0.0], [1.0, 3.0, 0.0, 1.0]])
+    # query 0 also finds column 2 relevant: its softmax is over columns 0, 1, 3; query 1's positive is not judged
+    also = torch.tensor([[False, False, True, False], [False, False, False, False]])
+    loss = contrastive(scores, torch.tensor([True, False]), also)
+    expected = -(2.0 - torch.logsumexp(torch.tensor([2.0, 0.0, 0.0]), 0))
+    assert loss.item() == pytest.approx(expected.item())
+    assert contrastive(scores, torch.tensor([False, False])).item() == 0.0

@@ -1,9 +1,11 @@
-"""Dual supervision (paper eq. 8): ``L = L_pair + alpha * L_inB``.
+"""Dual supervision (paper eq. 8): ``L = L_pair + alpha * L_inB``, plus the judged labels: ``+ w * L_label``.
 
 The pairwise part is Margin-MSE on each query's own (p+, p-) against the pairwise teacher's margin (eq. 6);
 the in-batch part scores each query against all ``2b`` passages of the batch against an in-batch teacher
 (ColBERT). ``mode`` picks the teacher rows of Table 4: ``pairwise``, ``in-batch`` or ``dual``; ``inbatch_loss``
-the rows of Table 3.
+the rows of Table 3. The label part (not in the paper) is a contrastive loss on the judged positive against
+the batch's other passages, as sentence-transformers' MultipleNegativesRankingLoss: on small collections the
+judgments teach what a teacher trained on them cannot pass on (docs/student.md).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch import Tensor, nn
 
 from tasb.models.student import BertDot
 from tasb.training.inbatch import INBATCH_LOSSES, inbatch_margin_mse, student_scores
-from tasb.training.losses import margin_mse
+from tasb.training.losses import contrastive, margin_mse
 
 TeacherMode = Literal["pairwise", "in-batch", "dual"]
 InBatchLossName = Literal["margin-mse", "kldiv", "listnet", "lambdaloss"]
@@ -31,11 +33,16 @@ class DualLoss(nn.Module):
         inbatch_loss: ``margin-mse`` (eq. 7), ``kldiv``, ``listnet`` or ``lambdaloss``.
         alpha: the in-batch part's weight in ``dual`` (the paper: 0.75).
         score_scale: student dot products are multiplied by this before meeting any teacher.
+        contrastive_weight: weight of the label part; 0 leaves it out (the paper's losses alone).
+        contrastive_scale: student similarities are multiplied by this (an inverse temperature) in the label
+            part; 20 is sentence-transformers' default for cosine similarity.
 
     Inputs:
-        ``forward(query_features, passage_features, teacher_margins, teacher_scores)``: ``b`` queries; ``2b``
-        passages, the positives then the negatives; the pairwise teacher's margins ``(b,)`` (unused by
-        ``in-batch``); the in-batch teacher's ``(b, 2b)`` scores (``None`` for ``pairwise``).
+        ``forward(query_features, passage_features, teacher_margins, teacher_scores, judged, also_relevant)``:
+        ``b`` queries; ``2b`` passages, the positives then the negatives; the pairwise teacher's margins
+        ``(b,)`` (unused by ``in-batch``); the in-batch teacher's ``(b, 2b)`` scores (``None`` for ``pairwise``);
+        for the label part, which rows' positives are judged relevant ``(b,)`` and which other passages of the
+        batch are judged relevant to each query ``(b, 2b)`` (see :func:`tasb.training.losses.contrastive`).
     """
 
     def __init__(
@@ -45,6 +52,8 @@ class DualLoss(nn.Module):
         inbatch_loss: InBatchLossName = "margin-mse",
         alpha: float = 0.75,
         score_scale: float = 1.0,
+        contrastive_weight: float = 0.0,
+        contrastive_scale: float = 20.0,
     ):
         super().__init__()
         if mode not in ("pairwise", "in-batch", "dual"):
@@ -55,6 +64,8 @@ class DualLoss(nn.Module):
         self.mode = mode
         self.alpha = alpha
         self.score_scale = score_scale
+        self.contrastive_weight = contrastive_weight
+        self.contrastive_scale = contrastive_scale
         self.inbatch_fn = INBATCH_LOSSES[inbatch_loss]
         if inbatch_loss == "margin-mse" and mode == "in-batch":
             # no pairwise loss teaches the query's own pair here, so the in-batch one must
@@ -70,13 +81,21 @@ class DualLoss(nn.Module):
         passage_features: dict[str, Tensor],
         teacher_margins: Tensor,
         teacher_scores: Tensor | None = None,
+        judged: Tensor | None = None,
+        also_relevant: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
         queries = self.model.embed(query_features)
         passages = self.model.embed(passage_features)
-        return self.compute_loss_from_embeddings(queries, passages, teacher_margins, teacher_scores)
+        return self.compute_loss_from_embeddings(queries, passages, teacher_margins, teacher_scores, judged, also_relevant)
 
     def compute_loss_from_embeddings(
-        self, queries: Tensor, passages: Tensor, teacher_margins: Tensor, teacher_scores: Tensor | None = None
+        self,
+        queries: Tensor,
+        passages: Tensor,
+        teacher_margins: Tensor,
+        teacher_scores: Tensor | None = None,
+        judged: Tensor | None = None,
+        also_relevant: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
         b = queries.shape[0]
         if passages.shape[0] != 2 * b:
@@ -97,4 +116,10 @@ class DualLoss(nn.Module):
             inbatch = self.inbatch_fn(scores, teacher_scores.detach())
             total = total + (self.alpha if self.mode == "dual" else 1.0) * inbatch
             parts["loss_inbatch"] = inbatch.item()
+        if self.contrastive_weight > 0:
+            if judged is None:
+                raise ValueError("the label part needs to know which rows' positives are judged relevant")
+            labels = contrastive(scores * (self.contrastive_scale / self.score_scale), judged, also_relevant)
+            total = total + self.contrastive_weight * labels
+            parts["loss_label"] = labels.item()
         return total, parts

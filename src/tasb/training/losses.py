@@ -15,6 +15,25 @@ def margin_mse(student_pos: Tensor, student_neg: Tensor, teacher_pos: Tensor, te
     return F.mse_loss(student_pos - student_neg, teacher_pos - teacher_neg)
 
 
+def contrastive(scores: Tensor, judged: Tensor, also_relevant: Tensor | None = None) -> Tensor:
+    """The judged labels as sentence-transformers' ``MultipleNegativesRankingLoss`` teaches them.
+
+    Cross-entropy of query ``i``'s own positive (column ``i`` of the ``[b, 2b]`` score matrix, see
+    :mod:`tasb.training.inbatch.base`) against every passage of the batch. ``judged`` ``(b,)`` marks the rows
+    whose positive is judged relevant (a score file may pair any two passages); other rows add nothing.
+    ``also_relevant`` ``[b, 2b]`` marks other passages of the batch judged relevant to the query: they are
+    left out of its softmax rather than pushed down as negatives.
+    """
+    if not judged.any():
+        return scores.new_zeros(())
+    b = scores.shape[0]
+    logits = scores.float()
+    if also_relevant is not None:
+        logits = logits.masked_fill(also_relevant, float("-inf"))
+    targets = torch.arange(b, device=scores.device)
+    return F.cross_entropy(logits[judged], targets[judged])
+
+
 class MarginMSELoss(nn.Module):
     """Margin-MSE for the BERT_DOT student: its scores are dot products of query and passage vectors.
 

@@ -32,7 +32,7 @@ from transformers import get_constant_schedule_with_warmup, set_seed
 
 from tasb.config import StudentConfig, TrainConfig, save_config
 from tasb.data.readers import read_clusters
-from tasb.data.records import Dataset, ScoredPair
+from tasb.data.records import Dataset, Qrels, ScoredPair
 from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
 from tasb.evaluation.metrics import check_measures
@@ -145,7 +145,10 @@ def train(
         config=config,
         dataset=dataset,
         student=student,
-        loss_fn=DualLoss(student, config.teacher_mode, config.inbatch_loss, config.alpha, config.score_scale),
+        loss_fn=DualLoss(
+            student, config.teacher_mode, config.inbatch_loss, config.alpha, config.score_scale,
+            config.contrastive_weight, config.contrastive_scale,
+        ),
         inbatch_teacher=_inbatch_teacher(config, dataset, scores, inbatch_teacher),
         sampler=_in_background(config, _build_sampler(config, scores) if sampler is None else sampler),
         optimizer=optimizer,
@@ -294,11 +297,14 @@ def _train_step(run: _Run, batch: list[ScoredPair]) -> tuple[float, dict[str, fl
     if run.inbatch_teacher is not None:
         # this rank's queries against every passage of the global batch; the rows of all ranks make the (b, 2b) matrix
         teacher_scores = world.gather(run.inbatch_teacher.scores(query_texts, _passage_ids(batch)).to(student.encoder.device))
+    judged, also_relevant = _label_masks(batch, texts.qrels, student.encoder.device) if run.loss_fn.contrastive_weight > 0 else (None, None)
     with autocast(run.config.bf16, student.encoder.device.type):
         query_vectors, passage_vectors = student.embed(queries), student.embed(passages)
         n = len(local)
         passage_vectors = torch.cat([world.gather(passage_vectors[:n]), world.gather(passage_vectors[n:])])
-        loss, parts = run.loss_fn.compute_loss_from_embeddings(world.gather(query_vectors), passage_vectors, margins, teacher_scores)
+        loss, parts = run.loss_fn.compute_loss_from_embeddings(
+            world.gather(query_vectors), passage_vectors, margins, teacher_scores, judged, also_relevant
+        )
     value = loss.item()
     if not math.isfinite(value):
         raise FloatingPointError(
@@ -314,6 +320,15 @@ def _train_step(run: _Run, batch: list[ScoredPair]) -> tuple[float, dict[str, fl
 
 def _passage_ids(batch: Sequence[ScoredPair]) -> list[str]:
     return [pair.pid_pos for pair in batch] + [pair.pid_neg for pair in batch]
+
+
+def _label_masks(batch: Sequence[ScoredPair], qrels: Qrels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """For the label part: rows whose positive is judged relevant, and the batch's other passages judged relevant to each query."""
+    pids = _passage_ids(batch)
+    relevant = [{pid for pid, grade in qrels.get(pair.qid, {}).items() if grade > 0} for pair in batch]
+    judged = torch.tensor([pair.pid_pos in rel for pair, rel in zip(batch, relevant)], device=device)
+    also = torch.tensor([[pid in rel and column != row for column, pid in enumerate(pids)] for row, rel in enumerate(relevant)], device=device)
+    return judged, also
 
 
 class _Rate:

@@ -1,0 +1,137 @@
+"""The alternative a user already has: sentence-transformers' own trainer and MultipleNegativesRankingLoss.
+
+The same initial model, fine-tuned on the same (query, judged positive, hard negative) triples the student's
+score file holds (teacher scores ignored), for the same step and time budget, with the library's documented
+recipe: in-batch negatives plus the hard negative, cosine similarity × 20, no duplicate texts in a batch,
+10% linear warm-up then linear decay, bf16. It is what tasb's student has to beat to be worth training.
+
+A run folder holds ``model/`` (a sentence-transformers folder with tasb's query length), ``metrics.json``
+(steps, seconds, what stopped it) and, written last, ``DONE``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+from datasets import Dataset as HFDataset
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+from transformers import TrainerCallback
+
+from tasb.config import TrainConfig
+from tasb.data.records import Dataset, ScoredPair
+from tasb.errors import InputError
+from tasb.fsutil import atomic_write, write_json
+from tasb.training.trainer import load_student
+
+__all__ = ["BASELINE_NAME", "train_sentence_transformers"]
+
+BASELINE_NAME = "sentence-transformers MNRL"
+
+logger = logging.getLogger(__name__)
+
+
+def triples(scores: Sequence[ScoredPair], dataset: Dataset, exclude: Iterable[str] = ()) -> dict[str, list[str]]:
+    """(query, positive, negative) texts of every scored pair whose positive is judged relevant, once each."""
+    held_out = set(exclude)
+    seen: set[tuple[str, str, str]] = set()
+    columns: dict[str, list[str]] = {"anchor": [], "positive": [], "negative": []}
+    for row in scores:
+        key = (row.qid, row.pid_pos, row.pid_neg)
+        if row.qid in held_out or key in seen or dataset.qrels.get(row.qid, {}).get(row.pid_pos, 0) <= 0:
+            continue
+        seen.add(key)
+        columns["anchor"].append(dataset.queries[row.qid])
+        columns["positive"].append(dataset.corpus[row.pid_pos])
+        columns["negative"].append(dataset.corpus[row.pid_neg])
+    return columns
+
+
+def train_sentence_transformers(
+    config: TrainConfig,
+    dataset: Dataset,
+    scores: Sequence[ScoredPair],
+    folder: str | Path,
+    exclude: Iterable[str] = (),
+) -> Path:
+    """Fine-tune ``config.student`` with sentence-transformers for ``config.steps`` / ``config.max_minutes``.
+
+    Uses ``config``'s student, batch size, learning rate, budget, bf16 and seed; the queries in ``exclude``
+    (a validation set) are not trained on. Returns ``folder``.
+    """
+    folder = Path(folder)
+    columns = triples(scores, dataset, exclude)
+    if not columns["anchor"]:
+        raise InputError(config.teacher_scores or "scores", "pairs whose positive is judged relevant", "none")
+    student = load_student(config.student)
+    model = student.encoder
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(folder / ".hf-trainer"),
+        max_steps=config.steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        # the library's examples warm up over the first 10% of the steps (warmup_ratio 0.1)
+        warmup_steps=round(0.1 * config.steps),
+        bf16=config.bf16,
+        use_cpu=not torch.cuda.is_available(),
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=config.log_every,
+        seed=config.seed,
+        data_seed=config.seed,
+        dataloader_drop_last=True,
+        dataloader_pin_memory=False,
+    )
+    budget = _TimeBudget(config.max_minutes)
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=HFDataset.from_dict(columns),
+        loss=MultipleNegativesRankingLoss(model),
+        callbacks=[budget],
+    )
+    started = time.monotonic()
+    trainer.train()
+    seconds = time.monotonic() - started
+    shutil.rmtree(folder / ".hf-trainer", ignore_errors=True)
+    student.save(folder / "model")
+    steps = trainer.state.global_step
+    write_json(
+        folder / "metrics.json",
+        {
+            "steps": steps,
+            "seconds": round(seconds, 3),
+            "stopped_by": "time" if budget.stopped else "steps",
+            "triples": len(columns["anchor"]),
+            "recipe": "MultipleNegativesRankingLoss (scale 20, cosine), NO_DUPLICATES batches, warmup_ratio 0.1, linear decay",
+        },
+    )
+    with atomic_write(folder / "DONE"):
+        pass
+    logger.info("sentence-transformers baseline: %d steps in %.0f s", steps, seconds)
+    return folder
+
+
+class _TimeBudget(TrainerCallback):
+    """Stops the trainer once ``max_minutes`` have passed since its first step (None: no time limit)."""
+
+    def __init__(self, max_minutes: float | None):
+        self.budget_s = max_minutes * 60 if max_minutes is not None else None
+        self.started: float | None = None
+        self.stopped = False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.budget_s is not None and time.monotonic() - self.started >= self.budget_s:
+            control.should_training_stop = True
+            self.stopped = True
+        return control
