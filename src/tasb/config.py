@@ -318,6 +318,8 @@ class ServeConfig:
     max_query_chars: int = 1000
     # queries per POST /search/batch
     max_batch_queries: int = 64
+    # queries x k per request: the response (every hit with its text) is what costs memory and time, not the body
+    max_results_per_request: int = 10000
     max_body_bytes: int = 65536
     # micro-batching: queries arriving within batch_wait_ms of the first are encoded and searched together
     batch_size: int = 32

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
@@ -44,9 +45,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would make every output folder private
     try:
         yield tmp
+        _open_to_umask(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -58,6 +59,35 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _open_to_umask(root: Path) -> None:
+    """Give ``root`` and everything in it at least the permissions the umask allows.
+
+    mkdtemp makes the folder 0700, and libraries write through their own private temp files (safetensors
+    leaves model.safetensors 0600): other users could not load a model or read an index. Bits are only
+    added, never removed, so a hard-linked file keeps what its other name had.
+    """
+    umask = _umask()
+    _widen(root, 0o777 & ~umask)
+    for folder, dirs, names in os.walk(root):
+        for name in dirs:
+            _widen(Path(folder) / name, 0o777 & ~umask)
+        for name in names:
+            _widen(Path(folder) / name, 0o666 & ~umask, executable=0o777 & ~umask)
+
+
+def _widen(path: Path, wanted: int, executable: int | None = None) -> None:
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        return  # chmod would follow the link out of the folder
+    mode = stat.S_IMODE(info.st_mode)
+    if executable is not None and mode & stat.S_IXUSR:
+        wanted = executable
+    if mode | wanted != mode:
+        # a file linked from elsewhere may belong to another user: its mode is then theirs to keep
+        with contextlib.suppress(PermissionError):
+            os.chmod(path, mode | wanted)
 
 
 def _umask() -> int:

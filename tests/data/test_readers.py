@@ -66,6 +66,28 @@ def test_msmarco_tsv_and_trec_qrels(tmp_path):
     assert qrels == {"11": {"0": 2, "7": 0}}
 
 
+def test_empty_passages_are_kept_and_counted_in_a_warning(tmp_path, caplog):
+    # public BEIR collections hold documents with neither title nor text, and qrels may judge them
+    docs = [{"_id": "d1", "title": "Cats", "text": "purr"}, {"_id": "d2", "title": "", "text": ""},
+            {"_id": "d3", "title": None, "text": "  "}]
+    path = _write(tmp_path / "corpus.jsonl", "".join(json.dumps(d) + "\n" for d in docs))
+    tsv = _write(tmp_path / "corpus.tsv", "p1\tcats\np2\t\n")
+
+    with caplog.at_level("WARNING"):
+        assert read_corpus(path) == {"d1": "Cats purr", "d2": "", "d3": ""}
+        assert read_corpus(tsv) == {"p1": "cats", "p2": ""}
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 2
+    assert str(path) in warnings[0] and "2 of 3 passages are empty" in warnings[0]
+    assert str(tsv) in warnings[1] and "1 of 2 passages are empty" in warnings[1]
+
+
+def test_a_corpus_without_empty_passages_warns_of_nothing(tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        read_corpus(_write(tmp_path / "c.tsv", "p1\tcats\n"))
+    assert not caplog.records
+
+
 def test_run_round_trip_is_ranked_and_cut(tmp_path):
     path = tmp_path / "run.trec"
     write_run({"q": {"a": 0.5, "b": 2.0, "c": 1.0}}, path, k=2)
@@ -85,12 +107,17 @@ def test_score_file_round_trip(tmp_path):
 BAD_INPUTS = [
     ("corpus", "c.tsv", "1\tok\n2 no tab here\n", 2, "2 tab-separated columns"),
     ("corpus", "c.tsv", "1\tok\n1\tagain\n", 2, "unique passage ids"),
-    ("corpus", "c.tsv", "1\tok\n2\t   \n", 2, "non-empty passage"),
+    ("corpus", "c.jsonl", '{"_id": "1", "text": "ok"}\n{"_id": "2", "text": ["a", "list"]}\n', 2, "a string for the passage text"),
+    ("corpus", "c.jsonl", '{"_id": "1", "title": {"a": "dict"}, "text": "ok"}\n', 1, "a string for the passage title"),
+    ("corpus", "c.jsonl", '{"_id": "1", "title": 7, "text": "ok"}\n', 1, "a string for the passage title"),
+    ("corpus", "c.jsonl", '{"_id": "1", "text": 3.5}\n', 1, "a string for the passage text"),
     ("corpus", "c.jsonl", '{"_id": "1", "text": "ok"}\n{"_id": "2", "text": \n', 2, "one JSON object"),
     ("corpus", "c.jsonl", '{"_id": "1", "body_missing": "x"}\n', 1, "passage text"),
     ("corpus", "c.tsv", b"1\tok\n2\t\xff\xfe bad\n", 2, "UTF-8"),
     ("queries", "q.tsv", "1\tok\n2\n", 2, "2 tab-separated columns: qid"),
     ("queries", "q.jsonl", '{"_id": "1", "text": ""}\n', 1, "non-empty query"),
+    ("queries", "q.jsonl", '{"_id": "1", "text": "ok"}\n{"_id": "2", "text": ["a"]}\n', 2, "a string for the query text"),
+    ("queries", "q.jsonl", '{"_id": "1", "text": true}\n', 1, "a string for the query text"),
     ("qrels", "qrels.txt", "1 0 5 1\n1 0 6\n1 0 6 x\n", 3, "integer relevance"),
     ("qrels", "qrels.txt", "1 0 5 1 extra column\n", 1, "TREC qrels"),
     ("qrels", "qrels.txt", "1 0 5 1\n1 0 5 2\n", 2, "one judgment per"),

@@ -36,3 +36,18 @@ def test_a_query_without_indexable_terms_matches_nothing():
     queries = {"stop": "the", "punct": "???"}
     assert bm25.search(queries, 5) == {"stop": {}, "punct": {}}
     assert bm25.score(queries, {"stop": ["p1", "p2"], "punct": ["p2"]}) == {"stop": {"p1": 0.0, "p2": 0.0}, "punct": {"p2": 0.0}}
+
+
+def test_passages_without_terms_are_never_retrieved_but_can_be_scored():
+    # empty documents exist in public collections; stopwords and punctuation leave bm25s nothing to index either
+    bm25 = BM25({"empty": "", "stop": "the of and", "cats": "cats purr"})
+    run = bm25.search({"q": "cats purr", "stop": "the"}, 10)
+    assert set(run["q"]) == {"cats"} and run["stop"] == {}
+    assert bm25.score({"q": "cats"}, {"q": ["empty", "stop"]}) == {"q": {"empty": 0.0, "stop": 0.0}}
+
+
+def test_a_corpus_without_a_single_term_matches_nothing():
+    bm25 = BM25({"empty": "", "blank": "   ", "stop": "the of ???"})
+    queries = {"q": "cats purr", "stop": "the"}
+    assert bm25.search(queries, 10) == {"q": {}, "stop": {}}
+    assert bm25.score(queries, {"q": ["empty", "stop"], "stop": ["blank"]}) == {"q": {"empty": 0.0, "stop": 0.0}, "stop": {"blank": 0.0}}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -71,9 +73,12 @@ def test_default_k_and_batch_answers_match_single_ones(client, served):
 
 
 def test_health_describes_the_model_index_and_stages(client, served, tiny_bert_dir):
-    health = client.get("/health").json()
+    response = client.get("/health")
+    health = response.json()
     assert health["status"] == "ok" and health["passages"] == 90 and health["index_type"] == "flat"
-    assert health["model"] == str(tiny_bert_dir)
+    # folder names only: where the server keeps its files is none of a client's business
+    assert health["model"] == tiny_bert_dir.name and health["index"] == "index"
+    assert str(tiny_bert_dir.parent) not in response.text and served[0].pipeline.index not in response.text
     assert health["fusion"] is True and health["rerank"] == ["bm25"] and health["rerank_depth"] == 8
     assert health["uptime_s"] >= 0
 
@@ -160,7 +165,8 @@ def test_a_query_without_bm25_terms_is_answered(client):
 @pytest.mark.parametrize(
     "change, field",
     [({"default_k": 0}, "default_k"), ({"default_k": 60, "max_k": 50}, "default_k"), ({"batch_size": 0}, "batch_size"),
-     ({"max_body_bytes": 0}, "max_body_bytes"), ({"batch_wait_ms": -1.0}, "batch_wait_ms")],
+     ({"max_body_bytes": 0}, "max_body_bytes"), ({"batch_wait_ms": -1.0}, "batch_wait_ms"),
+     ({"max_results_per_request": 0}, "max_results_per_request"), ({"default_k": 20, "max_results_per_request": 10}, "default_k")],
 )
 def test_limits_that_would_refuse_every_request_are_refused_at_start(served, change, field):
     from tasb.errors import InputError
@@ -169,6 +175,25 @@ def test_limits_that_would_refuse_every_request_are_refused_at_start(served, cha
     config, _ = served
     with pytest.raises(InputError, match=field):
         check_settings(ServeConfig(**{**config.__dict__, **change}))
+
+
+def test_results_per_request_are_capped_whatever_the_body_size(served):
+    # a few hundred bytes can ask for queries x k hits, each with its passage text
+    config, service = served
+    capped = dataclasses.replace(config, max_results_per_request=100)
+    with TestClient(create_app(capped, service)) as client:
+        refused = client.post("/search/batch", json={"queries": ["topic 1", "topic 2", "topic 3"], "k": 34})
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == "3 queries x k 34 = 102 results; the limit per request is 100: send fewer queries or a smaller k"
+
+        at_limit = client.post("/search/batch", json={"queries": ["topic 1", "topic 2"], "k": 50})
+        assert at_limit.status_code == 200 and [len(r["hits"]) for r in at_limit.json()["results"]] == [50, 50]
+        assert client.post("/search", json={"query": "topic 1", "k": 50}).status_code == 200
+
+    single = dataclasses.replace(config, max_results_per_request=20)
+    with TestClient(create_app(single, service)) as client:
+        response = client.post("/search", json={"query": "topic 1", "k": 21})
+        assert response.status_code == 422 and "limit per request is 20" in response.json()["detail"]
 
 
 def test_a_body_streamed_without_length_is_cut_off_at_the_limit(client):

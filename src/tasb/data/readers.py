@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import math
 import zlib
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Iterator
 
 from tasb.data.records import Corpus, Qrels, Queries, Run
 from tasb.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 
 def _open_binary(path: Path):
@@ -107,35 +110,48 @@ def _check_text(text: str, path: Path, number: int, what: str) -> str:
     return text
 
 
+def _string(value: object, path: Path, number: int, what: str) -> str:
+    # str() of a list or dict would be searched as its Python repr
+    if not isinstance(value, str):
+        raise InputError(path, f"a string for the {what}", json.dumps(value)[:80], line=number)
+    return value
+
+
 def read_corpus(path: str | Path) -> Corpus:
     """Passages from BEIR ``corpus.jsonl`` (``_id``, ``title``, ``text``) or TSV ``pid<TAB>text``.
 
-    A BEIR title is joined to the body with a space, as BEIR's own dense-retrieval code does.
+    A BEIR title is joined to the body with a space, as BEIR's own dense-retrieval code does. Empty passages
+    are kept: public collections hold some, and qrels may judge them.
     """
     path = Path(path)
+    corpus = _read_jsonl_corpus(path) if _is_jsonl(path) else _read_tsv_corpus(path)
+    empty = sum(1 for text in corpus.values() if not text.strip())
+    if empty:
+        logger.warning("%s: %d of %d passages are empty (no title, no text); they are kept, but BM25 never retrieves them", path, empty, len(corpus))
+    return corpus
+
+
+def _read_jsonl_corpus(path: Path) -> Corpus:
     corpus: Corpus = {}
-    if _is_jsonl(path):
-        for number, line in iter_lines(path):
-            record = _json_record(path, number, line)
-            pid = str(_first_key(record, _ID_KEYS, path, number, "passage id"))
-            body = str(_first_key(record, _TEXT_KEYS, path, number, "passage text"))
-            text = f"{record.get('title') or ''} {body}".strip()
-            _add_unique(corpus, pid, _check_text(text, path, number, "passage"), path, number, "unique passage ids")
-    else:
-        for number, line in iter_lines(path):
-            cols = line.split("\t")
-            if len(cols) == 3:  # pid, title, text
-                cols = [cols[0], f"{cols[1]} {cols[2]}".strip()]
-            if len(cols) != 2 or not cols[0].strip():
-                raise InputError(path, "2 tab-separated columns: pid, text", line, line=number)
-            _add_unique(
-                corpus,
-                cols[0].strip(),
-                _check_text(cols[1], path, number, "passage"),
-                path,
-                number,
-                "unique passage ids",
-            )
+    for number, line in iter_lines(path):
+        record = _json_record(path, number, line)
+        pid = str(_first_key(record, _ID_KEYS, path, number, "passage id"))
+        body = _string(_first_key(record, _TEXT_KEYS, path, number, "passage text"), path, number, "passage text")
+        title = record.get("title")
+        title = "" if title is None else _string(title, path, number, "passage title")
+        _add_unique(corpus, pid, f"{title} {body}".strip(), path, number, "unique passage ids")
+    return corpus
+
+
+def _read_tsv_corpus(path: Path) -> Corpus:
+    corpus: Corpus = {}
+    for number, line in iter_lines(path):
+        cols = line.split("\t")
+        if len(cols) == 3:  # pid, title, text
+            cols = [cols[0], f"{cols[1]} {cols[2]}".strip()]
+        if len(cols) != 2 or not cols[0].strip():
+            raise InputError(path, "2 tab-separated columns: pid, text", line, line=number)
+        _add_unique(corpus, cols[0].strip(), cols[1], path, number, "unique passage ids")
     return corpus
 
 
@@ -147,7 +163,7 @@ def read_queries(path: str | Path) -> Queries:
         for number, line in iter_lines(path):
             record = _json_record(path, number, line)
             qid = str(_first_key(record, ("_id", "query_id", "qid", "id"), path, number, "query id"))
-            text = str(_first_key(record, ("text", "query"), path, number, "query text"))
+            text = _string(_first_key(record, ("text", "query"), path, number, "query text"), path, number, "query text")
             _add_unique(queries, qid, _check_text(text, path, number, "query"), path, number, "unique query ids")
     else:
         for number, line in iter_lines(path):

@@ -24,8 +24,11 @@ class BM25:
         self._stemmer = Stemmer.Stemmer("english")
         self.pids = list(corpus)
         self._row = {pid: row for row, pid in enumerate(self.pids)}
-        self._retriever = bm25s.BM25(k1=k1, b=b)
-        self._retriever.index(self._tokenize([corpus[p] for p in self.pids]), show_progress=False)
+        tokens = self._tokenize([corpus[p] for p in self.pids])
+        # bm25s cannot index a corpus without a single term (empty passages, stopwords only): nothing can match
+        self._retriever = bm25s.BM25(k1=k1, b=b) if tokens.vocab else None
+        if self._retriever is not None:
+            self._retriever.index(tokens, show_progress=False)
 
     def _tokenize(self, texts: list[str]):
         return bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False)
@@ -33,6 +36,8 @@ class BM25:
     def search(self, queries: Queries, k: int = 1000) -> Run:
         """Top-``k`` passages per query; passages sharing no term with the query are not retrieved."""
         qids = list(queries)
+        if self._retriever is None:
+            return {qid: {} for qid in qids}
         docs, scores = self._retriever.retrieve(
             self._tokenize([queries[q] for q in qids]), k=min(k, len(self.pids)), show_progress=False, n_threads=0
         )
@@ -48,7 +53,8 @@ class BM25:
         for qid, pids in wanted.items():
             tokens = self._tokenize_one(queries[qid])
             # a query of stopwords or punctuation only matches nothing (bm25s cannot score an empty query)
-            all_scores = np.asarray(self._retriever.get_scores(tokens)) if tokens else np.zeros(len(self.pids))
+            matchable = tokens and self._retriever is not None
+            all_scores = np.asarray(self._retriever.get_scores(tokens)) if matchable else np.zeros(len(self.pids))
             out[qid] = {pid: float(all_scores[self._row[pid]]) for pid in pids}
         return out
 

@@ -2,7 +2,8 @@
 
 The configured pipeline is dense retrieval, optionally fused with BM25 and re-ranked; a request may switch
 a configured fusion or re-ranking off with ``fuse`` / ``rerank`` false. Bad input is answered with a 4xx and
-a message: 422 for invalid fields or JSON, 400 for a body that is not UTF-8, 413 for an oversized body.
+a message: 422 for invalid fields or JSON or for more than ``max_results_per_request`` hits (queries x k), 400
+for a body that is not UTF-8, 413 for an oversized body.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import time
 from contextlib import asynccontextmanager
 from importlib.resources import files
+from pathlib import Path
 from typing import Hashable
 
 from fastapi import FastAPI, HTTPException, Request
@@ -117,8 +119,8 @@ class SearchService:
         meta = self.index.meta
         return Health(
             status="ok",
-            model=self.config.pipeline.model or meta["model"],
-            index=str(self.index.path),
+            model=_shown_name(self.config.pipeline.model or meta["model"]),
+            index=self.index.path.resolve().name,
             index_type=meta.get("index_type", "flat"),
             passages=meta["count"],
             fusion=self.can_fuse,
@@ -128,16 +130,28 @@ class SearchService:
         )
 
 
+def _shown_name(model: str) -> str:
+    """A local model folder by its base name: a client has no business knowing the server's file system."""
+    path = Path(model)
+    if not (path.is_absolute() or path.exists()):
+        return model  # a hub id: public anyway
+    return path.name or model
+
+
 def check_settings(config: ServeConfig) -> None:
     """Refuse limits that would turn every request away, naming the field, before anything is loaded."""
     if not config.pipeline.index:
         raise InputError("--index", "a dense index folder to serve")
-    positive = ("max_k", "max_query_chars", "max_batch_queries", "max_body_bytes", "batch_size")
+    positive = ("max_k", "max_query_chars", "max_batch_queries", "max_results_per_request", "max_body_bytes", "batch_size")
     for name in positive:
         if getattr(config, name) < 1:
             raise InputError(name, "a value of at least 1", str(getattr(config, name)))
     if not 1 <= config.default_k <= config.max_k:
         raise InputError("default_k", f"a value between 1 and max_k ({config.max_k})", str(config.default_k))
+    if config.default_k > config.max_results_per_request:
+        # a request leaving k unset would be refused
+        limit = f"a value of at most max_results_per_request ({config.max_results_per_request})"
+        raise InputError("default_k", limit, str(config.default_k))
     if config.batch_wait_ms < 0:
         raise InputError("batch_wait_ms", "a wait of 0 ms or more", str(config.batch_wait_ms))
 
@@ -158,6 +172,7 @@ def _encodable(part: object) -> object:
 
 def create_app(config: ServeConfig, service: SearchService | None = None) -> FastAPI:
     """The FastAPI app; ``service`` defaults to loading everything ``config`` names."""
+    check_settings(config)  # the limits below are this config's, whichever config loaded the service
     service = service or SearchService(config)
     batcher = MicroBatcher(service.run_batch, max_size=config.batch_size, wait_ms=config.batch_wait_ms)
     started = time.monotonic()
@@ -182,6 +197,15 @@ def create_app(config: ServeConfig, service: SearchService | None = None) -> Fas
         if not 1 <= k <= config.max_k:
             raise HTTPException(422, f"k must be between 1 and {config.max_k}, got {k}")
         return k
+
+    def checked_results(queries: int, k: int) -> None:
+        # each hit carries its passage text: a large queries x k answer takes memory and stalls other clients
+        if queries * k > config.max_results_per_request:
+            raise HTTPException(
+                422,
+                f"{queries} queries x k {k} = {queries * k} results; the limit per request is "
+                f"{config.max_results_per_request}: send fewer queries or a smaller k",
+            )
 
     def checked_query(query: str) -> str:
         if not query.strip():
@@ -212,7 +236,9 @@ def create_app(config: ServeConfig, service: SearchService | None = None) -> Fas
     @app.post("/search")
     async def search(request: SearchRequest) -> SearchResponse:
         """The top-k passages for one query, each with its score and text."""
-        return await answer(checked_query(request.query), checked_k(request.k), service.variant(request.fuse, request.rerank))
+        k = checked_k(request.k)
+        checked_results(1, k)
+        return await answer(checked_query(request.query), k, service.variant(request.fuse, request.rerank))
 
     @app.post("/search/batch")
     async def search_batch(request: BatchRequest) -> BatchResponse:
@@ -220,6 +246,7 @@ def create_app(config: ServeConfig, service: SearchService | None = None) -> Fas
         if not 1 <= len(request.queries) <= config.max_batch_queries:
             raise HTTPException(422, f"queries must hold 1 to {config.max_batch_queries} queries, got {len(request.queries)}")
         k, variant = checked_k(request.k), service.variant(request.fuse, request.rerank)
+        checked_results(len(request.queries), k)
         queries = [checked_query(query) for query in request.queries]
         start = time.perf_counter()
         results = await asyncio.gather(*(answer(query, k, variant) for query in queries))

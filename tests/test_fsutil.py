@@ -1,0 +1,56 @@
+"""Outputs other users can read: files and folders get the modes the user's umask gives, not tempfile's 0600/0700."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from tasb.fsutil import atomic_dir, atomic_write
+from tasb.models.student import BertDot
+
+
+@pytest.fixture(params=[0o022, 0o077], ids=["umask-022", "umask-077"])
+def umask(request):
+    previous = os.umask(request.param)
+    yield request.param
+    os.umask(previous)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_atomic_write_gives_a_file_the_umask_mode(tmp_path, umask):
+    with atomic_write(tmp_path / "out" / "run.trec") as handle:
+        handle.write("q1 Q0 p1 1 1.0 x\n")
+    assert _mode(tmp_path / "out" / "run.trec") == 0o666 & ~umask
+
+
+def test_a_saved_model_folder_and_its_weights_get_the_umask_mode(tmp_path, umask, tiny_bert_dir):
+    # safetensors writes model.safetensors through a private temp file: 0600 whatever the umask
+    BertDot.load(str(tiny_bert_dir)).save(tmp_path / "student")
+    folder = tmp_path / "student"
+    weights = list(folder.rglob("model.safetensors"))
+    assert weights
+    assert _mode(folder) == 0o777 & ~umask
+    for path in folder.rglob("*"):
+        assert _mode(path) == (0o777 if path.is_dir() else 0o666) & ~umask, path
+
+
+def test_atomic_dir_keeps_executables_executable_and_never_narrows_a_mode(tmp_path, umask):
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "sub").mkdir(mode=0o700)
+        (tmp / "sub" / "private").write_text("x")
+        os.chmod(tmp / "sub" / "private", 0o600)
+        (tmp / "run.sh").write_text("#!/bin/sh\n")
+        os.chmod(tmp / "run.sh", 0o700)
+        (tmp / "shared").write_text("x")
+        os.chmod(tmp / "shared", 0o644)
+    out = tmp_path / "out"
+    assert _mode(out / "sub") == 0o777 & ~umask
+    assert _mode(out / "sub" / "private") == 0o666 & ~umask
+    assert _mode(out / "run.sh") == 0o777 & ~umask
+    # a hard link's other name may expect this mode: a stricter umask adds no bits and takes none away
+    assert _mode(out / "shared") == 0o644 | (0o666 & ~umask)
