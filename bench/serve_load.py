@@ -1,7 +1,7 @@
 """Load test of ``tasb serve``: QPS and latency at concurrency 1, 8 and 32 against a server it starts itself.
 
 Usage: python bench/serve_load.py [--index DIR] [--corpus FILE] [--queries FILE] [--requests N] [--concurrency 1 8 32]
-       [--serve-arg=--bm25 ...]
+       [--warmup 20] [--serve-arg=--bm25 ...]
 
 Defaults: the TREC-DL pool corpus index of docs/pipelines.md (runs/trec-dl/index) and the 6,980 MS MARCO
 dev queries. The server runs in its own process on 127.0.0.1 with its defaults (micro-batching window 3 ms,
@@ -73,21 +73,25 @@ def load(port: int, queries: list[str], concurrency: int, requests: int) -> dict
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", default="runs/trec-dl/index")
     parser.add_argument("--corpus", default=str(DATA / "msmarco-trec-dl-pool-corpus" / "collection.tsv"))
     parser.add_argument("--queries", default=str(DATA / "msmarco-passage-trec-dl-topics-qrels" / "topics.msmarco-passage.dev-subset.txt"))
     parser.add_argument("--requests", type=int, default=1000, help="searches per concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--warmup", type=int, default=WARMUP, help="searches sent before the timed ones")
     parser.add_argument("--serve-arg", action="append", default=[], help="passed on to tasb serve, e.g. --serve-arg=--bm25")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.requests < 1 or args.warmup < 0 or min(args.concurrency) < 1:
+        parser.error("--requests and each --concurrency must be at least 1, --warmup at least 0")
 
     texts = list(read_queries(args.queries).values())
     rng = random.Random(0)
     with running_server(["--index", args.index, "--corpus", args.corpus, *args.serve_arg]) as base:
         port = int(base.rsplit(":", 1)[1])
-        load(port, rng.sample(texts, WARMUP), 1, WARMUP)
+        # drawn with replacement: a small query file serves any number of searches
+        load(port, [rng.choice(texts) for _ in range(args.warmup)], 1, args.warmup)
         levels = {str(c): load(port, [rng.choice(texts) for _ in range(args.requests)], c, args.requests) for c in args.concurrency}
 
     print("| concurrency | QPS | p50 ms | p99 ms | p99 / p50 | errors |")

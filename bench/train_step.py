@@ -8,9 +8,9 @@ Four variants train the same student weights (each its own copy, with its own Ad
 batches — b SciFact train queries, their judged positive, a random negative, random teacher margins —
 with queries capped at 30 tokens and passages at 200:
 
-  pairwise               tasb's trainer step (``_train_step``) with ``DualLoss(mode="pairwise")``
-  dual_on_the_fly        the same step, ``mode="dual"``, ColBERT encoding the batch's 2b passages every step
-  dual_cached            the same step, ``mode="dual"``, ColBERT passage vectors from a cache built beforehand
+  pairwise               tasb's trainer step (``tasb.training.trainer.train_step``), ``teacher_mode: pairwise``
+  dual_on_the_fly        the same step, ``teacher_mode: dual``, ColBERT encoding the batch's 2b passages every step
+  dual_cached            the same step, ``teacher_mode: dual``, ColBERT passage vectors from a cache built beforehand
   sentence_transformers  ``MarginMSELoss`` on the same SentenceTransformer, columns tokenized as its collator does
 
 Every step includes tokenization, the forward under bf16 autocast, backward and the Adam step. The
@@ -30,7 +30,6 @@ import random
 import statistics
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable
 
 import torch
@@ -44,9 +43,8 @@ from tasb.models.colbert import ColBERT
 from tasb.models.hub import read_tasb_meta, resolve_model
 from tasb.models.inference import autocast
 from tasb.models.student import BertDot
-from tasb.training.dual import DualLoss
 from tasb.training.inbatch_teacher import ColbertTeacher
-from tasb.training.trainer import _Progress, _train_step
+from tasb.training.trainer import train_step
 
 MODEL = "all-MiniLM-L6-v2"
 QUERY_MAX_LENGTH = 30
@@ -61,7 +59,7 @@ SYNTHETIC_WORDS = (
     "model data result analysis group control rate change high low early clinical acid receptor"
 ).split()
 
-Step = Callable[[list[ScoredPair]], None]
+Step = Callable[[list[ScoredPair]], object]
 
 
 def default_data() -> Path:
@@ -125,24 +123,8 @@ def load_student(name: str) -> BertDot:
 
 
 def tasb_step(student: BertDot, dataset: Dataset, config: TrainConfig, teacher: ColbertTeacher | None) -> Step:
-    """The trainer's own ``_train_step``, on a run object wired as ``train`` wires it."""
-    optimizer = torch.optim.Adam(student.encoder.parameters(), lr=config.learning_rate)
-    run = SimpleNamespace(
-        config=config,
-        dataset=dataset,
-        student=student,
-        loss_fn=DualLoss(student, config.teacher_mode, config.inbatch_loss, config.alpha, config.score_scale),
-        inbatch_teacher=teacher,
-        optimizer=optimizer,
-        scheduler=get_constant_schedule_with_warmup(optimizer, config.warmup_steps),
-        progress=_Progress(),
-    )
-
-    def step(batch: list[ScoredPair]) -> None:
-        _train_step(run, batch)
-        run.progress.step += 1
-
-    return step
+    """The trainer's own step (``tasb.training.trainer.train_step``): the loss, Adam and schedule ``train`` uses."""
+    return train_step(config, dataset, student, teacher)
 
 
 def st_step(model: str, dataset: Dataset, config: TrainConfig) -> Step:

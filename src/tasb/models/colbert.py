@@ -23,7 +23,7 @@ from torch import Tensor
 
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
-from tasb.models.hub import TASB_META, read_tasb_meta, resolve_model, transformer_folder
+from tasb.models.hub import TASB_META, loading, read_tasb_meta, resolve_model, transformer_folder
 from tasb.models.inference import autocast
 
 DEFAULT_DIM = 128
@@ -103,7 +103,8 @@ class ColBERT:
         resolved = resolve_model(name_or_path)
         meta = read_tasb_meta(resolved)
         if meta.get("architecture") == "ColBERT":
-            encoder = SentenceTransformer(resolved, device=device)
+            with loading(name_or_path):
+                encoder = SentenceTransformer(resolved, device=device)
             projected = any(isinstance(m, Dense) for m in encoder.children())
             if dim is not None and dim != meta["dim"] and not (dim == 0 and not projected):
                 raise InputError(
@@ -111,7 +112,8 @@ class ColBERT:
                     f"ask for dim {meta['dim'] if projected else 0})", f"{meta['dim']} dims",
                 )
         else:
-            encoder = _new_colbert(resolved, DEFAULT_DIM if dim is None else dim, device, seed)
+            with loading(name_or_path):
+                encoder = _new_colbert(resolved, DEFAULT_DIM if dim is None else dim, device, seed)
         return cls(
             encoder,
             query_max_length=query_max_length or meta.get("query_max_length", 30),
@@ -234,7 +236,9 @@ class ColBERT:
 
 
 def _new_colbert(resolved: str, dim: int, device: str, seed: int) -> SentenceTransformer:
-    transformer = Transformer(transformer_folder(resolved))
+    # False, not transformers' default None, which asks on the terminal whether to run the folder's code
+    untrusted = {"trust_remote_code": False}
+    transformer = Transformer(transformer_folder(resolved), model_kwargs=untrusted, processor_kwargs=untrusted, config_kwargs=untrusted)
     modules: list[torch.nn.Module] = [transformer]
     if dim:
         generator = torch.Generator().manual_seed(seed)

@@ -17,7 +17,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
-from tasb.models.hub import TASB_META, read_tasb_meta, resolve_model, transformer_folder
+from tasb.models.hub import TASB_META, loading, read_tasb_meta, resolve_model, transformer_folder
 from tasb.models.inference import batched_inference
 
 DEFAULT_MAX_LENGTH = 256
@@ -48,8 +48,10 @@ class BertCat:
         weights = transformer_folder(resolved)
         meta = read_tasb_meta(resolved)
         # fp32 master weights whatever the checkpoint's dtype: bf16 is applied per call through autocast
-        model = AutoModelForSequenceClassification.from_pretrained(weights, num_labels=1, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(weights)
+        with loading(name_or_path):
+            # False, not transformers' default None, which asks on the terminal whether to run the folder's code
+            model = AutoModelForSequenceClassification.from_pretrained(weights, num_labels=1, dtype=torch.float32, trust_remote_code=False)
+            tokenizer = AutoTokenizer.from_pretrained(weights, trust_remote_code=False)
         return cls(model.to(device), tokenizer, max_length or meta.get("max_length", DEFAULT_MAX_LENGTH))
 
     @property

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 from pathlib import Path
+from typing import Iterator
+
+from huggingface_hub.errors import HFValidationError
 
 from tasb.errors import InputError
 
@@ -48,3 +52,37 @@ def transformer_folder(resolved: str) -> str:
     if transformer is None:
         raise InputError(modules_file, "a Transformer module whose weights a model can start from", "none")
     return str(Path(resolved) / transformer.get("path", ""))
+
+
+@contextlib.contextmanager
+def loading(name_or_path: str) -> Iterator[None]:
+    """Loading model ``name_or_path``: what stops it (no such folder, no hub, a folder running its own code) as one
+    ``InputError`` naming the model, not a traceback from deep inside transformers."""
+    try:
+        yield
+    except InputError:
+        raise
+    except HFValidationError as err:
+        raise InputError(name_or_path, "a model folder or a Hugging Face hub id", _first_line(err)) from None
+    except ValueError as err:
+        # transformers' refusal, since tasb never passes trust_remote_code: the model would run Python it ships
+        if "trust_remote_code" not in str(err):
+            raise
+        raise InputError(
+            name_or_path, "a model that loads without running code of its own (tasb never trusts remote code)",
+            "a model whose config asks for its own code (auto_map)",
+        ) from None
+    except OSError as err:
+        if _looks_like_path(name_or_path):
+            got = _first_line(err) if Path(name_or_path).expanduser().exists() else "no such folder"
+            raise InputError(name_or_path, "a model folder", got) from None
+        raise InputError(name_or_path, "a model folder, or a hub id reachable online", _first_line(err)) from None
+
+
+def _looks_like_path(name: str) -> bool:
+    # a hub id is "name" or "owner/name": anything else can only be a folder
+    return Path(name).expanduser().is_absolute() or name.startswith((".", "~")) or name.count("/") > 1
+
+
+def _first_line(err: Exception) -> str:
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)

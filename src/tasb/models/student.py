@@ -17,7 +17,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
 from tasb.fsutil import atomic_dir
-from tasb.models.hub import TASB_META, read_tasb_meta, resolve_model
+from tasb.models.hub import TASB_META, loading, read_tasb_meta, resolve_model
 from tasb.models.inference import batched_inference
 
 Pooling_ = Literal["cls", "mean"]
@@ -49,7 +49,8 @@ class BertDot:
         """
         resolved = resolve_model(name_or_path)
         meta = read_tasb_meta(resolved)
-        encoder = SentenceTransformer(resolved, device=device)
+        with loading(name_or_path):
+            encoder = SentenceTransformer(resolved, device=device)
         modules = list(encoder.children())
         transformer = modules[0]
         if not isinstance(transformer, Transformer):

@@ -259,7 +259,13 @@ class DenseIndex:
         path = self.path / FAISS_FILE
         if not path.is_file():
             raise InputError(path, f"the {index_type} index meta.json names", "no such file")
-        index = faiss.read_index(str(path))
+        try:
+            index = faiss.read_index(str(path))
+        except (RuntimeError, MemoryError):
+            # a damaged header can ask faiss for any size: MemoryError is as much the file's fault as a short read
+            raise InputError(path, f"a {index_type} index faiss can read (rebuild the index)", "a damaged or truncated file") from None
+        if not isinstance(index, _ANN_CLASSES[index_type]):
+            raise InputError(path, f"a faiss {index_type} index (meta.json index_type)", type(index).__name__)
         if index.ntotal != self._meta["count"]:
             raise InputError(path, f"{self._meta['count']} vectors (meta.json count)", str(index.ntotal))
         configure(index, index_type, self._meta["ann"])
@@ -287,6 +293,7 @@ def faiss_search(index: faiss.Index, vectors: np.ndarray, k: int) -> tuple[np.nd
 
 
 _META_KEYS = ("format", "model_fingerprint", "dim", "count", "bf16")
+_ANN_CLASSES = {"hnsw": faiss.IndexHNSW, "ivfpq": faiss.IndexIVFPQ}
 
 
 def _read_meta(path: Path) -> dict:
@@ -334,15 +341,27 @@ def load_index_model(index: DenseIndex, model: str | None = None) -> BertDot:
     """The student that built ``index`` (or ``model``), with the pooling and lengths its meta.json records,
     checked against the index's fingerprint: searches with it may pass ``check_model=False``."""
     meta = index.meta
-    student = BertDot.load(
-        model or meta["model"],
-        pooling=meta["pooling"],
-        normalize=meta["normalize"],
-        query_max_length=meta["query_max_length"],
-        passage_max_length=meta["passage_max_length"],
-    )
+    name = model or meta["model"]
+    try:
+        student = BertDot.load(
+            name,
+            pooling=meta["pooling"],
+            normalize=meta["normalize"],
+            query_max_length=meta["query_max_length"],
+            passage_max_length=meta["passage_max_length"],
+        )
+    except InputError as err:
+        if model is not None:
+            raise
+        raise InputError(index.path / META, _recorded_model_expected(name), err.got or err.expected) from None
     index.check_model(student)
     return student
+
+
+def _recorded_model_expected(name: str) -> str:
+    """What meta.json's model should have been; a relative path depends on where tasb runs."""
+    relative = "" if Path(name).expanduser().is_absolute() else ", not an absolute path: looked up from the working directory, then the hub"
+    return f"the model that built the index ('model' is {name}{relative}), or --model with that model"
 
 
 def search(

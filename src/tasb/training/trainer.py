@@ -22,6 +22,7 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
@@ -531,6 +532,45 @@ def load_student(settings: StudentConfig, device: str = "cpu") -> BertDot:
         passage_max_length=settings.passage_max_length,
         device=device,
     )
+
+
+def train_step(
+    config: TrainConfig, dataset: Dataset, student: BertDot, inbatch_teacher: ColbertTeacher | None = None
+) -> Callable[[list[ScoredPair]], float]:
+    """``train``'s step as a function of the batch, for benchmarks timing steps on batches they pick.
+
+    Each call trains ``student`` in place on one global batch of pairs whose texts are in ``dataset``, as
+    ``train`` does (the loss ``config`` describes, Adam, the schedule, autocast), and returns the loss.
+    Nothing is written and no sampler, validation or checkpoint is involved; one process.
+    ``inbatch_teacher`` defaults as in ``train`` (built from ``config.colbert_teacher`` for in-batch modes).
+    """
+    optimizer = torch.optim.Adam(student.encoder.parameters(), lr=config.learning_rate)
+    run = _Run(
+        folder=Path(config.output_dir),
+        config=config,
+        dataset=dataset,
+        student=student,
+        loss_fn=DualLoss(
+            student, config.teacher_mode, config.inbatch_loss, config.alpha, config.score_scale,
+            config.contrastive_weight, config.contrastive_scale,
+        ),
+        inbatch_teacher=_inbatch_teacher(config, dataset, (), inbatch_teacher),
+        sampler=None,
+        optimizer=optimizer,
+        scheduler=get_constant_schedule_with_warmup(optimizer, config.warmup_steps),
+        progress=_Progress(),
+        validation=None,
+        early_stopping=EarlyStopping(config.validation.patience),
+        world=World(),
+    )
+    student.encoder.train()
+
+    def step(batch: list[ScoredPair]) -> float:
+        loss, _ = _train_step(run, batch)
+        run.progress.step += 1
+        return loss
+
+    return step
 
 
 def _in_background(config: TrainConfig, sampler: BatchSampler) -> BatchSampler:
