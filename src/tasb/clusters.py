@@ -20,6 +20,7 @@ from tasb.errors import InputError
 from tasb.evaluation.plots import cluster_plot
 from tasb.fsutil import atomic_dir
 from tasb.models.student import BertDot
+from tasb.outputs import check_folder
 from tasb.sampling.clustering import check_k, default_k, kmeans
 
 CLUSTERS = "clusters.tsv"
@@ -80,7 +81,4 @@ def run_clustering(config: ClusterConfig) -> dict[str, Any]:
 
 def _refuse_foreign_folder(out: Path) -> None:
     # the folder is replaced as a whole: only an earlier cluster folder (or an empty one) may go
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "a folder path for the clusters", "an existing file")
-    if out.is_dir() and any(out.iterdir()) and not (out / SIZES).is_file():
-        raise InputError(out, "a new folder or an earlier `tasb cluster` folder to replace", "a folder holding other files")
+    check_folder(out, "cluster folder")

@@ -32,6 +32,7 @@ from tasb.evaluation.metrics import check_measures
 from tasb.fsutil import atomic_write, write_json
 from tasb.models.colbert import ColBERT
 from tasb.models.student import BertDot
+from tasb.outputs import run_folder
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import build_index, search
 from tasb.training.inbatch_teacher import ColbertTeacher
@@ -42,6 +43,7 @@ from tasb.training.validation import ValidationSet, build_validation_set
 EVALUATED = "EVALUATED"
 ST_BASELINE = "sentence-transformers"
 SYSTEM_FILE = "system.json"
+EXPERIMENT_KIND = "experiment"
 
 __all__ = ["grid_runs", "run_experiment"]
 
@@ -129,9 +131,14 @@ def run_experiment(config: ExperimentConfig) -> Path:
     folder = Path(config.output_dir)
     runs = grid_runs(config)
     _check(config, runs)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_config(config, folder / "experiment.yaml")
+    # an earlier experiment's folder is resumed; held (locked) so no second process trains into its runs
+    with run_folder(folder, EXPERIMENT_KIND):
+        return _run_grid(config, folder, runs)
+
+
+def _run_grid(config: ExperimentConfig, folder: Path, runs: dict[str, TrainConfig]) -> Path:
     experiment = _Experiment(config)
+    save_config(config, folder / "experiment.yaml")  # once the data has loaded: a failed start leaves an earlier config be
     write_qrels(experiment.test_set.qrels, folder / "test.qrels")
     _baselines(experiment)
     pending = [name for name in runs if not (folder / "runs" / name / EVALUATED).exists()]

@@ -1,4 +1,4 @@
-"""Atomic outputs: every file or folder the tool writes appears whole or not at all."""
+"""Atomic outputs: every file or folder the tool writes appears whole or not at all, where ``tasb.outputs`` allows."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from tasb.outputs import artifact_kind, check_folder, output_file, replacement_lock
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temp file beside ``path``; rename it over ``path`` only if the block finishes."""
-    path = Path(path)
+    """Open a temp file beside ``path``; rename it over ``path`` only if the block finishes.
+
+    A symlink at ``path`` is written through to its target; a folder, FIFO or device node there is refused."""
+    path = output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make every output private
@@ -41,24 +45,36 @@ def write_json(path: str | Path, values: object) -> None:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Build a folder under a temp name; swap it in place of ``path`` only if the block finishes."""
+    """Build a folder under a temp name; swap it in place of ``path`` only if the block finishes.
+
+    What stands at ``path`` is replaced only when it is an empty folder or tasb's own artefact of the kind just
+    built (``tasb.outputs.KINDS``): a folder tasb does not recognise is refused before the block runs. Two
+    processes never build the same folder at once: the second is refused."""
     path = Path(path)
+    path = check_folder(path, artifact_kind(path) if path.is_dir() else None)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        _open_to_umask(tmp)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with replacement_lock(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            yield tmp
+            _open_to_umask(tmp)
+            # the kind is known once built: an index never replaces a model, nor a model an index
+            check_folder(path, artifact_kind(tmp))
+            _swap(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def _swap(tmp: Path, path: Path) -> None:
+    if path.exists():
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
 
 
 def _open_to_umask(root: Path) -> None:

@@ -25,6 +25,7 @@ from tasb.evaluation.report import markdown_table
 from tasb.fsutil import atomic_write, write_json
 from tasb.models.colbert import PassageTokenCache
 from tasb.models.student import BertDot
+from tasb.outputs import run_folder
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import DenseIndex, build_index, search
 from tasb.retrieval.rerank import heads, with_new_heads
@@ -38,6 +39,7 @@ from tasb.training.validation import ValidationSet, build_validation_set
 
 DEFAULT_DATASET = "scifact"
 ENSEMBLE_MEMBERS = ("colbert", "cross-encoder", "bm25", "bi-encoder")
+QUICKSTART_KIND = "quickstart"
 
 
 class _Stages:
@@ -140,14 +142,25 @@ def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
 
 
 def run_quickstart(config: QuickstartConfig) -> Path:
+    """Run every stage into ``config.output_dir``, held (locked) throughout; an earlier quickstart there is run over."""
     _check_ensemble(config.teacher_ensemble)
-    weights = config.teacher_ensemble
     out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with run_folder(out, QUICKSTART_KIND):
+        return _run_stages(config, out)
+
+
+def _start_over(config: QuickstartConfig, out: Path) -> None:
+    """Clear an earlier quickstart's trained folders, once the inputs have loaded: a failed start leaves them be.
+
+    Teachers and the trainer rightly refuse to train over an earlier run."""
     (out / "DONE").unlink(missing_ok=True)
-    # a rerun starts over: the trainer rightly refuses to train into an earlier run's folder
-    shutil.rmtree(out / "student", ignore_errors=True)
+    for name in ("student", "colbert", "teacher"):
+        shutil.rmtree(out / name, ignore_errors=True)
     save_config(config, out / "config.yaml")
+
+
+def _run_stages(config: QuickstartConfig, out: Path) -> Path:
+    weights = config.teacher_ensemble
     stage = _Stages(total=5 + _needs_colbert(config) + (weights.get("cross-encoder", 0) > 0) + config.baseline)
     rows: dict[str, dict[str, float]] = {}
     notes: dict[str, str] = {}
@@ -155,6 +168,7 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     with stage("load data and BM25"):
         train_set, test_set = _load_splits(config)
         validation = _validation(config, train_set)
+        _start_over(config, out)
         held_out = set(validation.queries) if validation is not None else set()
         # teachers never see the validation queries: a student validated on what its teacher learned looks better than it is
         teaching_qrels = {qid: judged for qid, judged in train_set.qrels.items() if qid not in held_out}

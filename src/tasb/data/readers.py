@@ -183,6 +183,17 @@ def _parse_int(value: str, path: Path, number: int, what: str) -> int:
         raise InputError(path, f"an integer {what}", value, line=number) from None
 
 
+# trec_eval holds grades in 32-bit ints: a larger one crashes or hangs it (ir-measures' pytrec_eval backend)
+_GRADES = range(-(2**31), 2**31)
+
+
+def _parse_grade(value: str, path: Path, number: int) -> int:
+    grade = _parse_int(value, path, number, "relevance grade")
+    if grade not in _GRADES:
+        raise InputError(path, f"a relevance grade from {_GRADES.start} to {_GRADES.stop - 1}", value, line=number)
+    return grade
+
+
 def _parse_float(value: str, path: Path, number: int, what: str) -> float:
     try:
         parsed = float(value)
@@ -213,7 +224,7 @@ def read_qrels(path: str | Path) -> Qrels:
         _add_unique(
             qrels.setdefault(qid, {}),
             pid,
-            _parse_int(grade, path, number, "relevance grade"),
+            _parse_grade(grade, path, number),
             path,
             number,
             f"one judgment per passage for query {qid}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -71,8 +72,8 @@ def checked_weights(weights: Sequence[float] | None, count: int, member: str) ->
     weights = list(weights) if weights else [1.0] * count
     if len(weights) != count:
         raise InputError("--weight", f"one weight per {member} ({count})", f"{len(weights)} weights")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise InputError("--weight", "non-negative weights with a positive sum", str(weights))
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise InputError("--weight", "finite non-negative weights with a positive sum", str(weights))
     return weights
 
 

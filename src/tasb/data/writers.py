@@ -11,6 +11,9 @@ from tasb.fsutil import atomic_write
 
 def ranked(scores: dict[str, float], k: int | None = None) -> list[tuple[str, float]]:
     """Passages by descending score, ties broken by id so output is deterministic."""
+    if k is not None and k < 0:
+        # items[:-1] would silently drop the last passage: options are checked before they get here
+        raise ValueError(f"a ranking depth of at least 0, got {k}")
     items = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return items[:k] if k is not None else items
 

@@ -21,9 +21,11 @@ from tasb.errors import InputError
 from tasb.evaluation.metrics import evaluate, recall_at_cutoffs
 from tasb.evaluation.plots import recall_plot
 from tasb.fsutil import atomic_write, write_json
+from tasb.outputs import run_folder
 from tasb.retrieval.pipeline import STAGES, Components, Pipeline, check_pipeline, run_in_batches
 
 MEASURES = ("nDCG@10", "RR@10", "R@1000")
+PIPELINES_KIND = "pipelines table"
 
 
 def check_settings(config: PipelinesConfig) -> None:
@@ -45,9 +47,14 @@ def run_pipelines(config: PipelinesConfig) -> Path:
     """Run, evaluate and time every pipeline on every topic set; write the table and the recall plots."""
     check_settings(config)
     out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(config, out / "pipelines.yaml")
+    # an earlier table's folder is run over (its runs reused), held (locked) meanwhile; a folder of other files is refused
+    with run_folder(out, PIPELINES_KIND):
+        return _run_all(config, out)
+
+
+def _run_all(config: PipelinesConfig, out: Path) -> Path:
     components = Components(read_corpus(config.corpus))
+    save_config(config, out / "pipelines.yaml")
     results: dict[str, dict[str, dict]] = {}
     for topics in config.topics:
         queries, qrels = read_queries(topics.queries), read_qrels(topics.qrels)

@@ -24,6 +24,7 @@ from tasb.data.records import Corpus, Queries, Run
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir, link_or_copy
 from tasb.models.student import BertDot
+from tasb.outputs import check_folder
 from tasb.retrieval.ann import FAISS_FILE, build_ann, configure, recall_against_exact, resolved_settings
 
 FORMAT = 1
@@ -157,11 +158,8 @@ def _now() -> str:
 
 
 def _refuse_foreign_folder(out_dir: Path) -> None:
-    # replacing the folder is atomic but total: only an earlier index may be swapped out
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / META).is_file():
-        raise InputError(out_dir, "a new folder or an existing index folder to replace", "a folder holding other files")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(out_dir, "a folder path for the index", "an existing file")
+    # replacing the folder is atomic but total: only an earlier index may be swapped out, refused before the encoding
+    check_folder(out_dir, "index")
 
 
 def _check_pids(pids: list[str]) -> None:

@@ -22,7 +22,7 @@ from tasb.errors import InputError
 from tasb.models.colbert import ColBERT, maxsim, maxsim_pairs
 from tasb.models.inference import autocast
 from tasb.training.losses import margin_mse
-from tasb.training.teacher import LOG_FILE, fit, group_batches, seed_everything, training_groups
+from tasb.training.teacher import LOG_FILE, check_teacher_folder, fit, group_batches, seed_everything, teacher_folder, training_groups
 
 __all__ = ["listwise_colbert_loss", "train_colbert"]
 
@@ -63,6 +63,7 @@ def train_colbert(
     ``listwise`` needs ``qrels`` and a ``run`` for negatives, ``margin-mse`` needs ``scores``, ``both`` all.
     """
     output_dir = Path(output_dir)
+    check_teacher_folder(output_dir)
     rng = seed_everything(config.seed)
     model = ColBERT.load(
         config.model, dim=config.dim, query_max_length=config.query_max_length,
@@ -74,9 +75,10 @@ def train_colbert(
         with autocast(config.bf16):
             return sum(loss() for loss in losses)
 
-    fit(model.encoder, next_loss, config, output_dir / LOG_FILE)
-    model.passage_max_length = config.scoring_passage_max_length or config.passage_max_length
-    model.save(output_dir / "model")
+    with teacher_folder(output_dir):
+        fit(model.encoder, next_loss, config, output_dir / LOG_FILE)
+        model.passage_max_length = config.scoring_passage_max_length or config.passage_max_length
+        model.save(output_dir / "model")
     return model
 
 

@@ -8,6 +8,7 @@ is binary cross-entropy on every (query, passage, label) of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -26,10 +27,15 @@ from tasb.data.records import Corpus, Qrels, Queries, Run
 from tasb.errors import InputError
 from tasb.models.cross_encoder import BertCat
 from tasb.models.inference import autocast
+from tasb.outputs import check_folder, run_folder
 
 LOG_FILE = "teacher_log.jsonl"
+TEACHER_KIND = "teacher"
 
-__all__ = ["LOG_FILE", "fit", "group_batches", "group_loss", "seed_everything", "train_cross_encoder", "training_groups"]
+__all__ = [
+    "LOG_FILE", "check_teacher_folder", "fit", "group_batches", "group_loss", "seed_everything", "teacher_folder", "train_cross_encoder",
+    "training_groups",
+]
 
 # (qid, judged positives, run negatives)
 Group = tuple[str, list[str], list[str]]
@@ -107,13 +113,33 @@ def train_cross_encoder(
     output_dir = Path(output_dir)
     if config.num_negatives < 1:
         raise InputError("teacher.num_negatives", "at least 1 negative per positive", str(config.num_negatives))
+    check_teacher_folder(output_dir)
     groups = training_groups(queries, corpus, qrels, run, config.negatives_depth)
     rng = seed_everything(config.seed)  # before loading: the new score head is drawn from torch's RNG
     model = BertCat.load(config.model, max_length=config.max_length)
     batches = group_batches(groups, config.batch_size, config.num_negatives, rng)
-    fit(model.model, lambda: _step(model, next(batches), queries, corpus, config), config, output_dir / LOG_FILE)
-    model.save(output_dir / "model")
+    with teacher_folder(output_dir):
+        fit(model.model, lambda: _step(model, next(batches), queries, corpus, config), config, output_dir / LOG_FILE)
+        model.save(output_dir / "model")
     return model
+
+
+def check_teacher_folder(output_dir: Path) -> None:
+    """Refuse ``output_dir`` for a new teacher unless it is new or empty: an earlier teacher is never trained over."""
+    check_folder(output_dir, TEACHER_KIND)
+    earlier = [name for name in ("model", LOG_FILE) if (output_dir / name).exists()]
+    if earlier:
+        raise InputError(
+            output_dir, "a new or empty folder for the teacher (remove the earlier teacher or pick another folder)", f"a folder holding {earlier[0]}"
+        )
+
+
+@contextlib.contextmanager
+def teacher_folder(output_dir: Path) -> Iterator[None]:
+    """``output_dir`` held (locked) while a teacher is trained into it, checked again once held."""
+    with run_folder(output_dir, TEACHER_KIND):
+        check_teacher_folder(output_dir)
+        yield
 
 
 def fit(module: torch.nn.Module, next_loss: Callable[[], torch.Tensor], config: _Budget, log_path: Path) -> None:

@@ -1,0 +1,237 @@
+"""What tasb may write over: the one policy every command's outputs go through.
+
+- A file is written through a symlink to its target. What stands at the path must be a regular file: a
+  folder, FIFO, socket or device node is refused (``--out /dev/null`` must never replace the system's node).
+- A folder tasb writes whole (an index, a model, a cluster folder, a checkpoint) replaces an existing folder
+  only when that one is empty or tasb's own artefact of the same kind, recognised by what tasb writes in it
+  (an index's ``meta.json`` with its format, fingerprint and checksums; a model's ``tasb.json``; ...), never
+  by a file name alone. The current folder, or one holding it, is never an output.
+- A run folder (training, teacher, quickstart, experiment) must be new, empty or an earlier run of the same
+  command, and is locked while a command writes into it: a second process is refused, not interleaved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Callable, Iterator
+
+import yaml
+
+from tasb.errors import InputError
+
+LOCK = ".tasb-lock"
+# what tasb itself leaves in a folder it was killed in: its lock file, and the temp files (tempfile's names) of atomic
+# writes cut short. Nothing broader: a folder holding only these counts as empty, and an empty folder may be replaced
+_LEFTOVER = re.compile(r"^(\.tasb-lock|\..+\.[a-z0-9_]{8}\.tmp)$")
+
+
+def output_file(path: str | Path) -> Path:
+    """The file to write for ``path``: a symlink's target; refused unless nothing or a regular file is there."""
+    path = Path(path)
+    try:
+        info = os.stat(path)  # follows links: /dev/stdout is judged as the terminal or pipe it names
+    except FileNotFoundError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        # worded as the CLI words the operating system's refusals (EISDIR: "expected a file, got an existing folder")
+        raise InputError(path, f"a file, got {_file_type(info.st_mode)}")
+    if info is not None and _names_an_open_file(path):
+        # /dev/stdout redirected to a file: replacing that file would cut it from the shell that appends to it
+        raise InputError(path, "a file, got a process's open file (/dev/stdout, /dev/fd/N, /proc/...)")
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _names_an_open_file(path: Path) -> bool:
+    """Whether ``path`` leads through /proc (as /dev/stdout and /dev/fd/N do) to a file some process has open."""
+    hop = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on links followed
+        if os.path.realpath(os.path.dirname(hop)).startswith("/proc/"):
+            return True
+        if not os.path.islink(hop):
+            return False
+        hop = os.path.normpath(os.path.join(os.path.dirname(hop), os.readlink(hop)))
+    return False
+
+
+def _file_type(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "an existing file"
+    if stat.S_ISDIR(mode):
+        return "an existing folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device node"
+
+
+def _json_object(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _saved_config(path: Path) -> dict:
+    """A config tasb saved (``save_config`` stamps its version into it), else nothing."""
+    from tasb.config import VERSION_KEY  # config writes through this module
+
+    try:
+        value = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    return value if isinstance(value, dict) and VERSION_KEY in value else {}
+
+
+# each kind by what only tasb writes in it: a user's folder that merely holds a meta.json is none of them
+KINDS: dict[str, Callable[[Path], bool]] = {
+    "model": lambda folder: "architecture" in _json_object(folder / "tasb.json"),
+    "index": lambda folder: {"format", "model_fingerprint", "checksums"} <= _json_object(folder / "meta.json").keys(),
+    "cluster folder": lambda folder: "sizes" in _json_object(folder / "sizes.json") and (folder / "clusters.tsv").is_file(),
+    "checkpoint": lambda folder: "progress" in _json_object(folder / "state.json"),
+    "training run": lambda folder: {"teacher_mode", "checkpoint_every"} <= _saved_config(folder / "config.yaml").keys(),
+    "quickstart": lambda folder: "teacher_ensemble" in _saved_config(folder / "config.yaml"),
+    "experiment": lambda folder: "grids" in _saved_config(folder / "experiment.yaml"),
+    "pipelines table": lambda folder: "pipelines" in _saved_config(folder / "pipelines.yaml"),
+    "teacher": lambda folder: (folder / "teacher_log.jsonl").is_file() or KINDS["model"](folder / "model"),
+}
+
+
+def artifact_kind(folder: str | Path) -> str | None:
+    """Which of tasb's ``KINDS`` the folder is, by its contents; None for anything else."""
+    folder = Path(folder)
+    return next((kind for kind, recognise in KINDS.items() if recognise(folder)), None)
+
+
+def _contents(folder: Path) -> list[str]:
+    return sorted(entry.name for entry in folder.iterdir() if not _LEFTOVER.match(entry.name))
+
+
+def _refuse_current_folder(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):  # a deleted working directory holds nothing to protect
+        here = Path.cwd().resolve()
+        target = path.resolve()
+        if target == here or target in here.parents:
+            raise InputError(path, "an output folder of its own, not the current folder (or one holding it)", str(path))
+
+
+def check_folder(path: str | Path, kind: str | None) -> Path:
+    """Refuse ``path`` as the place of a ``kind`` folder unless it is free, empty or an earlier ``kind``.
+
+    Returns the folder to write: a symlink's target. ``kind`` None (contents tasb does not recognise) may
+    only take a free place or an empty folder."""
+    path = Path(path)
+    _refuse_current_folder(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        raise InputError(path, f"a folder, got {_file_type(info.st_mode)}")
+    contents = _contents(path) if info is not None else []
+    if contents and (kind is None or not KINDS[kind](path)):
+        shown = ", ".join(contents[:3]) + (", ..." if len(contents) > 3 else "")
+        raise InputError(path, f"a new or empty folder, or an earlier {kind or 'output'} tasb wrote", f"a folder holding other files ({shown})")
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+@contextlib.contextmanager
+def run_folder(path: str | Path, kind: str) -> Iterator[Path]:
+    """Hold ``path`` as the run folder of a ``kind`` command for the block, locked (``check_folder`` says which may be).
+
+    The folder is made if missing; folders made here are removed again if the block fails leaving them empty,
+    so a refused command leaves nothing behind."""
+    path = check_folder(path, kind)
+    made = _make_folders(path)
+    try:
+        with hold_lock(path):
+            check_folder(path, kind)  # again, now that no other process can be writing to it
+            yield path
+    except BaseException:
+        _remove_if_empty(made)
+        raise
+
+
+def _make_folders(path: Path) -> list[Path]:
+    """Make ``path`` and its missing parents; those made, deepest first."""
+    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+@contextlib.contextmanager
+def hold_lock(folder: str | Path) -> Iterator[None]:
+    """An exclusive lock on ``folder`` for the block: another process holding it is refused at once, not waited for.
+
+    The lock is ``flock`` on the file ``.tasb-lock`` in ``folder``, which goes away with the lock. A process
+    killed while holding it leaves the file but not the lock (the kernel drops it), so a later command goes ahead."""
+    folder = Path(folder)
+    with locked(folder / LOCK, folder):
+        yield
+
+
+def replacement_lock(path: str | Path) -> contextlib.AbstractContextManager[None]:
+    """The lock on building a folder that replaces ``path`` whole: beside it, as a lock inside would be swapped out with it."""
+    path = Path(path)
+    return locked(path.parent / f".{path.name}.lock", path)
+
+
+@contextlib.contextmanager
+def locked(lock_file: Path, owner: Path) -> Iterator[None]:
+    """``flock`` on ``lock_file`` for the block, on behalf of ``owner``: the folder refusals and errors name."""
+    handle = _acquire(lock_file, owner)
+    try:
+        yield
+    finally:
+        # removed while still held: a process that opened it meanwhile sees it gone and opens a new one
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_file)
+        os.close(handle)
+
+
+def _acquire(path: Path, owner: Path) -> int:
+    while True:
+        try:
+            handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as err:
+            # a read-only or full file system: the user named the folder, not the lock file
+            raise OSError(err.errno, err.strerror, str(owner)) from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(handle)
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            raise InputError(owner, "a folder no other tasb command is writing to", f"locked by {_holder(path)}") from None
+        if _same_file(handle, path):
+            os.ftruncate(handle, 0)
+            os.write(handle, f"{os.getpid()}\n".encode())
+            return handle
+        os.close(handle)  # its holder removed it between our open and our lock: take the new one
+
+
+def _same_file(handle: int, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(handle).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _holder(path: Path) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return f"process {int(path.read_text(encoding='utf-8'))}"
+    return "another process"
