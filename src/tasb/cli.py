@@ -29,6 +29,7 @@ from tasb.config import (
     ServeConfig,
     TeacherConfig,
     TrainConfig,
+    check_options,
     load_config,
 )
 from tasb.errors import InputError
@@ -63,6 +64,7 @@ def _user_errors(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
+            check_options(kwargs)  # every numeric option in range before any work
             with _terminate_unwinds():
                 return func(*args, **kwargs)
         except InputError as err:

@@ -72,13 +72,20 @@ def test_reranking_reorders_the_head_keeps_the_candidates_and_times_every_stage(
     assert {stage: len(times) for stage, times in pipeline.times.items()} == {stage: 6 for stage in ("dense", "bm25", "fusion", "rerank")}
 
 
+def _changed(config: PipelineConfig, **fields) -> PipelineConfig:
+    """``config`` with fields set after it was built, past the ranges its constructor checks."""
+    for name, value in fields.items():
+        setattr(config, name, value)
+    return config
+
+
 @pytest.mark.parametrize(
     "config, named",
     [
         (PipelineConfig(name="none"), "first stage"),
         (PipelineConfig(bm25=True, depth=10), "rerank models"),
         (PipelineConfig(bm25=True, rerank=["bm25"]), "depth 0"),
-        (PipelineConfig(bm25=True, k=0), "k >= 1"),
+        (_changed(PipelineConfig(bm25=True), k=0), "k >= 1"),
         (PipelineConfig(bm25=True, index="i", fusion_weights=[1.0]), "two fusion_weights"),
         (PipelineConfig(bm25=True, rerank=["bm25"], depth=3, rerank_weights=[1.0, 2.0]), "one rerank_weight"),
     ],

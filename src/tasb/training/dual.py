@@ -35,7 +35,8 @@ class DualLoss(nn.Module):
         score_scale: student dot products are multiplied by this before meeting any teacher.
         contrastive_weight: weight of the label part; 0 leaves it out (the paper's losses alone).
         contrastive_scale: student similarities are multiplied by this (an inverse temperature) in the label
-            part; 20 is sentence-transformers' default for cosine similarity.
+            part; ``None``: 20 for a normalised student (sentence-transformers' default for cosine similarity),
+            1 for an unnormalised dot product, whose scores are already spread out.
 
     Inputs:
         ``forward(query_features, passage_features, teacher_margins, teacher_scores, judged, also_relevant)``:
@@ -53,7 +54,7 @@ class DualLoss(nn.Module):
         alpha: float = 0.75,
         score_scale: float = 1.0,
         contrastive_weight: float = 0.0,
-        contrastive_scale: float = 20.0,
+        contrastive_scale: float | None = None,
     ):
         super().__init__()
         if mode not in ("pairwise", "in-batch", "dual"):
@@ -65,7 +66,7 @@ class DualLoss(nn.Module):
         self.alpha = alpha
         self.score_scale = score_scale
         self.contrastive_weight = contrastive_weight
-        self.contrastive_scale = contrastive_scale
+        self.contrastive_scale = contrastive_scale if contrastive_scale is not None else (20.0 if model.normalize else 1.0)
         self.inbatch_fn = INBATCH_LOSSES[inbatch_loss]
         if inbatch_loss == "margin-mse" and mode == "in-batch":
             # no pairwise loss teaches the query's own pair here, so the in-batch one must

@@ -14,6 +14,7 @@ model rather than the last.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -24,14 +25,14 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Iterator, Sequence, TextIO
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import get_constant_schedule_with_warmup, set_seed
 
-from tasb.config import StudentConfig, TrainConfig, save_config
+from tasb.config import StudentConfig, TrainConfig, check_config, save_config
 from tasb.data.readers import read_clusters
 from tasb.data.records import Dataset, Qrels, ScoredPair
 from tasb.data.scores import check_score_texts
@@ -42,6 +43,7 @@ from tasb.fsutil import atomic_dir, atomic_write, link_or_copy, write_json
 from tasb.models.colbert import ColBERT
 from tasb.models.inference import autocast
 from tasb.models.student import BertDot
+from tasb.outputs import run_folder
 from tasb.sampling import BatchSampler, RandomSampler, TASBalancedSampler, TASSampler
 from tasb.sampling.background import BackgroundSampler
 from tasb.sampling.checks import check_sampling_inputs
@@ -56,6 +58,7 @@ BEST = "best"
 CHECKPOINTS = "checkpoints"
 STATE_JSON = "state.json"
 TRAINER_STATE = "trainer_state.pt"
+RUN_KIND = "training run"
 
 __all__ = ["check_settings", "load_student", "train"]
 
@@ -114,7 +117,8 @@ def train(
     to the one ``config.sampler`` names. ``inbatch_teacher`` (in-batch and dual modes) defaults to
     ``config.colbert_teacher`` with the passage cache ``config.colbert_cache`` asks for. With ``resume``
     the run continues from the newest checkpoint in the run folder (a folder without one starts from
-    scratch); without it, a folder holding an earlier run is refused rather than overwritten.
+    scratch); without it, a folder holding an earlier run is refused rather than overwritten. The current
+    folder, a folder holding files no run wrote, and a folder another process is training in are refused.
     ``validation`` defaults to the held-out set ``config.validation`` describes (none when it holds out no
     queries); its queries' pairs are dropped from ``scores`` so the student never trains on them.
 
@@ -128,12 +132,48 @@ def train(
     if config.batch_size % world.size:
         raise InputError("config", f"batch_size divisible by the {world.size} training processes", str(config.batch_size))
     check_score_texts(scores, dataset.queries, dataset.corpus, config.teacher_scores, dataset.source or "the dataset")
+    with _held_run_folder(folder, resume, world):
+        _train_in_folder(folder, config, dataset, scores, student, resume, sampler, inbatch_teacher, validation, world)
+    if owns_world:
+        leave_world(world)
+    return folder
+
+
+@contextlib.contextmanager
+def _held_run_folder(folder: Path, resume: bool, world: World) -> Iterator[None]:
+    """The run folder, held (locked) by rank 0 for the whole run; a folder holding an earlier run needs ``resume``.
+
+    Every rank hears of a refusal, so none is left waiting for the others."""
+    with contextlib.ExitStack() as held:
+        refusal = None
+        if world.is_main:
+            try:
+                held.enter_context(run_folder(folder, RUN_KIND))
+                if not resume:
+                    _refuse_earlier_run(folder)
+            except InputError as err:
+                refusal = err
+        if world.share(refusal is not None):
+            raise refusal or InputError(folder, "a run folder rank 0 can write to", "one it refused")
+        yield
+
+
+def _train_in_folder(
+    folder: Path,
+    config: TrainConfig,
+    dataset: Dataset,
+    scores: Sequence[ScoredPair],
+    student: BertDot | None,
+    resume: bool,
+    sampler: BatchSampler | None,
+    inbatch_teacher: ColbertTeacher | None,
+    validation: ValidationSet | None,
+    world: World,
+) -> None:
     # rank 0's choice for every rank: resuming several processes needs the run folder on a shared file system
     checkpoint = world.share(_newest_checkpoint(folder) if resume and world.is_main else None)
     if resume and checkpoint is None:
         logger.warning("no checkpoint in %s: training from scratch", folder)
-    if not resume:
-        _refuse_earlier_run(folder)
     world.barrier()  # every rank has looked at the folder before rank 0 writes to it
     validation = _validation_set(config, dataset, scores, validation)
     if validation is not None:
@@ -146,10 +186,7 @@ def train(
         config=config,
         dataset=dataset,
         student=student,
-        loss_fn=DualLoss(
-            student, config.teacher_mode, config.inbatch_loss, config.alpha, config.score_scale,
-            config.contrastive_weight, config.contrastive_scale,
-        ),
+        loss_fn=build_loss(config, student, dataset),
         inbatch_teacher=_inbatch_teacher(config, dataset, scores, inbatch_teacher),
         sampler=_in_background(config, _build_sampler(config, scores) if sampler is None else sampler),
         optimizer=optimizer,
@@ -176,9 +213,6 @@ def train(
             run.sampler.close()
     if world.is_main:
         _finish(run, stopped_by)
-    if owns_world:
-        leave_world(world)
-    return folder
 
 
 def _finish(run: _Run, stopped_by: str) -> None:
@@ -475,21 +509,11 @@ def _refuse_earlier_run(folder: Path) -> None:
 
 
 def check_settings(config: TrainConfig) -> None:
-    """Refuse settings out of range before anything slow starts."""
-    minimums = {
-        "batch_size": 1, "steps": 0, "warmup_steps": 0, "checkpoint_every": 1, "keep_checkpoints": 1, "log_every": 1,
-        "validation.every": 1, "validation.patience": 1, "validation.depth": 1, "validation.queries": 0, "validation.rel": 1,
-    }
-    for key, minimum in minimums.items():
-        section, _, name = key.rpartition(".")
-        value = getattr(getattr(config, section) if section else config, name)
-        if value < minimum:
-            raise InputError("config", f"{key} to be at least {minimum}", str(value))
+    """Refuse settings out of range before anything slow starts (fields may have been set after the config was built)."""
+    check_config(config)
     if config.validation.queries and config.validation.qids:
         raise InputError("config", "one of validation.queries (how many to draw) or validation.qids (a file of them)", "both")
     check_measures([config.validation.metric], "validation.metric")
-    if config.max_minutes is not None and config.max_minutes <= 0:
-        raise InputError("config", "max_minutes to be positive (or null for no time limit)", str(config.max_minutes))
 
 
 def _validation_set(
@@ -522,6 +546,18 @@ def _inbatch_teacher(
     )
 
 
+def build_loss(config: TrainConfig, student: BertDot, dataset: Dataset) -> DualLoss:
+    """The loss ``config`` describes; the label part only where the dataset holds judgments to teach."""
+    contrastive_weight = config.contrastive_weight
+    if contrastive_weight > 0 and not any(grade > 0 for judged in dataset.qrels.values() for grade in judged.values()):
+        logger.warning("%s holds no relevance judgments: training without the label part (contrastive_weight)", dataset.source or "the dataset")
+        contrastive_weight = 0.0
+    return DualLoss(
+        student, config.teacher_mode, config.inbatch_loss, config.alpha, config.score_scale,
+        contrastive_weight, config.contrastive_scale,
+    )
+
+
 def load_student(settings: StudentConfig, device: str = "cpu") -> BertDot:
     """The student a config describes, loaded fresh."""
     return BertDot.load(
@@ -550,10 +586,7 @@ def train_step(
         config=config,
         dataset=dataset,
         student=student,
-        loss_fn=DualLoss(
-            student, config.teacher_mode, config.inbatch_loss, config.alpha, config.score_scale,
-            config.contrastive_weight, config.contrastive_scale,
-        ),
+        loss_fn=build_loss(config, student, dataset),
         inbatch_teacher=_inbatch_teacher(config, dataset, (), inbatch_teacher),
         sampler=None,
         optimizer=optimizer,
