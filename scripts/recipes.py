@@ -17,6 +17,10 @@ The variants file::
       labels: {contrastive_weight: 1.0}
       st: {baseline: sentence-transformers}
 
+With ``curve_every: N`` in the file, every variant also keeps its model every N steps (tasb's checkpoints, or
+sentence-transformers snapshots) and each of them, the untrained model included, is evaluated the same way into
+``curve.json`` (step, training minutes, validation and test metrics) and ``curves.png`` beside the variants.
+
 The last line printed is one JSON object: every variant's validation and test metrics, steps and seconds.
 """
 
@@ -34,6 +38,7 @@ import yaml
 from tasb.config import DataConfig, TrainConfig, from_dict
 from tasb.data import load_dataset, read_scores, write_run
 from tasb.evaluation import evaluate, evaluate_per_query
+from tasb.evaluation.plots import learning_curve_plot
 from tasb.fsutil import write_json
 from tasb.models.student import BertDot
 from tasb.retrieval.index import build_index, search
@@ -59,39 +64,46 @@ def main() -> None:
     validation = {qid: train_set.queries[qid] for qid in qids}
     validation_qrels = {qid: train_set.qrels[qid] for qid in qids}
     scores = [row for row in read_scores(base.teacher_scores) if row.qid not in set(qids)]
-    results = {}
+    curve_every = spec.get("curve_every")
+    eval_sets = (train_set, test_set, validation, validation_qrels, base.bf16)
+    results, curves = {}, {}
     for name, overrides in spec["variants"].items():
         if args.only and name not in args.only:
             continue
         folder = out / name
         if not (folder / "results.json").exists():
-            _run_variant(name, dict(overrides or {}), base, train_set, scores, qids, folder)
-            _evaluate(folder, train_set, test_set, validation, validation_qrels, base.bf16)
+            _run_variant(name, dict(overrides or {}), base, train_set, scores, qids, folder, curve_every)
+            _evaluate(folder, *eval_sets)
         results[name] = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        if curve_every:
+            curves[name] = _curve(folder, base, *eval_sets)
         print(name, json.dumps(results[name]), flush=True)
+    if curves:
+        learning_curve_plot(
+            out / "curves.png",
+            {name: {side: ([p["minutes"] for p in points], [p[side]["nDCG@10"] for p in points]) for side in ("validation", "test")}
+             for name, points in curves.items()},
+            "nDCG@10",
+        )
     print(json.dumps(results))
 
 
-def _run_variant(name, overrides, base, train_set, scores, qids, folder: Path) -> None:
+def _run_variant(name, overrides, base, train_set, scores, qids, folder: Path, curve_every: int | None) -> None:
     baseline = overrides.pop("baseline", None)
+    if curve_every:
+        overrides = {**overrides, "checkpoint_every": curve_every, "keep_checkpoints": 10**6}
     config = from_dict(TrainConfig, {**_as_dict(base), **overrides, "output_dir": str(folder / "train")}, f"variant {name}")
     started = time.monotonic()
     if baseline == "sentence-transformers":
         shutil.rmtree(folder / "train", ignore_errors=True)
-        train_sentence_transformers(config, train_set, scores, folder / "train", exclude=qids)
+        train_sentence_transformers(config, train_set, scores, folder / "train", exclude=qids, snapshot_every=curve_every)
     else:
         train(config, train_set, scores, resume=True)
     write_json(folder / "train_seconds.json", {"seconds": round(time.monotonic() - started, 1)})
 
 
 def _evaluate(folder: Path, train_set, test_set, validation, validation_qrels, bf16: bool) -> None:
-    model = str((folder / "train" / "model").resolve())
-    student = BertDot.load(model)
-    # one index of the (shared) corpus serves validation and test queries
-    index = build_index(student, test_set.corpus, folder / "index", bf16=bf16, model_name=model)
-    test_run = search(index, student, test_set.queries, k=1000)
-    validation_run = search(index, student, validation, k=1000)
-    shutil.rmtree(folder / "index")
+    test_run, validation_run = _search(str((folder / "train" / "model").resolve()), folder / "index", test_set, validation, bf16)
     write_run(test_run, folder / "test.trec", tag=folder.name)
     write_json(folder / "per_query.json", evaluate_per_query(test_run, test_set.qrels, 1, MEASURES))
     metrics = json.loads((folder / "train" / "metrics.json").read_text(encoding="utf-8"))
@@ -102,6 +114,35 @@ def _evaluate(folder: Path, train_set, test_set, validation, validation_qrels, b
         "train_seconds": metrics["seconds"],
     }
     write_json(folder / "results.json", result)
+
+
+def _search(model: str, index_folder: Path, test_set, validation, bf16: bool):
+    """The test and validation runs of one model, from one index of the (shared) corpus."""
+    student = BertDot.load(model)
+    index = build_index(student, test_set.corpus, index_folder, bf16=bf16, model_name=model)
+    runs = search(index, student, test_set.queries, k=1000), search(index, student, validation, k=1000)
+    shutil.rmtree(index_folder)
+    return runs
+
+
+def _curve(folder: Path, base: TrainConfig, train_set, test_set, validation, validation_qrels, bf16: bool) -> list[dict]:
+    """Validation and test metrics of the untrained model and of every kept checkpoint, by training minutes."""
+    if (folder / "curve.json").exists():
+        return json.loads((folder / "curve.json").read_text(encoding="utf-8"))
+    points = [(0, 0.0, base.student.model)]
+    for checkpoint in sorted((folder / "train" / "checkpoints").glob("step-*"), key=lambda p: int(p.name[5:])):
+        progress = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))["progress"]
+        points.append((progress["step"], progress["elapsed_s"] / 60, str((checkpoint / "model").resolve())))
+    curve = []
+    for step, minutes, model in points:
+        test_run, validation_run = _search(model, folder / "index", test_set, validation, bf16)
+        curve.append({
+            "step": step, "minutes": round(minutes, 2),
+            "validation": evaluate(validation_run, validation_qrels, 1, MEASURES),
+            "test": evaluate(test_run, test_set.qrels, 1, MEASURES),
+        })
+    write_json(folder / "curve.json", curve)
+    return curve
 
 
 def _as_dict(config) -> dict:

@@ -257,6 +257,8 @@ class TrainConfig(Checked):
     sampler_process: bool = True
     # the teacher rows of Table 4: pairwise (eq. 6), in-batch (eq. 7) or dual (eq. 8: pairwise + alpha * in-batch)
     teacher_mode: TeacherMode = "pairwise"
+    # weight of the pairwise part (eq. 6) in pairwise and dual modes; the paper's is 1
+    pairwise_weight: float = 1.0
     # the rows of Table 3: the loss of the in-batch part
     inbatch_loss: InBatchLoss = "margin-mse"
     alpha: float = 0.75
@@ -291,7 +293,7 @@ class TrainConfig(Checked):
     validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
 
     limits = {
-        "clusters_per_batch": AT_LEAST_1, "margin_bins": AT_LEAST_1, "alpha": AT_LEAST_0, "colbert_scale": POSITIVE,
+        "clusters_per_batch": AT_LEAST_1, "margin_bins": AT_LEAST_1, "alpha": AT_LEAST_0, "pairwise_weight": AT_LEAST_0, "colbert_scale": POSITIVE,
         "colbert_cache_max_gb": AT_LEAST_0, "batch_size": AT_LEAST_1, "steps": AT_LEAST_0, "max_minutes": POSITIVE,
         "learning_rate": POSITIVE, "score_scale": POSITIVE, "contrastive_weight": AT_LEAST_0, "contrastive_scale": POSITIVE,
         "warmup_steps": AT_LEAST_0, "checkpoint_every": AT_LEAST_1, "keep_checkpoints": AT_LEAST_1, "log_every": AT_LEAST_1, "seed": SEED,

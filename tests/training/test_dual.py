@@ -183,3 +183,12 @@ def test_trainer_teaches_labels_and_masks_other_relevant_passages(tmp_path, tiny
     dataset = dataclasses.replace(dataset, qrels={f"q{i}": {f"p{i}": 1} for i in range(20)})
     folder = train(_config(tmp_path, tiny_bert_dir, "labels", contrastive_weight=1.0), dataset, scores)
     assert all("loss_label" in line and line["loss_label"] > 0 for line in _log(folder))
+
+
+def test_pairwise_weight_scales_the_pairwise_part_only(student):
+    judged = torch.tensor([True, True])
+    full, parts = DualLoss(student, "pairwise", contrastive_weight=1.0).compute_loss_from_embeddings(QUERIES, PASSAGES, MARGINS, judged=judged)
+    quarter, _ = DualLoss(student, "pairwise", contrastive_weight=1.0, pairwise_weight=0.25).compute_loss_from_embeddings(
+        QUERIES, PASSAGES, MARGINS, judged=judged
+    )
+    assert quarter.item() == pytest.approx(full.item() - 0.75 * parts["loss_pair"])

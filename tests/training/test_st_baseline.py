@@ -50,3 +50,16 @@ def test_baseline_stops_at_its_time_budget(tmp_path, tiny_bert_dir):
     folder = train_sentence_transformers(config, dataset, scores, tmp_path / "st")
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["stopped_by"] == "time" and 1 <= metrics["steps"] < 10
+
+
+def test_snapshots_every_n_steps_carry_their_step_and_training_seconds(tmp_path, tiny_bert_dir):
+    dataset, scores = _judged()
+    config = _config(tmp_path, tiny_bert_dir, "unused", steps=4, batch_size=4)
+    folder = train_sentence_transformers(config, dataset, scores, tmp_path / "st", snapshot_every=2)
+    snapshots = sorted(p.name for p in (folder / "checkpoints").iterdir())
+    assert snapshots == ["step-2", "step-4"]
+    states = [json.loads((folder / "checkpoints" / name / "state.json").read_text())["progress"] for name in snapshots]
+    assert [s["step"] for s in states] == [2, 4] and 0 < states[0]["elapsed_s"] <= states[1]["elapsed_s"]
+    # the last snapshot is the saved model
+    last = BertDot.load(str(folder / "checkpoints" / "step-4" / "model")).encode_passages([dataset.corpus["p0"]])
+    np.testing.assert_allclose(last, BertDot.load(str(folder / "model")).encode_passages([dataset.corpus["p0"]]), atol=1e-6)

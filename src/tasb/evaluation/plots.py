@@ -165,6 +165,28 @@ def validation_plot(
         figure.savefig(handle, format="png")
 
 
+def learning_curve_plot(
+    path: str | Path, curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]], metric: str, title: str = ""
+) -> None:
+    """Save a PNG of quality against training minutes: ``curves`` maps a recipe to ``{"validation": (minutes,
+    values), "test": (minutes, values)}``; one colour a recipe, solid for validation, dashed for test."""
+    figure = Figure(figsize=(10, 6), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    palette = colormaps["tab10"]
+    for k, (name, sides) in enumerate(curves.items()):
+        for side, style in (("validation", "-"), ("test", "--")):
+            if side in sides:
+                axes.plot(*sides[side], linestyle=style, marker="o", markersize=3, color=palette(k % palette.N), label=f"{name} ({side})")
+    axes.set_xlabel("training minutes")
+    axes.set_ylabel(metric)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    axes.set_title(title or f"{metric} against training time (solid: validation, dashed: test)")
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png")
+
+
 def recall_plot(path: str | Path, recalls: Mapping[str, Mapping[int, float]], title: str = "") -> None:
     """Save a PNG of recall at cut-offs (``{system: {cutoff: recall}}``) on a log-x axis, like the paper's Figure 3."""
     figure = Figure(figsize=(8, 5.5), dpi=100, layout="constrained")

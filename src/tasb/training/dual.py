@@ -34,6 +34,7 @@ class DualLoss(nn.Module):
         alpha: the in-batch part's weight in ``dual`` (the paper: 0.75).
         score_scale: student dot products are multiplied by this before meeting any teacher.
         contrastive_weight: weight of the label part; 0 leaves it out (the paper's losses alone).
+        pairwise_weight: weight of the pairwise part (the paper: 1).
         contrastive_scale: student similarities are multiplied by this (an inverse temperature) in the label
             part; ``None``: 20 for a normalised student (sentence-transformers' default for cosine similarity),
             1 for an unnormalised dot product, whose scores are already spread out.
@@ -55,6 +56,7 @@ class DualLoss(nn.Module):
         score_scale: float = 1.0,
         contrastive_weight: float = 0.0,
         contrastive_scale: float | None = None,
+        pairwise_weight: float = 1.0,
     ):
         super().__init__()
         if mode not in ("pairwise", "in-batch", "dual"):
@@ -66,6 +68,7 @@ class DualLoss(nn.Module):
         self.alpha = alpha
         self.score_scale = score_scale
         self.contrastive_weight = contrastive_weight
+        self.pairwise_weight = pairwise_weight
         self.contrastive_scale = contrastive_scale if contrastive_scale is not None else (20.0 if model.normalize else 1.0)
         self.inbatch_fn = INBATCH_LOSSES[inbatch_loss]
         if inbatch_loss == "margin-mse" and mode == "in-batch":
@@ -109,7 +112,7 @@ class DualLoss(nn.Module):
                 raise ValueError(f"expected one teacher margin per query, shape {(b,)}, got {tuple(teacher_margins.shape)}")
             rows = torch.arange(b, device=scores.device)
             pair = margin_mse(scores[rows, rows], scores[rows, rows + b], teacher_margins.float(), torch.zeros_like(teacher_margins).float())
-            total = total + pair
+            total = total + self.pairwise_weight * pair
             parts["loss_pair"] = pair.item()
         if self.mode in ("in-batch", "dual"):
             if teacher_scores is None:

@@ -59,11 +59,14 @@ def train_sentence_transformers(
     scores: Sequence[ScoredPair],
     folder: str | Path,
     exclude: Iterable[str] = (),
+    snapshot_every: int | None = None,
 ) -> Path:
     """Fine-tune ``config.student`` with sentence-transformers for ``config.steps`` / ``config.max_minutes``.
 
     Uses ``config``'s student, batch size, learning rate, budget, bf16 and seed; the queries in ``exclude``
-    (a validation set) are not trained on. Returns ``folder``.
+    (a validation set) are not trained on. With ``snapshot_every`` the model is also saved every that many
+    steps to ``checkpoints/step-N/model`` with its training seconds in ``checkpoints/step-N/state.json``,
+    where a learning curve reads it as it reads a tasb run's checkpoints. Returns ``folder``.
     """
     folder = Path(folder)
     columns = triples(scores, dataset, exclude)
@@ -95,7 +98,7 @@ def train_sentence_transformers(
         args=args,
         train_dataset=HFDataset.from_dict(columns),
         loss=MultipleNegativesRankingLoss(model),
-        callbacks=[budget],
+        callbacks=[budget] + ([_Snapshots(student, folder, snapshot_every)] if snapshot_every else []),
     )
     started = time.monotonic()
     trainer.train()
@@ -134,4 +137,28 @@ class _TimeBudget(TrainerCallback):
         if self.budget_s is not None and time.monotonic() - self.started >= self.budget_s:
             control.should_training_stop = True
             self.stopped = True
+        return control
+
+
+class _Snapshots(TrainerCallback):
+    """Saves the model every ``every`` steps, with the seconds trained so far, for learning curves."""
+
+    def __init__(self, student, folder: Path, every: int):
+        self.student, self.folder, self.every = student, folder, every
+        self.started = time.monotonic()
+        self.paused_s = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.every:
+            return control
+        saving = time.monotonic()
+        snapshot = self.folder / "checkpoints" / f"step-{state.global_step}"
+        self.student.save(snapshot / "model")
+        elapsed = saving - self.started - self.paused_s
+        write_json(snapshot / "state.json", {"progress": {"step": state.global_step, "elapsed_s": round(elapsed, 3)}})
+        # saving is not training: the curve's minutes leave it out
+        self.paused_s += time.monotonic() - saving
         return control

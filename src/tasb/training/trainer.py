@@ -554,7 +554,7 @@ def build_loss(config: TrainConfig, student: BertDot, dataset: Dataset) -> DualL
         contrastive_weight = 0.0
     return DualLoss(
         student, config.teacher_mode, config.inbatch_loss, config.alpha, config.score_scale,
-        contrastive_weight, config.contrastive_scale,
+        contrastive_weight, config.contrastive_scale, config.pairwise_weight,
     )
 
 
