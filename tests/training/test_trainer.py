@@ -160,3 +160,16 @@ def test_tas_without_a_clusters_file_is_refused(tmp_path, tiny_bert_dir):
     dataset, scores = _synthetic()
     with pytest.raises(InputError, match="clusters"):
         train(_config(tmp_path, tiny_bert_dir, "run", sampler="tas"), dataset, scores)
+
+
+def test_a_checkpoint_the_disk_cannot_hold_is_an_os_error_and_leaves_no_checkpoint(tmp_path, tiny_bert_dir, monkeypatch):
+    import tasb.training.trainer as trainer_module
+
+    def full_disk(state, path):
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(trainer_module.torch, "save", full_disk)
+    dataset, scores = _synthetic()
+    with pytest.raises(OSError, match="could not write the checkpoint: .*file write failed"):
+        train(_config(tmp_path, tiny_bert_dir, "full", steps=3, checkpoint_every=3), dataset, scores)
+    assert not (tmp_path / "full" / "checkpoints").exists() or not list((tmp_path / "full" / "checkpoints").iterdir())

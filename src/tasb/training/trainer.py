@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import math
@@ -406,7 +407,7 @@ def _save_checkpoint(run: _Run) -> None:
     checkpoints = run.folder / CHECKPOINTS
     with atomic_dir(checkpoints / f"step-{run.progress.step}") as tmp:
         run.student.save(tmp / "model")
-        torch.save(
+        _save_trainer_state(
             {
                 "optimizer": run.optimizer.state_dict(),
                 "scheduler": run.scheduler.state_dict(),
@@ -426,6 +427,15 @@ def _save_checkpoint(run: _Run) -> None:
             shutil.copytree(run.folder / BEST, tmp / BEST, copy_function=link_or_copy)
     for old in _checkpoints(checkpoints)[: -run.config.keep_checkpoints]:
         shutil.rmtree(old)
+
+
+def _save_trainer_state(state: dict, path: Path) -> None:
+    try:
+        torch.save(state, path)
+    except RuntimeError as err:
+        # torch reports a failed write (a full disk, a quota) as a RuntimeError; as an OSError the CLI says it in one line
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else "the write failed"
+        raise OSError(errno.EIO, f"could not write the checkpoint: {reason}", str(path)) from err
 
 
 def _restore(folder: Path, run: _Run) -> None:
