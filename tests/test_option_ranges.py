@@ -30,7 +30,7 @@ ZERO_FIELDS = {
     "TeacherConfig": {"warmup_steps", "seed"},
     "ColbertConfig": {"dim", "warmup_steps", "seed"},
     "ValidationConfig": {"queries", "seed"},
-    "TrainConfig": {"alpha", "colbert_cache_max_gb", "steps", "contrastive_weight", "warmup_steps", "seed"},
+    "TrainConfig": {"alpha", "pairwise_weight", "colbert_cache_max_gb", "steps", "contrastive_weight", "warmup_steps", "seed"},
     "GridConfig": {"seed"},
     "IndexConfig": {"ivf_lists", "pq_subquantizers"},
     "FuseConfig": {"weights", "rrf_k"},

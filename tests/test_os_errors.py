@@ -240,6 +240,9 @@ import os, signal, sys
 import tasb.data.writers as writers
 from tasb.cli import app
 
+# a shell starts background jobs with SIGINT ignored, and children inherit that: restore Ctrl-C as a terminal has it
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 real = writers.ranked
 calls = []
 
