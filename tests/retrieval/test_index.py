@@ -209,3 +209,23 @@ def test_an_index_without_checksums_still_loads_and_verify_says_so(tiny_bert_dir
 
     assert DenseIndex.load(folder).ids == ["p1", "p2"]
     assert "no checksums recorded" in verify_folder(folder)[0]
+
+
+def test_a_checksum_naming_a_file_outside_the_index_is_refused_unread(tiny_bert_dir, tmp_path, monkeypatch):
+    import tasb.retrieval.index as index_module
+
+    folder = build_index(BertDot.load(str(tiny_bert_dir)), {"p1": "one", "p2": "two"}, tmp_path / "idx", bf16=False).path
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the index's")
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["checksums"]["../secret.txt"] = "0" * 64
+    (folder / "meta.json").write_text(json.dumps(meta))
+    hashed = []
+    real = index_module.file_sha256
+    monkeypatch.setattr(index_module, "file_sha256", lambda path: hashed.append(Path(path).name) or real(path))
+
+    problems = index_module.verify_folder(folder)
+    assert any("'../secret.txt', which is not a file of an index" in p for p in problems)
+    assert "secret.txt" not in hashed
+    with pytest.raises(InputError, match="secret.txt"):
+        DenseIndex.load(folder)

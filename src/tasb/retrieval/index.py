@@ -146,7 +146,10 @@ def verify_folder(path: str | Path) -> list[str]:
         return [f"{path / META}: no checksums recorded (built before tasb recorded them): rebuild the index to have them"]
     problems = []
     for name, expected in recorded.items():
-        if not (path / name).is_file():
+        if name not in CHECKSUMMED:
+            # a key naming another file (../../etc/shadow) would have tasb read and hash whatever it points at
+            problems.append(f"{path / META}: a checksum for {name!r}, which is not a file of an index ({', '.join(CHECKSUMMED)})")
+        elif not (path / name).is_file():
             problems.append(f"{path / name}: missing")
         elif file_sha256(path / name) != expected:
             problems.append(f"{path / name}: sha256 differs from the one meta.json recorded (changed or corrupted since the index was built)")
