@@ -148,6 +148,7 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     taught = {row.qid for row in read_scores(out / "teacher_scores.tsv")}
     judged = set(read_qrels(mini_scifact / "qrels" / "train.tsv"))
     assert len(judged - taught) == 2
+    assert set((out / "validation_qids.txt").read_text().split()) == judged - taught
 
 
 def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(mini_scifact, tiny_bert_dir, tmp_path):

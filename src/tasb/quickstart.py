@@ -170,6 +170,8 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         validation = _validation(config, train_set)
         _start_over(config, out)
         held_out = set(validation.queries) if validation is not None else set()
+        with atomic_write(out / "validation_qids.txt") as handle:
+            handle.writelines(f"{qid}\n" for qid in sorted(held_out))
         # teachers never see the validation queries: a student validated on what its teacher learned looks better than it is
         teaching_qrels = {qid: judged for qid, judged in train_set.qrels.items() if qid not in held_out}
         bm25 = BM25(train_set.corpus)
