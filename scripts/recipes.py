@@ -92,10 +92,9 @@ def _run_variant(name, overrides, base, train_set, scores, qids, folder: Path, c
     baseline = overrides.pop("baseline", None)
     if curve_every:
         overrides = {**overrides, "checkpoint_every": curve_every, "keep_checkpoints": 10**6}
-    config = from_dict(TrainConfig, {**_as_dict(base), **overrides, "output_dir": str(folder / "train")}, f"variant {name}")
+    config = from_dict(TrainConfig, {**dataclasses.asdict(base), **overrides, "output_dir": str(folder / "train")}, f"variant {name}")
     started = time.monotonic()
     if baseline == "sentence-transformers":
-        shutil.rmtree(folder / "train", ignore_errors=True)
         train_sentence_transformers(config, train_set, scores, folder / "train", exclude=qids, snapshot_every=curve_every)
     else:
         train(config, train_set, scores, resume=True)
@@ -143,10 +142,6 @@ def _curve(folder: Path, base: TrainConfig, train_set, test_set, validation, val
         })
     write_json(folder / "curve.json", curve)
     return curve
-
-
-def _as_dict(config) -> dict:
-    return dataclasses.asdict(config)
 
 
 if __name__ == "__main__":

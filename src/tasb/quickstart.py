@@ -12,6 +12,7 @@ validated on it from step 0, so the model handed back never validates below the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 import time
@@ -108,8 +109,12 @@ def _validation(config: QuickstartConfig, train_set: Dataset) -> ValidationSet |
     size = validation_size(len(judged)) if config.validation_queries is None else config.validation_queries
     if size == 0:
         return None
-    settings = ValidationConfig(queries=size, depth=config.validation_depth, every=config.validation_every, patience=1_000_000)
-    return build_validation_set(settings, train_set, judged)
+    return build_validation_set(dataclasses.replace(_validation_settings(config), queries=size), train_set, judged)
+
+
+def _validation_settings(config: QuickstartConfig) -> ValidationConfig:
+    # the held-out set and the trainer's evaluations share these; patience never ends a quickstart early
+    return ValidationConfig(every=config.validation_every, depth=config.validation_depth, patience=1_000_000)
 
 
 def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
@@ -136,8 +141,7 @@ def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
         log_every=5,
         bf16=config.bf16,
         seed=config.seed,
-        # rel and metric as the held-out set was built; patience never ends a quickstart early
-        validation=ValidationConfig(every=config.validation_every, depth=config.validation_depth, patience=1_000_000),
+        validation=_validation_settings(config),
     )
 
 
