@@ -8,7 +8,7 @@ The defaults are MS MARCO's scale in the paper: 400K training queries, 40 scored
 ``ScoredPair`` objects: margins skewed towards easy (wide-margin) pairs as in real teacher scores, queries
 spread over the clusters at random. For each batch size every sampler is built (timed), warmed up, then the
 three take turns in rounds of ``next_indices()`` calls (the lead rotates, so machine noise hits them alike);
-the best round counts. The first batch size is the one ``--step-seconds`` was measured at (the README's
+the best round counts. The first batch size is the one ``--step-seconds`` was measured at (docs/numbers.md's
 MiniLM step at batch 32 with bf16); the target is a batch costing < 1% of a step there.
 
 ``BackgroundSampler`` (TAS-Balanced at the first batch size) is timed apart: its worker's start-up (spawn
