@@ -45,7 +45,7 @@ def test_yaml_syntax_errors_name_the_line(tmp_path):
 
 def test_a_mapping_field_is_updated_key_by_key():
     weights = load_config(QuickstartConfig, None, ["teacher_ensemble.cross-encoder=0.5"]).teacher_ensemble
-    assert weights == {"colbert": 1.0, "bm25": 0.25, "bi-encoder": 0.0, "cross-encoder": 0.5}
+    assert weights == {"colbert": 0.25, "bm25": 0.5, "baseline": 1.0, "bi-encoder": 0.0, "cross-encoder": 0.5}
 
 
 def test_a_section_given_in_part_keeps_its_own_defaults():

@@ -119,10 +119,12 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
                 "--set", "cross_encoder.steps=2", "--set", "cross_encoder.batch_size=2", "--set", "train_steps=5",
                 "--set", "batch_size=4", "--set", "teacher_eval_depth=10", "--set", "negatives_per_query=2"]
     # the first run teaches pairwise only from BM25 + a cross-encoder: no ColBERT is trained
+    # and no sentence-transformers baseline, neither as a row nor as a teacher
     _ok("quickstart", *settings, "--set", "teacher_mode=pairwise", "--set", "teacher_ensemble.colbert=0",
-        "--set", "teacher_ensemble.cross-encoder=1")
+        "--set", "teacher_ensemble.cross-encoder=1", "--set", "teacher_ensemble.baseline=0", "--set", "baseline=false")
     pairwise = json.loads((out / "metrics.json").read_text())["results"]
     assert "teacher: cross-encoder alone" in pairwise and not (out / "colbert").exists()
+    assert not (out / "baseline").exists() and not any("sentence-transformers" in row for row in pairwise)
     # the second, over the first one's folder: the default ColBERT + BM25 teacher, and dual supervision
     _ok("quickstart", *settings, "--set", "teacher_mode=dual")
     for name in ("DONE", "results.md", "metrics.json", "config.yaml", "teacher_scores.tsv", "bm25.test.trec",
@@ -137,8 +139,10 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert rows["BM25"]["nDCG@10"] > 0.5
     log = [json.loads(line) for line in (out / "student" / "train_log.jsonl").read_text().splitlines()]
     assert log and all({"loss_pair", "loss_inbatch"} <= set(line) for line in log)
-    # sentence-transformers' recipe on the same triples and budget is a row of the table
+    # sentence-transformers' recipe on the same triples and budget is a row of the table and, trained first, a teacher
     assert rows["sentence-transformers MNRL (same triples, same budget)"]["nDCG@10"] >= 0
+    assert "teacher: ensemble 0.25×colbert + 0.5×bm25 + 1×baseline" in rows
+    assert list(rows).index("sentence-transformers MNRL (same triples, same budget)") < list(rows).index("teacher: colbert alone")
     assert json.loads((out / "baseline" / "metrics.json").read_text())["steps"] == 5
     # a fifth of the 12 judged train queries is held out: validated from step 0, never taught by teacher or student
     validated = [json.loads(line) for line in (out / "student" / "validation.jsonl").read_text().splitlines()]

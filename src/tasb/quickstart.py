@@ -2,8 +2,9 @@
 
 BM25 → initial student (zero-shot) → ColBERT (and optionally cross-encoder) teacher → teachers judged by
 re-ranking → pairwise teacher scores → student training with pairwise and in-batch teaching → index →
-search → evaluate, all in one run folder; then sentence-transformers' own recipe on the same triples and
-budget, the row the student has to beat.
+search → evaluate, all in one run folder. sentence-transformers' own recipe trains on the same triples and
+budget before the teachers are judged: it is the row the student has to beat, and, as a member of the
+teacher ensemble, what the judged labels teach the student through its teacher.
 
 A slice of the judged training queries is held out from every teacher and student: the student is
 validated on it from step 0, so the model handed back never validates below the one it started from.
@@ -39,7 +40,7 @@ from tasb.training.trainer import load_student, train
 from tasb.training.validation import ValidationSet, build_validation_set
 
 DEFAULT_DATASET = "scifact"
-ENSEMBLE_MEMBERS = ("colbert", "cross-encoder", "bm25", "bi-encoder")
+ENSEMBLE_MEMBERS = ("colbert", "cross-encoder", "bm25", "bi-encoder", "baseline")
 QUICKSTART_KIND = "quickstart"
 
 
@@ -92,6 +93,9 @@ def _needs_colbert(config: QuickstartConfig) -> bool:
     return config.teacher_ensemble.get("colbert", 0) > 0 or config.teacher_mode != "pairwise"
 
 
+def _needs_baseline(config: QuickstartConfig) -> bool:
+    return config.baseline or config.teacher_ensemble.get("baseline", 0) > 0
+
 
 def validation_size(judged_queries: int) -> int:
     """Held-out queries for a collection with this many judged training queries: a tenth, 20 to 100 of them.
@@ -135,6 +139,7 @@ def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
         score_scale=config.score_scale,
         contrastive_weight=config.contrastive_weight,
         contrastive_scale=config.contrastive_scale,
+        pairwise_weight=config.pairwise_weight,
         warmup_steps=config.warmup_steps,
         checkpoint_every=config.train_steps,
         keep_checkpoints=1,
@@ -158,14 +163,14 @@ def _start_over(config: QuickstartConfig, out: Path) -> None:
 
     Teachers and the trainer rightly refuse to train over an earlier run."""
     (out / "DONE").unlink(missing_ok=True)
-    for name in ("student", "colbert", "teacher"):
+    for name in ("student", "colbert", "teacher", "baseline"):
         shutil.rmtree(out / name, ignore_errors=True)
     save_config(config, out / "config.yaml")
 
 
 def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     weights = config.teacher_ensemble
-    stage = _Stages(total=5 + _needs_colbert(config) + (weights.get("cross-encoder", 0) > 0) + config.baseline)
+    stage = _Stages(total=5 + _needs_colbert(config) + (weights.get("cross-encoder", 0) > 0) + _needs_baseline(config))
     rows: dict[str, dict[str, float]] = {}
     notes: dict[str, str] = {}
 
@@ -221,6 +226,20 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
                 config.cross_encoder, train_set.queries, train_set.corpus, teaching_qrels, bm25_train, out / "teacher"
             )
         members["cross-encoder"] = cross_encoder_scorer(cross_encoder, bf16=config.bf16)
+    pairs = training_pairs(
+        teaching_qrels, negatives_run, depth=config.negatives_depth, per_query=config.negatives_per_query, seed=config.seed
+    )
+    if _needs_baseline(config):
+        with stage(f"{BASELINE_NAME} baseline, index, search"):
+            baseline_folder = train_sentence_transformers(
+                _train_config(config, out), train_set, pairs, out / "baseline", exclude=held_out
+            )
+            baseline_name = f"{BASELINE_NAME} (same triples, same budget)"
+            baseline, baseline_index, rows[baseline_name] = _evaluate_trained(baseline_folder, "baseline", test_set, out, config)
+            notes[baseline_name] = _steps_note(baseline_folder)
+        members["baseline"] = DotScorer(
+            baseline, bf16=config.bf16, passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"
+        )
     active = {name: members[name] for name, weight in weights.items() if weight > 0}
 
     with stage("teachers judged by re-ranking BM25"):
@@ -238,9 +257,6 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         notes[name] = label
 
     with stage("teacher scores training pairs"):
-        pairs = training_pairs(
-            teaching_qrels, negatives_run, depth=config.negatives_depth, per_query=config.negatives_per_query, seed=config.seed
-        )
         scorer = EnsembleScorer(list(active.values()), [weights[n] for n in active])
         scored = score_pairs(scorer, pairs, train_set.queries, train_set.corpus)
         write_scores(scored, out / "teacher_scores.tsv")
@@ -258,17 +274,8 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
             train_config, train_set, scored, student=student, inbatch_teacher=inbatch_teacher, validation=validation
         )
         student_name = f"trained student (TAS-B recipe, {_teaching(config)})"
-        rows[student_name] = _evaluate_trained(run_folder, "student", test_set, out, config)
+        *_, rows[student_name] = _evaluate_trained(run_folder, "student", test_set, out, config)
         notes[student_name] = _steps_note(run_folder)
-
-    if config.baseline:
-        with stage(f"{BASELINE_NAME} baseline, index, search"):
-            baseline_folder = train_sentence_transformers(
-                _train_config(config, out), train_set, scored, out / "baseline", exclude=held_out
-            )
-            baseline_name = f"{BASELINE_NAME} (same triples, same budget)"
-            rows[baseline_name] = _evaluate_trained(baseline_folder, "baseline", test_set, out, config)
-            notes[baseline_name] = _steps_note(baseline_folder)
 
     table = markdown_table(rows, notes)
     timings = ", ".join(f"{name} {minutes:.1f} min" for name, minutes in stage.minutes.items())
@@ -281,11 +288,14 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     return out
 
 
-def _evaluate_trained(run_folder: Path, name: str, test_set: Dataset, out: Path, config: QuickstartConfig) -> dict[str, float]:
+def _evaluate_trained(
+    run_folder: Path, name: str, test_set: Dataset, out: Path, config: QuickstartConfig
+) -> tuple[BertDot, DenseIndex, dict[str, float]]:
     trained_path = str((run_folder / "model").resolve())
-    _, test_run = _index_and_search(BertDot.load(trained_path), trained_path, test_set, out / f"index-{name}", config)
+    model = BertDot.load(trained_path)
+    index, test_run = _index_and_search(model, trained_path, test_set, out / f"index-{name}", config)
     write_run(test_run, out / f"{name}.test.trec", tag=name)
-    return evaluate(test_run, test_set.qrels)
+    return model, index, evaluate(test_run, test_set.qrels)
 
 
 def _steps_note(run_folder: Path) -> str:
@@ -298,11 +308,16 @@ def _steps_note(run_folder: Path) -> str:
 
 def _teaching(config: QuickstartConfig) -> str:
     inbatch = f"in-batch {config.inbatch_loss} from ColBERT"
+    pairwise = [] if config.pairwise_weight == 0 else [_weighted(config.pairwise_weight, "pairwise Margin-MSE")]
     parts = {
-        "pairwise": ["pairwise Margin-MSE"],
+        "pairwise": pairwise,
         "in-batch": [inbatch],
-        "dual": ["pairwise Margin-MSE", f"{config.alpha:g} × {inbatch}"],
+        "dual": pairwise + [_weighted(config.alpha, inbatch)],
     }[config.teacher_mode]
     if config.contrastive_weight > 0:
-        parts.append(f"{config.contrastive_weight:g} × labels")
+        parts.append(_weighted(config.contrastive_weight, "labels"))
     return " + ".join(parts)
+
+
+def _weighted(weight: float, part: str) -> str:
+    return part if weight == 1 else f"{weight:g} × {part}"

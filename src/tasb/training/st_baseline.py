@@ -25,7 +25,7 @@ from sentence_transformers.sentence_transformer.training_args import BatchSample
 from transformers import TrainerCallback
 
 from tasb.config import TrainConfig
-from tasb.data.records import Dataset, ScoredPair
+from tasb.data.records import Dataset, Pair, ScoredPair
 from tasb.errors import InputError
 from tasb.fsutil import atomic_write, write_json
 from tasb.training.trainer import load_student
@@ -37,12 +37,12 @@ BASELINE_NAME = "sentence-transformers MNRL"
 logger = logging.getLogger(__name__)
 
 
-def triples(scores: Sequence[ScoredPair], dataset: Dataset, exclude: Iterable[str] = ()) -> dict[str, list[str]]:
-    """(query, positive, negative) texts of every scored pair whose positive is judged relevant, once each."""
+def triples(pairs: Sequence[Pair | ScoredPair], dataset: Dataset, exclude: Iterable[str] = ()) -> dict[str, list[str]]:
+    """(query, positive, negative) texts of every pair whose positive is judged relevant, once each; scores are not read."""
     held_out = set(exclude)
     seen: set[tuple[str, str, str]] = set()
     columns: dict[str, list[str]] = {"anchor": [], "positive": [], "negative": []}
-    for row in scores:
+    for row in pairs:
         key = (row.qid, row.pid_pos, row.pid_neg)
         if row.qid in held_out or key in seen or dataset.qrels.get(row.qid, {}).get(row.pid_pos, 0) <= 0:
             continue
@@ -56,7 +56,7 @@ def triples(scores: Sequence[ScoredPair], dataset: Dataset, exclude: Iterable[st
 def train_sentence_transformers(
     config: TrainConfig,
     dataset: Dataset,
-    scores: Sequence[ScoredPair],
+    pairs: Sequence[Pair | ScoredPair],
     folder: str | Path,
     exclude: Iterable[str] = (),
     snapshot_every: int | None = None,
@@ -69,7 +69,7 @@ def train_sentence_transformers(
     where a learning curve reads it as it reads a tasb run's checkpoints. Returns ``folder``.
     """
     folder = Path(folder)
-    columns = triples(scores, dataset, exclude)
+    columns = triples(pairs, dataset, exclude)
     if not columns["anchor"]:
         raise InputError(config.teacher_scores or "scores", "pairs whose positive is judged relevant", "none")
     student = load_student(config.student)
