@@ -23,6 +23,7 @@ from torch import Tensor
 
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
+from tasb.models.cards import write_card
 from tasb.models.hub import TASB_META, loading, read_tasb_meta, resolve_model, transformer_folder
 from tasb.models.inference import autocast
 
@@ -218,8 +219,9 @@ class ColBERT:
             scores[start : start + len(rows)] = maxsim_pairs(q, p).numpy()
         return scores
 
-    def save(self, path: str | Path) -> None:
-        """A sentence-transformers folder (plus ``tasb.json``), written under a temp name then swapped in."""
+    def save(self, path: str | Path, card: dict | None = None) -> None:
+        """A sentence-transformers folder (plus ``tasb.json`` and a ``README.md`` card with ``card``'s base model, data,
+        recipe and metrics: :mod:`tasb.models.cards`), written under a temp name then swapped in."""
         was_training = self.encoder.training
         with atomic_dir(path) as tmp:
             # the model card's usage example assumes sentence embeddings, which a token model does not make
@@ -233,6 +235,7 @@ class ColBERT:
                 "passage_max_length": self.passage_max_length,
             }
             (tmp / TASB_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            write_card(tmp, card)
 
 
 def _new_colbert(resolved: str, dim: int, device: str, seed: int) -> SentenceTransformer:

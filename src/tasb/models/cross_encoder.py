@@ -17,6 +17,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
+from tasb.models.cards import write_card
 from tasb.models.hub import TASB_META, loading, read_tasb_meta, resolve_model, transformer_folder
 from tasb.models.inference import batched_inference
 
@@ -99,8 +100,9 @@ class BertCat:
         lengths = [len(q) + len(p) for q, p in zip(queries, passages)]
         return batched_inference(self.model, lengths, forward, batch_size, bf16, progress, unit="pair")
 
-    def save(self, path: str | Path) -> None:
-        """A Hugging Face folder (plus ``tasb.json``), written under a temp name then swapped in."""
+    def save(self, path: str | Path, card: dict | None = None) -> None:
+        """A Hugging Face folder (plus ``tasb.json`` and a ``README.md`` card with ``card``'s base model, data, recipe
+        and metrics: :mod:`tasb.models.cards`), written under a temp name then swapped in."""
         config = self.model.config
         config.sentence_transformers = {**getattr(config, "sentence_transformers", {}), **_CROSS_ENCODER_ACTIVATION}
         with atomic_dir(path) as tmp:
@@ -108,3 +110,4 @@ class BertCat:
             self.tokenizer.save_pretrained(tmp)
             meta = {"architecture": "BERT_CAT", "max_length": self.max_length}
             (tmp / TASB_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            write_card(tmp, card)

@@ -1,7 +1,10 @@
 """BERT_DOT: one shared encoder for queries and passages, one pooled vector each, scored by dot product.
 
 Stored as a sentence-transformers folder (Transformer → Pooling [→ Normalize]) so other tools load it
-unchanged; the query length cap, which sentence-transformers has no field for, lives in ``tasb.json``.
+unchanged and score as tasb does: ``similarity_fn_name`` is ``dot`` (``cosine`` for a normalised student),
+``encode_query`` truncates at the query length (the Transformer module's ``query_length``), ``encode_document``
+and ``encode`` at the passage length. ``tasb.json`` repeats the lengths; the folder's ``README.md`` is its card
+(:mod:`tasb.models.cards`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
 from tasb.fsutil import atomic_dir
+from tasb.models.cards import hub_id, write_card
 from tasb.models.hub import TASB_META, loading, read_tasb_meta, resolve_model
 from tasb.models.inference import batched_inference
 
@@ -26,11 +30,16 @@ Pooling_ = Literal["cls", "mean"]
 class BertDot:
     """The student. ``embed`` keeps gradients for training; ``encode_*`` are batched, no-grad numpy."""
 
-    def __init__(self, encoder: SentenceTransformer, query_max_length: int = 30, passage_max_length: int = 200):
+    def __init__(
+        self, encoder: SentenceTransformer, query_max_length: int = 30, passage_max_length: int = 200, base_model: str | None = None
+    ):
         self.encoder = encoder
         self.query_max_length = query_max_length
         self.passage_max_length = passage_max_length
-        self.encoder.max_seq_length = passage_max_length
+        # what the weights started from, for the model card
+        self.base_model = base_model
+        # the score tasb searches with: sentence-transformers' similarity() then gives the same numbers
+        self.encoder.similarity_fn_name = "cosine" if self.normalize else "dot"
 
     @classmethod
     def load(
@@ -64,9 +73,33 @@ class BertDot:
         rebuilt = SentenceTransformer(modules=parts, device=device)
         return cls(
             rebuilt,
-            query_max_length=query_max_length or meta.get("query_max_length", 30),
-            passage_max_length=passage_max_length or meta.get("passage_max_length", 200),
+            query_max_length=query_max_length or meta.get("query_max_length") or transformer.query_length or 30,
+            passage_max_length=passage_max_length or meta.get("passage_max_length") or transformer.document_length or 200,
+            base_model=name_or_path,
         )
+
+    @property
+    def _transformer(self) -> Transformer:
+        return next(m for m in self.encoder.children() if isinstance(m, Transformer))
+
+    @property
+    def query_max_length(self) -> int:
+        return self._transformer.query_length
+
+    @query_max_length.setter
+    def query_max_length(self, length: int) -> None:
+        # sentence-transformers' encode_query (task "query") truncates there: the folder keeps it
+        self._transformer.query_length = length
+
+    @property
+    def passage_max_length(self) -> int:
+        return self._transformer.document_length
+
+    @passage_max_length.setter
+    def passage_max_length(self, length: int) -> None:
+        # encode_document (task "document") truncates at document_length, plain encode at max_seq_length
+        self._transformer.document_length = length
+        self.encoder.max_seq_length = length
 
     @property
     def pooling(self) -> str:
@@ -122,9 +155,20 @@ class BertDot:
             digest.update(tensor.detach().cpu().contiguous().float().numpy().tobytes())
         return digest.hexdigest()[:16]
 
-    def save(self, path: str | Path) -> None:
-        """A sentence-transformers folder (plus ``tasb.json``), written under a temp name then swapped in."""
+    def save(self, path: str | Path, card: dict | None = None) -> None:
+        """A sentence-transformers folder (plus ``tasb.json``), written under a temp name then swapped in.
+
+        Its ``README.md`` is sentence-transformers' model card with tasb's part in it: the base model, and with
+        ``card`` (see :mod:`tasb.models.cards`) the training data, recipe and metrics.
+        """
         was_training = self.encoder.training
+        card_data = self.encoder.model_card_data
+        card_data.local_files_only = True  # the card never asks the hub (tasb runs without one)
+        card_data.ir_model = True  # its usage example encodes with encode_query / encode_document
+        card_data.base_model = card_data.base_model or hub_id(self.base_model)
+        if self.base_model and not card_data.model_name:
+            card_data.model_name = f"BERT_DOT student (tasb) based on {self.base_model}"
+        card_data.add_tags("tasb")
         with atomic_dir(path) as tmp:
             self.encoder.save(str(tmp))
             # sentence-transformers' save switches to eval mode; a training run must keep its dropout
@@ -133,10 +177,12 @@ class BertDot:
                 "architecture": "BERT_DOT",
                 "pooling": self.pooling,
                 "normalize": self.normalize,
+                "similarity": self.encoder.similarity_fn_name,
                 "query_max_length": self.query_max_length,
                 "passage_max_length": self.passage_max_length,
             }
             (tmp / TASB_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            write_card(tmp, {"base_model": self.base_model, **(card or {})})
 
 
 def _pooling_mode(pool: Pooling | None) -> str:

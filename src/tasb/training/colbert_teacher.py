@@ -19,6 +19,7 @@ from tasb.config import ColbertConfig
 from tasb.data.records import Corpus, Qrels, Queries, Run, ScoredPair
 from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
+from tasb.models.cards import colbert_card
 from tasb.models.colbert import ColBERT, maxsim, maxsim_pairs
 from tasb.models.inference import autocast
 from tasb.training.losses import margin_mse
@@ -78,7 +79,7 @@ def train_colbert(
     with teacher_folder(output_dir):
         fit(model.encoder, next_loss, config, output_dir / LOG_FILE)
         model.passage_max_length = config.scoring_passage_max_length or config.passage_max_length
-        model.save(output_dir / "model")
+        model.save(output_dir / "model", card=colbert_card(config, queries, qrels, scores, log=output_dir / LOG_FILE))
     return model
 
 

@@ -25,6 +25,7 @@ from tasb.config import TeacherConfig
 from tasb.data.pairs import negatives, positives
 from tasb.data.records import Corpus, Qrels, Queries, Run
 from tasb.errors import InputError
+from tasb.models.cards import cross_encoder_card
 from tasb.models.cross_encoder import BertCat
 from tasb.models.inference import autocast
 from tasb.outputs import check_folder, run_folder
@@ -120,7 +121,7 @@ def train_cross_encoder(
     batches = group_batches(groups, config.batch_size, config.num_negatives, rng)
     with teacher_folder(output_dir):
         fit(model.model, lambda: _step(model, next(batches), queries, corpus, config), config, output_dir / LOG_FILE)
-        model.save(output_dir / "model")
+        model.save(output_dir / "model", card=cross_encoder_card(config, queries, qrels, len(groups), log=output_dir / LOG_FILE))
     return model
 
 
