@@ -76,6 +76,7 @@ def test_modes_needing_the_in_batch_teacher_refuse_to_run_without_it(student):
         DualLoss(student, "dual", "hinge")
 
 
+@pytest.mark.slow
 def test_teacher_scores_match_colbert_with_and_without_the_cache(colbert_dir):
     dataset, _ = _synthetic()
     model = ColBERT.load(str(colbert_dir))
@@ -92,6 +93,7 @@ def test_teacher_scores_match_colbert_with_and_without_the_cache(colbert_dir):
     assert cache.estimate_bytes([dataset.corpus[p] for p in sorted(dataset.corpus)]) == cache.nbytes
 
 
+@pytest.mark.slow
 def test_cache_falls_back_to_on_the_fly_scoring_when_it_does_not_fit(colbert_dir, caplog):
     dataset, _ = _synthetic()
     model = ColBERT.load(str(colbert_dir))
@@ -101,6 +103,7 @@ def test_cache_falls_back_to_on_the_fly_scoring_when_it_does_not_fit(colbert_dir
     assert ColbertTeacher.build(model, dataset.corpus, list(dataset.corpus), "never").cache is None
 
 
+@pytest.mark.slow
 def test_dual_training_logs_each_part_and_never_changes_the_teacher(tmp_path, tiny_bert_dir, colbert_dir):
     dataset, scores = _synthetic()
     before = {k: v.clone() for k, v in ColBERT.load(str(colbert_dir)).encoder.state_dict().items()}
@@ -115,6 +118,7 @@ def test_dual_training_logs_each_part_and_never_changes_the_teacher(tmp_path, ti
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+@pytest.mark.slow
 def test_gradients_reach_the_student_and_never_the_teacher(tiny_bert_dir, colbert_dir, student):
     dataset, _ = _synthetic()
     model = ColBERT.load(str(colbert_dir))
@@ -132,6 +136,7 @@ def test_gradients_reach_the_student_and_never_the_teacher(tiny_bert_dir, colber
     student.encoder.zero_grad(set_to_none=True)
 
 
+@pytest.mark.slow
 def test_resumed_dual_run_ends_with_the_same_weights(tmp_path, tiny_bert_dir, colbert_dir):
     dataset, scores = _synthetic()
     settings = dict(teacher_mode="dual", colbert_teacher=str(colbert_dir))
@@ -164,13 +169,14 @@ def test_label_part_adds_its_weight_times_the_contrastive_loss_at_its_own_scale(
     assert total.item() == pytest.approx(pair_only.item() + 0.5 * labels.item())
 
 
+@pytest.mark.slow
 def test_trainer_teaches_labels_and_masks_other_relevant_passages(tmp_path, tiny_bert_dir):
-    from tasb.training.trainer import _label_masks
+    from tasb.training.dual import label_masks
     from tasb.data.records import ScoredPair
 
     batch = [ScoredPair(1, 0, "q0", "a", "b"), ScoredPair(1, 0, "q1", "c", "a"), ScoredPair(1, 0, "q2", "x", "d")]
     qrels = {"q0": {"a": 1}, "q1": {"c": 2, "a": 1}, "q2": {"y": 1, "x": 0}}
-    judged, also = _label_masks(batch, qrels, torch.device("cpu"))
+    judged, also = label_masks(batch, qrels, torch.device("cpu"))
     assert judged.tolist() == [True, True, False]
     # columns: a c x | b a d; q1 finds a relevant at columns 0 and 4, its own positive is column 1
     assert also.tolist() == [

@@ -11,11 +11,12 @@ judgments teach what a teacher trained on them cannot pass on (docs/student.md).
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
+from typing import Literal, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from tasb.data.records import Qrels, ScoredPair
 from tasb.models.student import BertDot
 from tasb.training.inbatch import INBATCH_LOSSES, inbatch_margin_mse, student_scores
 from tasb.training.losses import contrastive, margin_mse
@@ -127,3 +128,17 @@ class DualLoss(nn.Module):
             total = total + self.contrastive_weight * labels
             parts["loss_label"] = labels.item()
         return total, parts
+
+
+def passage_ids(batch: Sequence[ScoredPair]) -> list[str]:
+    """A batch's ``2b`` passages as :class:`DualLoss` takes them: the positives, then the negatives."""
+    return [pair.pid_pos for pair in batch] + [pair.pid_neg for pair in batch]
+
+
+def label_masks(batch: Sequence[ScoredPair], qrels: Qrels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """For the label part: rows whose positive is judged relevant, and the batch's other passages judged relevant to each query."""
+    pids = passage_ids(batch)
+    relevant = [{pid for pid, grade in qrels.get(pair.qid, {}).items() if grade > 0} for pair in batch]
+    judged = torch.tensor([pair.pid_pos in rel for pair, rel in zip(batch, relevant)], device=device)
+    also = torch.tensor([[pid in rel and column != row for column, pid in enumerate(pids)] for row, rel in enumerate(relevant)], device=device)
+    return judged, also

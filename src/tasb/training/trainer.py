@@ -35,7 +35,7 @@ from transformers import get_constant_schedule_with_warmup, set_seed
 
 from tasb.config import StudentConfig, TrainConfig, check_config, save_config
 from tasb.data.readers import read_clusters
-from tasb.data.records import Dataset, Qrels, ScoredPair
+from tasb.data.records import Dataset, ScoredPair
 from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
 from tasb.evaluation.metrics import check_measures
@@ -49,7 +49,7 @@ from tasb.sampling import BatchSampler, RandomSampler, TASBalancedSampler, TASSa
 from tasb.sampling.background import BackgroundSampler
 from tasb.sampling.checks import check_sampling_inputs
 from tasb.training.distributed import World, init_world, leave_world
-from tasb.training.dual import DualLoss
+from tasb.training.dual import DualLoss, label_masks, passage_ids
 from tasb.training.inbatch_teacher import ColbertTeacher
 from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
 
@@ -327,13 +327,13 @@ def _train_step(run: _Run, batch: list[ScoredPair]) -> tuple[float, dict[str, fl
     query_texts = [texts.queries[pair.qid] for pair in local]
     queries = student.tokenize(query_texts, student.query_max_length)
     # positives then negatives: one encoder pass over the slice's 2b passages
-    passages = student.tokenize([texts.corpus[pid] for pid in _passage_ids(local)], student.passage_max_length)
+    passages = student.tokenize([texts.corpus[pid] for pid in passage_ids(local)], student.passage_max_length)
     margins = torch.tensor([pair.margin for pair in batch], dtype=torch.float32, device=student.encoder.device)
     teacher_scores = None
     if run.inbatch_teacher is not None:
         # this rank's queries against every passage of the global batch; the rows of all ranks make the (b, 2b) matrix
-        teacher_scores = world.gather(run.inbatch_teacher.scores(query_texts, _passage_ids(batch)).to(student.encoder.device))
-    judged, also_relevant = _label_masks(batch, texts.qrels, student.encoder.device) if run.loss_fn.contrastive_weight > 0 else (None, None)
+        teacher_scores = world.gather(run.inbatch_teacher.scores(query_texts, passage_ids(batch)).to(student.encoder.device))
+    judged, also_relevant = label_masks(batch, texts.qrels, student.encoder.device) if run.loss_fn.contrastive_weight > 0 else (None, None)
     with autocast(run.config.bf16, student.encoder.device.type):
         query_vectors, passage_vectors = student.embed(queries), student.embed(passages)
         n = len(local)
@@ -352,19 +352,6 @@ def _train_step(run: _Run, batch: list[ScoredPair]) -> tuple[float, dict[str, fl
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     return value, parts
-
-
-def _passage_ids(batch: Sequence[ScoredPair]) -> list[str]:
-    return [pair.pid_pos for pair in batch] + [pair.pid_neg for pair in batch]
-
-
-def _label_masks(batch: Sequence[ScoredPair], qrels: Qrels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """For the label part: rows whose positive is judged relevant, and the batch's other passages judged relevant to each query."""
-    pids = _passage_ids(batch)
-    relevant = [{pid for pid, grade in qrels.get(pair.qid, {}).items() if grade > 0} for pair in batch]
-    judged = torch.tensor([pair.pid_pos in rel for pair, rel in zip(batch, relevant)], device=device)
-    also = torch.tensor([[pid in rel and column != row for column, pid in enumerate(pids)] for row, rel in enumerate(relevant)], device=device)
-    return judged, also
 
 
 class _Rate:
