@@ -13,6 +13,13 @@ from tasb.models.hub import resolve_model
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_configure(config):
+    # the fast inner loop is `python -m pytest -q -m "not slow"` (docs/contributing.md); plain `pytest` runs all
+    config.addinivalue_line(
+        "markers", "slow: takes seconds (training runs, subprocesses, servers, benches): left out by -m 'not slow'"
+    )
+
+
 def _tiny_bert(folder: Path, seed: int) -> Path:
     torch.manual_seed(seed)
     # MiniLM's vocabulary, so tiny models tokenize real text like the default model does

@@ -82,6 +82,7 @@ def _tiny_train_config(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_api_page_example_runs(tmp_path, tiny_bert_dir, monkeypatch):
     data = _write_beir(tmp_path / "scifact-like")
     config = _tiny_train_config(tmp_path / "tiny.yaml")

@@ -123,6 +123,7 @@ def inputs(tiny_bert_dir, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("name", sorted(SMOKES))
+@pytest.mark.slow
 def test_bench_runs_small_and_ends_with_one_json_object(name, inputs, tmp_path):
     smoke = SMOKES[name]
     (tmp_path / "no-data").mkdir()

@@ -44,6 +44,7 @@ def _ok(*args) -> str:
     return result.output
 
 
+@pytest.mark.slow
 def test_cluster_writes_every_output(queries_tsv, tiny_bert_dir, tmp_path):
     out = tmp_path / "clusters"
     output = _ok("--queries", queries_tsv, "--model", tiny_bert_dir, "--out", out, "--k", 4, "--seed", 1, "--plot-clusters", 3, "--no-bf16")
@@ -70,6 +71,7 @@ def test_cluster_writes_every_output(queries_tsv, tiny_bert_dir, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left behind
 
 
+@pytest.mark.slow
 def test_same_seed_same_clusters_and_rerun_replaces_the_folder(queries_tsv, tiny_bert_dir, tmp_path):
     common = ("--queries", queries_tsv, "--model", tiny_bert_dir, "--k", 5, "--no-bf16")
     _ok(*common, "--out", tmp_path / "a")
@@ -78,6 +80,7 @@ def test_same_seed_same_clusters_and_rerun_replaces_the_folder(queries_tsv, tiny
     assert (tmp_path / "a" / "clusters.tsv").read_text() == (tmp_path / "b" / "clusters.tsv").read_text()
 
 
+@pytest.mark.slow
 def test_default_k_is_one_cluster_per_200_queries(queries_tsv, tiny_bert_dir, tmp_path):
     _ok("--queries", queries_tsv, "--model", tiny_bert_dir, "--out", tmp_path / "c", "--no-bf16")
     assert json.loads((tmp_path / "c" / "sizes.json").read_text())["k"] == 1
@@ -105,6 +108,7 @@ def test_write_clusters_is_qid_tab_cluster_without_header(tmp_path):
 
 
 @pytest.mark.parametrize("assignments", [[0, 1], [0, 1, 1]])
+@pytest.mark.slow
 def test_plot_copes_with_clusters_of_one_and_two_queries(tmp_path, assignments):
     vectors = np.random.default_rng(0).normal(size=(len(assignments), 8)).astype(np.float32)
     texts = [f"query {i}" for i in range(len(assignments))]

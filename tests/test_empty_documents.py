@@ -45,6 +45,7 @@ def _pids(run_file) -> dict[str, list[str]]:
     return ranking
 
 
+@pytest.mark.slow
 def test_a_judged_empty_document_is_indexed_searched_and_evaluated(beir, tmp_path, tiny_bert_dir):
     index = tmp_path / "index"
     _run(["index", "--data", beir, "--model", tiny_bert_dir, "--out", index, "--no-bf16"])

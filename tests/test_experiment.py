@@ -108,6 +108,7 @@ def test_compare_to_must_name_a_row_of_the_experiment(setup):
         run_experiment(setup)
 
 
+@pytest.mark.slow
 def test_every_run_and_baseline_is_evaluated_with_per_query_scores(setup):
     folder = run_experiment(setup)
 
@@ -146,6 +147,7 @@ def test_every_run_and_baseline_is_evaluated_with_per_query_scores(setup):
     assert (folder / "figures" / "exp-validation.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_rerunning_an_interrupted_grid_trains_only_what_is_missing(setup, monkeypatch):
     trained = []
     real = experiment_module._train_and_evaluate
@@ -173,6 +175,7 @@ def test_rerunning_an_interrupted_grid_trains_only_what_is_missing(setup, monkey
     assert resumed == []
 
 
+@pytest.mark.slow
 def test_a_reference_run_missing_test_queries_is_refused(setup, tmp_path):
     reference = tmp_path / "partial.trec"
     reference.write_text("t0 Q0 t0-p 1 2.0 ref\n")
@@ -184,6 +187,7 @@ def test_a_reference_run_missing_test_queries_is_refused(setup, tmp_path):
     assert caught.value.path == str(reference)
 
 
+@pytest.mark.slow
 def test_baseline_keys_and_comparisons_follow_the_current_config(setup):
     setup.grids = [GridConfig(sampler=["random"], teacher_mode=["pairwise"], seed=[1])]
     setup.train.steps = 2

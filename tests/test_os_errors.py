@@ -109,6 +109,7 @@ def test_output_into_a_read_only_directory(argv, workdir, monkeypatch):
 
 @pytest.mark.parametrize("code, said", [(errno.EROFS, "read-only file system"), (errno.ENOSPC, "full file system"),
                                         (errno.EACCES, "permission denied")], ids=["erofs", "enospc", "eacces"])
+@pytest.mark.slow
 def test_a_file_system_refusing_the_output_file(code, said, workdir, monkeypatch):
     monkeypatch.setattr(tempfile, "mkstemp", _refusing(tempfile.mkstemp, code))
     message = _refused(BM25, workdir, _listing(workdir))
@@ -117,6 +118,7 @@ def test_a_file_system_refusing_the_output_file(code, said, workdir, monkeypatch
     assert said in message
 
 
+@pytest.mark.slow
 def test_a_file_system_refusing_the_output_folder(workdir, monkeypatch, tiny_bert_dir):
     monkeypatch.setattr(tempfile, "mkdtemp", _refusing(tempfile.mkdtemp, errno.EROFS))
     argv = ["index", "--corpus", "corpus.tsv", "--model", str(tiny_bert_dir), "--out", "out/index", "--no-bf16"]
@@ -142,6 +144,7 @@ def test_a_disk_filling_up_during_the_write(workdir, monkeypatch):
 
 
 @pytest.mark.parametrize("argv", [BM25, FUSE, ENSEMBLE, SEARCH], ids=["bm25", "fuse", "ensemble", "search"])
+@pytest.mark.slow
 def test_out_naming_an_existing_folder(argv, workdir):
     folder = workdir / argv[-1]
     folder.mkdir()
@@ -168,6 +171,7 @@ def test_meta_json_naming_a_missing_model(model, workdir):
     assert "--model" in message
 
 
+@pytest.mark.slow
 def test_meta_json_naming_a_missing_model_is_overridden_by_model(workdir, tiny_bert_dir):
     _set_model(workdir / "index", "/no/such/tiny-bert")
     result = CliRunner().invoke(app, [*SEARCH, "--model", str(tiny_bert_dir)])
@@ -189,6 +193,7 @@ def _flat_instead(path: Path) -> None:
 @pytest.mark.parametrize("damage, expected", [(_truncate, "a hnsw index faiss can read"), (_flat_instead, "a faiss hnsw index")],
                          ids=["truncated", "another-index-type"])
 @pytest.mark.parametrize("checksums", [True, False], ids=["checksummed", "no-checksums"])
+@pytest.mark.slow
 def test_a_corrupt_faiss_index(damage, expected, checksums, workdir, indexes):
     shutil.rmtree(workdir / "index")
     shutil.copytree(indexes["hnsw"], workdir / "index")
@@ -259,6 +264,7 @@ app(sys.argv[2:], prog_name="tasb")
 
 # a killed process's status for SIGTERM; click ends on Ctrl-C with 130 (older releases: 1)
 @pytest.mark.parametrize("signal_name, statuses", [("SIGTERM", {128 + signal.SIGTERM}), ("SIGINT", {130, 1})])
+@pytest.mark.slow
 def test_a_signal_during_the_write_leaves_nothing(signal_name, statuses, workdir):
     before = _listing(workdir)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

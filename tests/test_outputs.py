@@ -133,6 +133,7 @@ def _victim(workdir: Path) -> Path:
     return victim
 
 
+@pytest.mark.slow
 def test_index_from_an_index_does_not_replace_a_folder_holding_a_meta_json(workdir, good_index):
     victim = _victim(workdir)
     before = _snapshot(victim)
@@ -147,6 +148,7 @@ def test_index_of_a_corpus_does_not_replace_a_folder_holding_a_meta_json(workdir
     assert _snapshot(victim) == before
 
 
+@pytest.mark.slow
 def test_index_replaces_an_earlier_index_and_a_symlink_to_one_stays_a_link(workdir, good_index, tiny_bert_dir):
     (workdir / "idx").symlink_to(good_index.parent)
     _ran(["index", "--corpus", "corpus.tsv", "--model", tiny_bert_dir, "--out", "idx/index", "--no-bf16", "--batch-size", "2"])
@@ -265,6 +267,7 @@ def test_train_refuses_a_folder_of_other_files_even_to_resume(workdir, tiny_bert
     assert (workdir / "project" / "config.yaml").read_text(encoding="utf-8") == "mine: true\n"
 
 
+@pytest.mark.slow
 def test_train_resumes_its_own_run_and_leaves_no_lock_behind(workdir, tiny_bert_dir):
     _train_yaml(workdir, "runs/a", tiny_bert_dir)
     _ran(["train", "train.yaml"])
@@ -277,6 +280,7 @@ def test_train_resumes_its_own_run_and_leaves_no_lock_behind(workdir, tiny_bert_
 # 6. a folder another process is writing to is refused, not written at the same time
 
 
+@pytest.mark.slow
 def test_train_refuses_a_run_folder_another_process_holds(workdir, tiny_bert_dir):
     _train_yaml(workdir, "runs/a", tiny_bert_dir)
     _ran(["train", "train.yaml"])

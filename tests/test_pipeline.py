@@ -54,6 +54,7 @@ def _ok(*args: str) -> str:
     return result.output
 
 
+@pytest.mark.slow
 def test_commands_chain_from_bm25_to_evaluation(mini_scifact, tiny_bert_dir, tmp_path):
     data = ["--data", mini_scifact]
     _ok("bm25", *data, "--split", "train", "--k", 50, "--out", tmp_path / "bm25.train.trec")
@@ -93,6 +94,7 @@ def test_commands_chain_from_bm25_to_evaluation(mini_scifact, tiny_bert_dir, tmp
     np.testing.assert_allclose(st_vectors, embeddings[:5], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_search_refuses_an_index_built_by_another_model(mini_scifact, tiny_bert_dir, tmp_path):
     _ok("index", "--data", mini_scifact, "--model", tiny_bert_dir, "--no-bf16", "--out", tmp_path / "index")
     result = CliRunner().invoke(app, ["search", "--index", str(tmp_path / "index"), "--data", str(mini_scifact),
@@ -111,6 +113,7 @@ def test_bad_input_exits_2_with_file_and_line(tmp_path):
     assert f"{qrels}:2: expected an integer relevance grade" in result.output
 
 
+@pytest.mark.slow
 def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact, tiny_bert_dir, tmp_path):
     out = tmp_path / "qs"
     settings = ["--data", mini_scifact, "--set", f"output_dir={out}",
@@ -155,6 +158,7 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert set((out / "validation_qids.txt").read_text().split()) == judged - taught
 
 
+@pytest.mark.slow
 def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(mini_scifact, tiny_bert_dir, tmp_path):
     data = ["--data", mini_scifact, "--split", "test"]
     _ok("bm25", *data, "--k", 50, "--out", tmp_path / "bm25.trec")
@@ -184,6 +188,7 @@ def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(m
     assert all((m.margin > 0) == (s.margin > 0) for m, s in zip(merged, single) if s.margin != 0)
 
 
+@pytest.mark.slow
 def test_search_loads_the_model_as_the_index_was_built(mini_scifact, tiny_bert_dir, tmp_path):
     _ok("index", "--data", mini_scifact, "--model", tiny_bert_dir, "--pooling", "mean", "--no-bf16", "--out", tmp_path / "index")
     _ok("search", "--index", tmp_path / "index", "--data", mini_scifact, "--k", 5, "--out", tmp_path / "run.trec")

@@ -57,6 +57,7 @@ def _bin_counts(batches: list[dict]) -> np.ndarray:
     return np.bincount([pair["bin"] for batch in batches for pair in batch["pairs"]], minlength=BINS)
 
 
+@pytest.mark.slow
 def test_every_batch_holds_b_pairs_of_distinct_queries_with_their_margin_bin_and_cluster(files, tmp_path):
     out = tmp_path / "batches.jsonl"
     batches = _sample(files, out, "tas-balanced", batches=15, batch_size=8)
@@ -76,6 +77,7 @@ def test_every_batch_holds_b_pairs_of_distinct_queries_with_their_margin_bin_and
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left behind
 
 
+@pytest.mark.slow
 def test_tas_with_one_cluster_per_batch_fills_each_batch_from_one_cluster(files, tmp_path):
     batches = _sample(files, tmp_path / "tas.jsonl", "tas", batches=30)
     assert all(len({pair["cluster"] for pair in batch["pairs"]}) == 1 for batch in batches)
@@ -84,6 +86,7 @@ def test_tas_with_one_cluster_per_batch_fills_each_batch_from_one_cluster(files,
     assert all(len({pair["cluster"] for pair in batch["pairs"]}) > 1 for batch in mixed)
 
 
+@pytest.mark.slow
 def test_tas_balanced_spreads_pairs_over_the_margin_bins_random_piles_them_in_the_easy_one(files, tmp_path):
     random_bins = _bin_counts(_sample(files, tmp_path / "random.jsonl", "random", batches=50))
     balanced_bins = _bin_counts(_sample(files, tmp_path / "balanced.jsonl", "tas-balanced", batches=50))
@@ -93,6 +96,7 @@ def test_tas_balanced_spreads_pairs_over_the_margin_bins_random_piles_them_in_th
     assert chisquare(balanced_bins).pvalue > 0.001  # indistinguishable from uniform: every query has all 4 ranges
 
 
+@pytest.mark.slow
 def test_the_same_seed_writes_the_same_files_another_seed_other_batches(files, tmp_path):
     runs = {}
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
@@ -102,6 +106,7 @@ def test_the_same_seed_writes_the_same_files_another_seed_other_batches(files, t
     assert runs["a"][0] != runs["c"][0]
 
 
+@pytest.mark.slow
 def test_without_clusters_random_batches_have_no_cluster_and_the_plot_goes_where_asked(files, tmp_path):
     scores, _ = files
     out, plot = tmp_path / "out" / "batches.jsonl", tmp_path / "figures" / "sampling.png"

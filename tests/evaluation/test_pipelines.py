@@ -42,6 +42,7 @@ def setup(tiny_bert_dir, tmp_path):
     return PipelinesConfig(corpus=str(corpus), topics=topics, pipelines=pipelines, output_dir=str(tmp_path / "out"))
 
 
+@pytest.mark.slow
 def test_table_rows_come_from_the_written_runs_with_rel_applied(setup):
     out = run_pipelines(setup)
 
@@ -61,6 +62,7 @@ def test_table_rows_come_from_the_written_runs_with_rel_applied(setup):
     assert "rerank" in json.loads((out / "A" / "fused+rerank.json").read_text())["ms_per_query"]
 
 
+@pytest.mark.slow
 def test_a_rerun_skips_unchanged_pipelines_and_redoes_changed_ones(setup):
     out = run_pipelines(setup)
     before = {p.name: (out / "A" / f"{p.name}.trec").stat().st_mtime_ns for p in setup.pipelines}
@@ -73,6 +75,7 @@ def test_a_rerun_skips_unchanged_pipelines_and_redoes_changed_ones(setup):
     assert {k: v for k, v in after.items() if k != "bm25"} == {k: v for k, v in before.items() if k != "bm25"}
 
 
+@pytest.mark.slow
 def test_a_rebuilt_index_changed_qrels_or_a_missing_run_are_not_reused(setup, tiny_bert_dir):
     out = run_pipelines(setup)
 
@@ -100,6 +103,7 @@ def test_names_become_portable_file_names():
     assert file_stem("TREC DL/2019") == "TREC-DL-2019"
 
 
+@pytest.mark.slow
 def test_duplicate_names_and_empty_sections_are_refused(setup):
     setup.pipelines[1].name = "bm25"
     with pytest.raises(InputError, match="distinct"):
@@ -111,6 +115,7 @@ def test_duplicate_names_and_empty_sections_are_refused(setup):
         check_settings(PipelinesConfig(corpus="c.tsv"))
 
 
+@pytest.mark.slow
 def test_pipelines_command_prints_the_table(setup, tmp_path):
     import yaml
 

@@ -233,6 +233,7 @@ def test_runs_trained_without_validation_are_reported_but_never_picked_as_best(g
     assert (grid / "figures" / "grid-exp-recall.png").read_bytes().startswith(PNG_MAGIC)
 
 
+@pytest.mark.slow
 def test_a_page_with_a_report_region_keeps_its_own_text_when_regenerated(grid, tmp_path):
     page = tmp_path / "results.md"
     page.write_text("# My results\n\nhow it was run\n\n<!-- tasb report: begin -->\nold tables\n<!-- tasb report: end -->\n\nwhat it shows\n")

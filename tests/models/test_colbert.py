@@ -105,6 +105,7 @@ def test_a_scorer_keeps_a_saved_projection_and_gives_other_models_none(colbert, 
     assert ColBERT.for_scoring(str(tiny_bert_dir)).dim == 32
 
 
+@pytest.mark.slow
 def test_projection_is_drawn_from_the_seed(tiny_bert_dir):
     def vectors(seed: int) -> torch.Tensor:
         with torch.no_grad():
@@ -114,6 +115,7 @@ def test_projection_is_drawn_from_the_seed(tiny_bert_dir):
     assert not torch.allclose(vectors(1), vectors(2))
 
 
+@pytest.mark.slow
 def test_save_and_load_give_identical_scores_and_keep_dim_and_lengths(colbert, tmp_path):
     colbert.save(tmp_path / "model")
     reloaded = ColBERT.load(str(tmp_path / "model"))
@@ -128,6 +130,7 @@ def test_save_and_load_give_identical_scores_and_keep_dim_and_lengths(colbert, t
         ColBERT.load(str(tmp_path / "model"), dim=32)
 
 
+@pytest.mark.slow
 def test_saved_folder_gives_the_same_token_vectors_in_sentence_transformers(colbert, tmp_path):
     colbert.save(tmp_path / "model")
     theirs = SentenceTransformer(str(tmp_path / "model")).encode(PASSAGES, output_value="token_embeddings")

@@ -27,6 +27,7 @@ def teacher(tiny_bert_dir) -> BertCat:
     return BertCat.load(str(tiny_bert_dir), max_length=32)
 
 
+@pytest.mark.slow
 def test_saved_teacher_gives_identical_scores_in_sentence_transformers_and_transformers(teacher, tmp_path):
     teacher.save(tmp_path / "model")
     ours = teacher.score(QUERIES, PASSAGES, bf16=False)
@@ -75,6 +76,7 @@ def test_score_keeps_input_order_across_length_sorted_batches(teacher):
     np.testing.assert_allclose(reversed_input[::-1], whole, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_sentence_transformers_folder_contributes_its_transformer_weights(tiny_bert_dir, tmp_path):
     from tasb.models.student import BertDot
 

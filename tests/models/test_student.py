@@ -40,6 +40,7 @@ def test_normalize_gives_unit_vectors(tiny_bert_dir):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_default_model_keeps_its_mean_pooling_and_normalisation():
     model = BertDot.load("all-MiniLM-L6-v2")
     assert (model.pooling, model.normalize, model.dim) == ("mean", True, 384)
@@ -52,6 +53,7 @@ def test_queries_and_passages_have_their_own_length_caps(tiny_bert_dir):
     assert model.tokenize([long_text], model.passage_max_length)["input_ids"].shape[1] == 16
 
 
+@pytest.mark.slow
 def test_batching_and_padding_do_not_change_vectors(tiny_bert_dir):
     model = BertDot.load(str(tiny_bert_dir), pooling="mean")
     together = model.encode_passages(TEXTS, batch_size=3)
@@ -60,6 +62,7 @@ def test_batching_and_padding_do_not_change_vectors(tiny_bert_dir):
 
 
 @pytest.mark.parametrize("pooling, normalize", [("cls", False), ("mean", True)])
+@pytest.mark.slow
 def test_saved_folder_loads_in_sentence_transformers_with_the_same_vectors(tiny_bert_dir, tmp_path, pooling, normalize):
     model = BertDot.load(str(tiny_bert_dir), pooling=pooling, normalize=normalize, query_max_length=12)
     model.save(tmp_path / "student")

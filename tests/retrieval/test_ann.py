@@ -26,12 +26,14 @@ QUERIES = RNG.standard_normal((100, 32)).astype(np.float32)
         (IndexConfig(type="ivfpq", ivf_lists=16, nprobe=16, pq_subquantizers=8), 0.40),
     ],
 )
+@pytest.mark.slow
 def test_recall_at_10_against_exact_search_is_above_its_floor(config, floor):
     settings = resolved_settings(config, len(VECTORS), 32)
     _, rows = build_ann(VECTORS, config.type, settings).search(QUERIES, 10)
     assert recall_against_exact(VECTORS, rows, QUERIES, 10) >= floor
 
 
+@pytest.mark.slow
 def test_more_probes_find_more_of_the_exact_top_k():
     recalls = []
     for nprobe in (1, 16):
@@ -53,6 +55,7 @@ def test_automatic_settings_and_refusals():
         resolved_settings(IndexConfig(type="hnsw", hnsw_m=0), 100, 32)
 
 
+@pytest.mark.slow
 def test_an_hnsw_index_folder_searches_like_the_flat_one(tiny_bert_dir, tmp_path):
     model = BertDot.load(str(tiny_bert_dir))
     corpus = {f"p{i}": f"passage number {i} about topic {i % 7} and subject {i % 11}" for i in range(300)}
@@ -72,6 +75,7 @@ def test_an_hnsw_index_folder_searches_like_the_flat_one(tiny_bert_dir, tmp_path
     assert reloaded.recall_against_exact(vectors, 5) == pytest.approx(overlap)
 
 
+@pytest.mark.slow
 def test_index_and_ann_recall_commands(tiny_bert_dir, tmp_path):
     from typer.testing import CliRunner
 
@@ -102,6 +106,7 @@ def test_index_and_ann_recall_commands(tiny_bert_dir, tmp_path):
     assert refused.exit_code == 2 and "pq_subquantizers" in refused.output and not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_reindex_reuses_the_vectors_of_an_index_under_another_type(tiny_bert_dir, tmp_path):
     from tasb.retrieval.index import reindex
 
@@ -135,6 +140,7 @@ def test_index_from_refuses_passages_as_well(tiny_bert_dir, tmp_path):
     assert result.exit_code == 2 and "either --from" in result.output
 
 
+@pytest.mark.slow
 def test_hnsw_searches_at_least_k_candidates_when_k_exceeds_ef_search():
     from tasb.retrieval.index import faiss_search
 

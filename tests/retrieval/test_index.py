@@ -82,6 +82,7 @@ def test_k_larger_than_corpus_returns_every_passage_once(index, model):
     assert all(sorted(ranking) == sorted(CORPUS) for ranking in run.values())
 
 
+@pytest.mark.slow
 def test_search_encodes_queries_with_the_index_precision(index, model, monkeypatch):
     seen = []
     original = model.encode_queries
@@ -119,6 +120,7 @@ def test_a_folder_that_is_not_an_index_is_not_replaced(model, tmp_path):
     assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
 
+@pytest.mark.slow
 def test_rebuilding_replaces_an_earlier_index(model, tmp_path):
     build_index(model, CORPUS, tmp_path / "index", bf16=False)
     rebuilt = build_index(model, {"only": "one passage"}, tmp_path / "index", bf16=False)
@@ -173,6 +175,7 @@ def test_a_failed_build_leaves_nothing_behind(model, tmp_path, monkeypatch, fail
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_an_index_records_checksums_and_a_changed_file_is_refused(tiny_bert_dir, tmp_path):
     from typer.testing import CliRunner
 
@@ -199,6 +202,7 @@ def test_an_index_records_checksums_and_a_changed_file_is_refused(tiny_bert_dir,
     assert searched.exit_code == 2 and "intact index folder" in searched.output and not (tmp_path / "r.trec").exists()
 
 
+@pytest.mark.slow
 def test_an_index_without_checksums_still_loads_and_verify_says_so(tiny_bert_dir, tmp_path):
     from tasb.retrieval.index import verify_folder
 

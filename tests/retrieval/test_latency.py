@@ -33,6 +33,7 @@ def test_summary_is_mean_and_99th_percentile_of_encode_plus_search():
     assert summary["repeats"] == 3
 
 
+@pytest.mark.slow
 def test_batches_have_the_asked_size_and_warmup_is_not_timed():
     sizes = []
 
@@ -50,6 +51,7 @@ def test_batches_have_the_asked_size_and_warmup_is_not_timed():
     assert all(ms >= 0 for ms in timings.encode_ms + timings.search_ms)
 
 
+@pytest.mark.slow
 def test_timing_stops_at_max_repeats_even_within_the_time_budget():
     index = faiss.IndexFlatIP(2)
     index.add(np.eye(2, dtype=np.float32))
@@ -90,6 +92,7 @@ def test_settings_that_cannot_measure_are_refused(change, named):
         check_settings(config)
 
 
+@pytest.mark.slow
 def test_bench_latency_command_prints_table_1_figures_as_json(tiny_bert_dir, tmp_path):
     corpus = tmp_path / "corpus.tsv"
     corpus.write_text("".join(f"p{i}\tpassage number {i} about topic {i % 7}\n" for i in range(300)), encoding="utf-8")

@@ -72,6 +72,7 @@ def test_keep_tail_puts_unscored_candidates_below_in_their_old_order():
     assert merged["p5"] == 0.3
 
 
+@pytest.mark.slow
 def test_rerank_command_reorders_the_head_and_keeps_the_candidate_set(tmp_path, tiny_bert_dir):
     from typer.testing import CliRunner
 

@@ -34,6 +34,7 @@ def test_bm25_alone_is_the_bm25_run(components):
     assert pipeline.search(QUERIES) == BM25(CORPUS).search(QUERIES, 20)
 
 
+@pytest.mark.slow
 def test_dense_alone_is_the_index_search(components, dense_folder, tiny_bert_dir):
     from tasb.retrieval.index import DenseIndex
 
@@ -44,6 +45,7 @@ def test_dense_alone_is_the_index_search(components, dense_folder, tiny_bert_dir
 
 
 @pytest.mark.parametrize("fusion", ["interpolation", "rrf"])
+@pytest.mark.slow
 def test_both_first_stages_are_fused_dense_first(components, dense_folder, fusion):
     config = PipelineConfig(index=dense_folder, bm25=True, fusion=fusion, fusion_weights=[2.0, 1.0], k=10, bf16=False)
     fused = Pipeline(config, components).search(QUERIES)
@@ -54,6 +56,7 @@ def test_both_first_stages_are_fused_dense_first(components, dense_folder, fusio
     assert fused == {qid: dict(ranked(scores, 10)) for qid, scores in combined.items()}
 
 
+@pytest.mark.slow
 def test_reranking_reorders_the_head_keeps_the_candidates_and_times_every_stage(components, dense_folder):
     config = PipelineConfig(index=dense_folder, bm25=True, rerank=["bm25"], depth=5, k=10, bf16=False)
     pipeline = Pipeline(config, components)
@@ -95,11 +98,13 @@ def test_pipelines_that_cannot_run_are_refused(config, named):
         check_pipeline(config)
 
 
+@pytest.mark.slow
 def test_an_index_of_another_corpus_is_refused(dense_folder):
     with pytest.raises(InputError, match="corpus lacks"):
         Components({"p1": "only one passage"}).dense(dense_folder)
 
 
+@pytest.mark.slow
 def test_a_small_k_still_lets_the_reranker_see_depth_candidates(components, dense_folder):
     config = PipelineConfig(index=dense_folder, rerank=["bm25"], depth=20, k=1000, bf16=False)
     top3 = Pipeline(config, components).search(QUERIES, k=3)

@@ -66,6 +66,7 @@ def test_bm25_scorer_prefers_term_matches():
     assert scores["d1"] > scores["n1"] == 0.0
 
 
+@pytest.mark.slow
 def test_dot_scorer_equals_the_dot_product_of_encoded_vectors(tiny_bert_dir):
     model = BertDot.load(str(tiny_bert_dir))
     scores = DotScorer(model, bf16=False).score({"q1": ["d1", "n2"]}, QUERIES, CORPUS)["q1"]

@@ -68,6 +68,7 @@ def test_more_shards_than_passages_are_refused(model, tmp_path):
         encode_shards(model, {"a": "one", "b": "two", "c": "three"}, tmp_path / "idx", 4)
 
 
+@pytest.mark.slow
 def test_merged_shards_are_the_index_built_in_one_go(model, tmp_path):
     whole = build_index(model, CORPUS, tmp_path / "whole", bf16=False, model_name="tiny")
 
@@ -89,6 +90,7 @@ def test_merged_shards_are_the_index_built_in_one_go(model, tmp_path):
     assert hnsw.meta["index_type"] == "hnsw" and (hnsw.path / "faiss.index").is_file()
 
 
+@pytest.mark.slow
 def test_a_rerun_skips_the_finished_shards(model, tmp_path, monkeypatch):
     out = tmp_path / "idx"
     encode_shards(model, CORPUS, out, 3, shards=[0], bf16=False)
@@ -110,6 +112,7 @@ def test_a_rerun_skips_the_finished_shards(model, tmp_path, monkeypatch):
     assert encode_shards(model, CORPUS, out, 3, shards=[2], bf16=True) == {2: "replaced"}
 
 
+@pytest.mark.slow
 def test_an_interrupted_shard_leaves_no_folder(model, tmp_path, monkeypatch):
     monkeypatch.setattr(shards, "ENCODE_CHUNK", 16)
     sizes = _count_encoded(monkeypatch, model)
@@ -129,6 +132,7 @@ def test_an_interrupted_shard_leaves_no_folder(model, tmp_path, monkeypatch):
     assert encode_shards(model, CORPUS, tmp_path / "idx", 2, shards=[1], bf16=False) == {1: "written"}
 
 
+@pytest.mark.slow
 def test_encoding_holds_one_chunk_of_vectors_at_a_time(model, tmp_path, monkeypatch):
     monkeypatch.setattr(shards, "ENCODE_CHUNK", 16)
     sizes = _count_encoded(monkeypatch, model)
@@ -142,6 +146,7 @@ def test_encoding_holds_one_chunk_of_vectors_at_a_time(model, tmp_path, monkeypa
     np.testing.assert_allclose(shard.embeddings, expected, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_merge_refuses_missing_and_foreign_shards_and_writes_nothing(model, tiny_bert_dir, tmp_path):
     out = tmp_path / "idx"
     encode_shards(model, CORPUS, out, 3, shards=[0, 2], bf16=False)
@@ -165,6 +170,7 @@ def test_merge_refuses_missing_and_foreign_shards_and_writes_nothing(model, tiny
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx.shards"]
 
 
+@pytest.mark.slow
 def test_merge_does_not_replace_a_folder_other_than_an_index(model, tmp_path):
     out = tmp_path / "idx"
     encode_shards(model, CORPUS, out, 1, bf16=False)
@@ -175,6 +181,7 @@ def test_merge_does_not_replace_a_folder_other_than_an_index(model, tmp_path):
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.slow
 def test_shard_and_merge_commands(tiny_bert_dir, tmp_path):
     from typer.testing import CliRunner
 

@@ -102,6 +102,7 @@ def _deadline(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.mark.slow
 def test_same_stream_as_the_plain_sampler_and_the_worker_starts_lazily():
     with BackgroundSampler(FakeSampler(seed=1), queue_size=QUEUE_SIZE) as background:
         assert background.process is None
@@ -111,6 +112,7 @@ def test_same_stream_as_the_plain_sampler_and_the_worker_starts_lazily():
         assert background.state() == json.loads(json.dumps(_plain_after(50).state()))
 
 
+@pytest.mark.slow
 def test_saved_state_resumes_in_a_new_wrapper_and_rewinds_a_running_one():
     produced = _counter()
     with BackgroundSampler(FakeSampler(seed=1, produced=produced), queue_size=QUEUE_SIZE) as background:
@@ -131,6 +133,7 @@ def test_saved_state_resumes_in_a_new_wrapper_and_rewinds_a_running_one():
         assert _take(background, 10) == _take(_plain_after(3), 10)
 
 
+@pytest.mark.slow
 def test_worker_exception_is_raised_in_the_trainer_with_its_traceback():
     with BackgroundSampler(FakeSampler(seed=1, fail_at=3), queue_size=QUEUE_SIZE) as background:
         assert _take(background, 3) == _take(FakeSampler(seed=1), 3)
@@ -155,6 +158,7 @@ def test_killed_worker_raises_instead_of_hanging():
     _assert_stops(process)
 
 
+@pytest.mark.slow
 def test_close_stops_the_worker_twice_safely_and_keeps_the_position():
     background = BackgroundSampler(FakeSampler(seed=1), queue_size=QUEUE_SIZE)
     _take(background, 5)
@@ -167,6 +171,7 @@ def test_close_stops_the_worker_twice_safely_and_keeps_the_position():
         assert _take(background, 5) == _take(_plain_after(5), 5)
 
 
+@pytest.mark.slow
 def test_exception_leaving_the_with_block_stops_the_worker():
     with pytest.raises(KeyboardInterrupt):
         with BackgroundSampler(FakeSampler(seed=1), queue_size=QUEUE_SIZE) as background:
@@ -176,6 +181,7 @@ def test_exception_leaving_the_with_block_stops_the_worker():
     _assert_stops(process)
 
 
+@pytest.mark.slow
 def test_forgotten_wrapper_stops_its_worker():
     background = BackgroundSampler(FakeSampler(seed=1), queue_size=QUEUE_SIZE)
     next(background)
@@ -185,6 +191,7 @@ def test_forgotten_wrapper_stops_its_worker():
     _assert_stops(process)
 
 
+@pytest.mark.slow
 def test_queue_is_bounded_and_prefetched_batches_cost_no_wait():
     produced = _counter()
     with BackgroundSampler(FakeSampler(seed=1, produced=produced), queue_size=QUEUE_SIZE) as background:

@@ -89,6 +89,7 @@ def test_queries_within_a_cluster_are_drawn_uniformly():
     assert chisquare(topic0).pvalue > 0.001
 
 
+@pytest.mark.slow
 def test_tas_draws_a_querys_pair_uniformly():
     pairs, clusters = _clustered([2], pairs_per_query=5)
     picks = Counter(pair.pid_pos for batch in _take(TASSampler(pairs, clusters, 1, seed=6), 4000) for pair in batch)

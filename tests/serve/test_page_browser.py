@@ -14,6 +14,7 @@ CORPUS = {f"p{i}": f"passage {i} about topic {i % 7}" for i in range(40)}
 pytestmark = pytest.mark.skipif(find_browser() is None, reason="no headless chromium (apt-get install chromium)")
 
 
+@pytest.mark.slow
 def test_the_page_renders_ranked_passages_with_scores_and_latency(tiny_bert_dir, tmp_path):
     corpus = tmp_path / "corpus.tsv"
     corpus.write_text("".join(f"{pid}\t{text}\n" for pid, text in CORPUS.items()), encoding="utf-8")

@@ -6,6 +6,8 @@ import json
 import urllib.error
 import urllib.request
 
+import pytest
+
 from tasb.models.student import BertDot
 from tasb.retrieval.index import build_index
 from tasb.serve.launch import running_server
@@ -22,6 +24,7 @@ def post(url: str, payload: object) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
+@pytest.mark.slow
 def test_a_served_index_answers_over_http(tiny_bert_dir, tmp_path):
     corpus = tmp_path / "corpus.tsv"
     corpus.write_text("".join(f"{pid}\t{text}\n" for pid, text in CORPUS.items()), encoding="utf-8")
@@ -44,6 +47,7 @@ def test_a_served_index_answers_over_http(tiny_bert_dir, tmp_path):
             assert b"tasb search" in response.read()
 
 
+@pytest.mark.slow
 def test_a_server_that_cannot_start_says_why(tmp_path):
     import pytest
 

@@ -68,6 +68,7 @@ def _alone(model: ColBERT, queries: list[str], passages: list[str]) -> Callable[
     return lambda query, passage: maxsim_pairs(q[query], p[passage])[0]
 
 
+@pytest.mark.slow
 def test_listwise_loss_without_in_batch_is_cross_entropy_over_each_own_group(colbert):
     rows = ALL_GROUPS[:3]
     score = _alone(colbert, [QUERIES[r[0]] for r in rows], [CORPUS[pid] for r in rows for pid in r[1:]])
@@ -79,6 +80,7 @@ def test_listwise_loss_without_in_batch_is_cross_entropy_over_each_own_group(col
     assert loss.item() == pytest.approx(expected.item(), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_listwise_loss_in_batch_ranks_each_positive_among_every_groups_passages(colbert):
     rows = ALL_GROUPS[:3]
     group = len(rows[0]) - 1
@@ -94,6 +96,7 @@ def test_listwise_loss_in_batch_ranks_each_positive_among_every_groups_passages(
     assert loss.item() > listwise_colbert_loss(colbert, rows, QUERIES, CORPUS, in_batch=False).item()
 
 
+@pytest.mark.slow
 def test_margin_mse_loss_compares_colberts_margins_with_the_score_files(colbert):
     pairs = SCORES[:4]
     score = _alone(colbert, [QUERIES[p.qid] for p in pairs], [CORPUS[pid] for p in pairs for pid in (p.pid_pos, p.pid_neg)])
@@ -118,6 +121,7 @@ def _reranking(model: ColBERT) -> tuple[float, float]:
     return loss, (own.argmax(-1) == 0).float().mean().item()
 
 
+@pytest.mark.slow
 def test_training_logs_every_step_reranks_better_and_saves_a_loadable_model(tiny_bert_dir, tmp_path):
     config = _config(tiny_bert_dir)
     # the same seed draws the same projection: the untrained starting point of the run
@@ -139,6 +143,7 @@ def test_training_logs_every_step_reranks_better_and_saves_a_loadable_model(tiny
     np.testing.assert_array_equal(reloaded.score(*pairs, bf16=False), model.score(*pairs, bf16=False))
 
 
+@pytest.mark.slow
 def test_the_saved_teacher_scores_longer_passages_than_it_trained_on(tiny_bert_dir, tmp_path):
     model = train_colbert(_config(tiny_bert_dir, steps=1, scoring_passage_max_length=40), QUERIES, CORPUS, tmp_path, qrels=QRELS, run=RUN)
     assert model.passage_max_length == ColBERT.load(str(tmp_path / "model")).passage_max_length == 40
@@ -158,6 +163,7 @@ def test_listwise_without_judgments_or_a_run_is_refused(tiny_bert_dir, tmp_path,
         train_colbert(_config(tiny_bert_dir, loss="listwise"), QUERIES, CORPUS, tmp_path, scores=SCORES, **data)
 
 
+@pytest.mark.slow
 def test_both_losses_train_together(tiny_bert_dir, tmp_path):
     config = _config(tiny_bert_dir, loss="both", steps=3)
     train_colbert(config, QUERIES, CORPUS, tmp_path, qrels=QRELS, run=RUN, scores=SCORES)

@@ -75,6 +75,7 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the sampler process")
+@pytest.mark.slow
 def test_a_run_killed_mid_training_resumes_to_the_same_weights(config, tmp_path):
     full = _train(config, tmp_path / "full")
     assert full.wait(timeout=300) == 0, full.stderr.read()

@@ -78,6 +78,7 @@ def _train(setup, output: str, processes: int, extra: list[str] | None = None) -
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_two_processes_take_the_steps_of_one_with_the_same_global_batch(setup):
     _train(setup, "one", processes=1)
     _train(setup, "two", processes=2)
@@ -98,6 +99,7 @@ def test_two_processes_take_the_steps_of_one_with_the_same_global_batch(setup):
     assert (setup / "two" / "DONE").is_file() and not list((setup / "two").glob("*rank*"))
 
 
+@pytest.mark.slow
 def test_a_resumed_two_process_run_with_early_stopping_continues_like_one_process(setup):
     extra = ["--set", "steps=6", "--set", "checkpoint_every=2", "--set", "validation.queries=4", "--set", "validation.every=2",
              "--set", "validation.depth=5", "--set", "validation.patience=10"]
@@ -134,6 +136,7 @@ leave_world(world)
 """
 
 
+@pytest.mark.slow
 def test_averaged_gradients_are_the_single_process_gradient(tmp_path):
     # Adam hides a gradient's scale (a doubled gradient takes the same step): compare the gradients themselves
     script = tmp_path / "gradients.py"

@@ -76,6 +76,7 @@ def test_validation_needs_queries_left_to_train_on_and_known_qids(tmp_path):
     assert (caught.value.path, caught.value.line, caught.value.got) == (str(qids), 2, "q404")
 
 
+@pytest.mark.slow
 def test_rerank_scores_each_candidate_by_the_dot_product_of_its_vectors(tiny_bert_dir):
     dataset, scores = _judged()
     held_out = build_validation_set(ValidationConfig(queries=4, depth=5), dataset, (row.qid for row in scores))
@@ -89,6 +90,7 @@ def test_rerank_scores_each_candidate_by_the_dot_product_of_its_vectors(tiny_ber
         np.testing.assert_allclose([run[qid][pid] for pid in candidates], passages @ query, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_training_stops_after_patience_and_keeps_the_best_model(tmp_path, tiny_bert_dir, monkeypatch):
     dataset, scores = _judged()
     scripted = iter([0.2, 0.6, 0.5, 0.4, 0.9])
@@ -112,6 +114,7 @@ def test_training_stops_after_patience_and_keeps_the_best_model(tmp_path, tiny_b
     assert not _same_weights(_weights(folder / "model"), _weights(folder / "checkpoints" / "step-6" / "model"))
 
 
+@pytest.mark.slow
 def test_held_out_queries_never_reach_the_sampler(tmp_path, tiny_bert_dir, monkeypatch):
     dataset, scores = _judged()
     seen = {}
@@ -129,6 +132,7 @@ def test_held_out_queries_never_reach_the_sampler(tmp_path, tiny_bert_dir, monke
     assert len(held_out) == 5 and seen["qids"] == {row.qid for row in scores} - held_out
 
 
+@pytest.mark.slow
 def test_a_run_stopped_by_its_budget_validates_its_last_step(tmp_path, tiny_bert_dir):
     dataset, scores = _judged()
     config = _config(tmp_path, tiny_bert_dir, "run", steps=5, validation=ValidationConfig(queries=4, every=2, patience=5))
@@ -141,6 +145,7 @@ def test_a_run_stopped_by_its_budget_validates_its_last_step(tmp_path, tiny_bert
     assert model_score["nDCG@10"] == pytest.approx(best["nDCG@10"])
 
 
+@pytest.mark.slow
 def test_resumed_validated_run_matches_an_uninterrupted_one(tmp_path, tiny_bert_dir):
     dataset, scores = _judged()
     validation = ValidationConfig(queries=4, every=2, patience=10)
@@ -173,6 +178,7 @@ def _scripted(monkeypatch, values) -> None:
     monkeypatch.setattr(trainer_module, "validation_score", lambda *args: next(scripted))
 
 
+@pytest.mark.slow
 def test_a_best_model_saved_after_the_last_checkpoint_is_rolled_back_on_resume(tmp_path, tiny_bert_dir, monkeypatch):
     dataset, scores = _judged()
     config = _config(
@@ -194,6 +200,7 @@ def test_a_best_model_saved_after_the_last_checkpoint_is_rolled_back_on_resume(t
     assert _same_weights(_weights(folder / "model"), _weights(folder / "checkpoints" / "step-4" / "model"))
 
 
+@pytest.mark.slow
 def test_a_run_out_of_patience_does_not_train_on_when_resumed(tmp_path, tiny_bert_dir, monkeypatch):
     dataset, scores = _judged()
     validation = ValidationConfig(queries=4, every=2, patience=1)
@@ -208,6 +215,7 @@ def test_a_run_out_of_patience_does_not_train_on_when_resumed(tmp_path, tiny_ber
     assert [line["step"] for line in _validation_log(folder)] == [0, 2]
 
 
+@pytest.mark.slow
 def test_a_run_killed_before_its_first_checkpoint_logs_step_zero_once(tmp_path, tiny_bert_dir, monkeypatch):
     dataset, scores = _judged()
     config = _config(tmp_path, tiny_bert_dir, "run", steps=4, checkpoint_every=4, validation=ValidationConfig(queries=4, every=2))

@@ -229,6 +229,7 @@ def test_module_forward_equals_the_function_on_the_score_matrix(name, tiny_batch
     assert loss.item() == pytest.approx(INBATCH_LOSSES[name](scores * 3.0, teacher).item(), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_module_trains_the_student_encoder(tiny_batch):
     student, queries, passages, _ = tiny_batch
     InBatchMarginMSELoss(student)(queries, passages, torch.tensor(TEACHER)).backward()

@@ -27,6 +27,7 @@ def test_loss_scores_by_scaled_dot_product():
     assert loss.item() == pytest.approx(2.5)
 
 
+@pytest.mark.slow
 def test_loss_trains_the_student_from_tokenized_features(tiny_bert_dir):
     student = BertDot.load(str(tiny_bert_dir), query_max_length=8, passage_max_length=16)
     loss_fn = MarginMSELoss(student, score_scale=1.0)

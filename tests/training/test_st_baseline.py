@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 from sentence_transformers import SentenceTransformer
 from test_trainer import _config, _synthetic
 
@@ -26,6 +27,7 @@ def test_triples_are_judged_pairs_once_each_without_held_out_queries():
     assert (columns["positive"][first], columns["negative"][first]) == (dataset.corpus["p0"], dataset.corpus["p0-n1"])
 
 
+@pytest.mark.slow
 def test_baseline_trains_with_sentence_transformers_and_saves_a_student_folder(tmp_path, tiny_bert_dir):
     dataset, scores = _judged()
     config = _config(tmp_path, tiny_bert_dir, "unused", steps=4, batch_size=4)
@@ -44,6 +46,7 @@ def test_baseline_trains_with_sentence_transformers_and_saves_a_student_folder(t
     np.testing.assert_allclose(plain, student.encode_passages(texts), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_baseline_stops_at_its_time_budget(tmp_path, tiny_bert_dir):
     dataset, scores = _judged()
     config = _config(tmp_path, tiny_bert_dir, "unused", steps=10_000, max_minutes=0.001, batch_size=4)
@@ -52,6 +55,7 @@ def test_baseline_stops_at_its_time_budget(tmp_path, tiny_bert_dir):
     assert metrics["stopped_by"] == "time" and 1 <= metrics["steps"] < 10
 
 
+@pytest.mark.slow
 def test_snapshots_every_n_steps_carry_their_step_and_training_seconds(tmp_path, tiny_bert_dir):
     dataset, scores = _judged()
     config = _config(tmp_path, tiny_bert_dir, "unused", steps=4, batch_size=4)

@@ -53,6 +53,7 @@ def test_pointwise_loss_is_binary_cross_entropy_with_the_positive_labelled_one()
 
 
 @pytest.mark.parametrize("loss", ["listwise", "pointwise"])
+@pytest.mark.slow
 def test_training_runs_logs_every_step_and_saves_a_loadable_model(tiny_bert_dir, tmp_path, loss):
     model = train_cross_encoder(_config(tiny_bert_dir, loss=loss), QUERIES, CORPUS, QRELS, RUN, tmp_path)
 
@@ -65,6 +66,7 @@ def test_training_runs_logs_every_step_and_saves_a_loadable_model(tiny_bert_dir,
     np.testing.assert_allclose(reloaded.score(*pairs, bf16=False), model.score(*pairs, bf16=False), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_training(tiny_bert_dir, tmp_path):
     config = _config(tiny_bert_dir, steps=2)
     train_cross_encoder(config, QUERIES, CORPUS, QRELS, RUN, tmp_path / "a")
@@ -72,6 +74,7 @@ def test_same_seed_gives_the_same_training(tiny_bert_dir, tmp_path):
     assert _losses(tmp_path / "a" / LOG_FILE) == _losses(tmp_path / "b" / LOG_FILE)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_on_a_tiny_set(tiny_bert_dir, tmp_path):
     config = _config(tiny_bert_dir, steps=20, learning_rate=1e-3, warmup_steps=0, bf16=False)
     model = train_cross_encoder(config, QUERIES, CORPUS, QRELS, RUN, tmp_path)

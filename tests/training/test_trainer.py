@@ -67,6 +67,7 @@ def _log(folder) -> list[dict]:
     return [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_run_folder_holds_config_log_checkpoints_model_metrics_and_done(tmp_path, tiny_bert_dir):
     dataset, scores = _synthetic()
     student = BertDot.load(str(tiny_bert_dir), query_max_length=12, passage_max_length=16)
@@ -89,6 +90,7 @@ def test_run_folder_holds_config_log_checkpoints_model_metrics_and_done(tmp_path
     np.testing.assert_array_equal(reloaded.encode_passages(texts), student.encode_passages(texts))
 
 
+@pytest.mark.slow
 def test_loss_decreases_on_a_fixed_problem(tmp_path, tiny_bert_dir):
     dataset, scores = _synthetic()
     config = _config(tmp_path, tiny_bert_dir, "run", steps=30, learning_rate=1e-3, log_every=1, checkpoint_every=30)
@@ -99,6 +101,7 @@ def test_loss_decreases_on_a_fixed_problem(tmp_path, tiny_bert_dir):
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
 
 
+@pytest.mark.slow
 def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path, tiny_bert_dir):
     dataset, scores = _synthetic()
     whole = train(_config(tmp_path, tiny_bert_dir, "whole", steps=6), dataset, scores)
@@ -125,6 +128,7 @@ def test_score_file_naming_an_unknown_passage_is_refused(tmp_path, tiny_bert_dir
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_an_earlier_run_is_not_overwritten_without_resume(tmp_path, tiny_bert_dir):
     dataset, scores = _synthetic()
     config = _config(tmp_path, tiny_bert_dir, "run", steps=1)
@@ -139,6 +143,7 @@ def test_too_few_queries_for_a_batch_is_refused(tmp_path, tiny_bert_dir):
         train(_config(tmp_path, tiny_bert_dir, "run"), dataset, scores)
 
 
+@pytest.mark.slow
 def test_tas_balanced_run_resumes_the_same_stream_from_its_background_process(tmp_path, tiny_bert_dir):
     dataset, scores = _synthetic()
     clusters = tmp_path / "clusters.tsv"
@@ -162,6 +167,7 @@ def test_tas_without_a_clusters_file_is_refused(tmp_path, tiny_bert_dir):
         train(_config(tmp_path, tiny_bert_dir, "run", sampler="tas"), dataset, scores)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_the_disk_cannot_hold_is_an_os_error_and_leaves_no_checkpoint(tmp_path, tiny_bert_dir, monkeypatch):
     import tasb.training.trainer as trainer_module
 
