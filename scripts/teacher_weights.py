@@ -1,0 +1,65 @@
+"""Choose a teacher ensemble's weights on held-out validation queries, never on test.
+
+    python scripts/teacher_weights.py --data ../shared/data/scifact --run runs/quickstart \
+        --dense baseline=runs/quickstart/baseline/model
+
+Re-ranks BM25's top-``--depth`` of the quickstart's held-out queries (``RUN/validation_qids.txt``, judged
+training queries no teacher or student trained on) with BM25, the run's ColBERT and each ``--dense``
+bi-encoder, then with every weighted ensemble of them (per-query z-scores, weights from ``--grid``), and
+prints the 25 best and one JSON object of every nDCG@10 on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+from tasb.data import ensemble, load_dataset
+from tasb.evaluation import evaluate
+from tasb.models.colbert import ColBERT, PassageTokenCache
+from tasb.models.student import BertDot
+from tasb.retrieval.bm25 import BM25
+from tasb.retrieval.rerank import heads, with_new_heads
+from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--run", required=True, type=Path, help="a quickstart folder: validation_qids.txt, colbert/model")
+    parser.add_argument("--dense", nargs="*", default=[], help="NAME=PATH of bi-encoders to add as members")
+    parser.add_argument("--grid", nargs="*", type=float, default=[0, 0.25, 0.5, 1])
+    parser.add_argument("--depth", type=int, default=100)
+    args = parser.parse_args()
+
+    data = load_dataset(args.data, "train")
+    qids = (args.run / "validation_qids.txt").read_text(encoding="utf-8").split()
+    queries = {qid: data.queries[qid] for qid in qids}
+    qrels = {qid: data.qrels[qid] for qid in qids}
+    bm25 = BM25(data.corpus)
+    run = bm25.search(queries, k=args.depth)
+    top = heads(run, args.depth)
+    colbert = ColBERT.load(str(args.run / "colbert" / "model"))
+    scorers = {"bm25": BM25Scorer(bm25), "colbert": ColbertScorer(colbert, PassageTokenCache(colbert, bf16=True))}
+    scorers.update({name: DotScorer(BertDot.load(path)) for name, path in (spec.split("=", 1) for spec in args.dense)})
+    scores = {name: scorer.score(top, queries, data.corpus) for name, scorer in scorers.items()}
+
+    def ndcg(scored) -> float:
+        return evaluate(with_new_heads(run, scored), qrels)["nDCG@10"]
+
+    results = {name: ndcg(member) for name, member in scores.items()}
+    for weights in itertools.product(args.grid, repeat=len(scores)):
+        active = [(name, w) for name, w in zip(scores, weights) if w > 0]
+        if len(active) < 2 or max(weights) != 1:
+            continue  # one member alone is listed above; weights are relative, so the largest is 1
+        label = " + ".join(f"{w:g}×{name}" for name, w in active)
+        results[label] = ndcg(ensemble([scores[name] for name, _ in active], [w for _, w in active]))
+    for label, value in sorted(results.items(), key=lambda item: -item[1])[:25]:
+        print(f"{value:.3f}  {label}")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
