@@ -16,7 +16,8 @@ import yaml
 from sentence_transformers import CrossEncoder, SentenceTransformer
 from transformers import AutoModel, AutoTokenizer
 
-from tasb.config import ColbertConfig, StudentConfig, TeacherConfig, TrainConfig
+from tasb.config import ColbertConfig, StudentConfig, TeacherConfig, TrainConfig, ValidationConfig
+from tasb.data.records import Dataset, ScoredPair
 from tasb.models.cards import hub_id, student_card, write_card
 from tasb.models.colbert import ColBERT
 from tasb.models.cross_encoder import BertCat
@@ -181,6 +182,34 @@ def test_hub_ids_of_base_models():
     assert hub_id("BAAI/bge-small-en-v1.5") == "BAAI/bge-small-en-v1.5"
     assert hub_id("runs/quickstart/student/model") is None  # three parts: only a folder
     assert hub_id(None) is None
+
+
+@pytest.mark.slow
+def test_a_training_run_leaves_its_recipe_and_validation_score_on_the_model_card(tiny_bert_dir, tmp_path):
+    from tasb.training.trainer import train
+
+    topics = ["cat", "river", "engine", "violin", "comet", "bread", "glacier", "tennis"]
+    queries = {f"q{i}": f"what about the {topic} number {i}" for i, topic in enumerate(topics)}
+    corpus = {f"p{i}": f"the {topic} number {i} is here" for i, topic in enumerate(topics)}
+    corpus |= {f"n{i}": f"nothing on {topics[(i + 3) % 8]} at all" for i in range(8)}
+    qrels = {f"q{i}": {f"p{i}": 1} for i in range(8)}
+    scores = [ScoredPair(5.0, 0.5, f"q{i}", f"p{i}", f"n{i}") for i in range(8)]
+    config = TrainConfig(
+        output_dir=str(tmp_path / "run"), teacher_scores="scores.tsv", student=StudentConfig(model=str(tiny_bert_dir)),
+        batch_size=2, steps=2, learning_rate=1e-4, bf16=False, sampler_process=False,
+        validation=ValidationConfig(queries=2, every=1, depth=5),
+    )
+    folder = train(config, Dataset(corpus, queries, qrels, "synthetic"), scores)
+    card = (folder / "model" / "README.md").read_text()
+
+    for expected in ["**training queries:** 6", "**validation queries:** 2", "| steps | 2 |", "| sampler | random |",
+                     "score file `scores.tsv`", "1 × labels: cross-entropy of the judged positive over the batch, scale 1 |", "| validation (2 held-out queries) | nDCG@10 |", f"`{tiny_bert_dir}` (a local folder)"]:
+        assert expected in card, expected
+    assert card.count("Training with tasb") == 1
+    # model/ is a copy of best/ (hard links): rewriting its card leaves best/'s alone
+    assert "No training recipe was recorded" in (folder / "best" / "README.md").read_text()
+    with no_warnings():
+        SentenceTransformer(str(folder / "model"))
 
 
 # --- teachers ------------------------------------------------------------------------------------------------

@@ -124,14 +124,16 @@ def student_card(
     metrics: Mapping[str, Any] | None = None,
     training_queries: int | None = None,
     validation_queries: int | None = None,
-    label_weight: float | None = None,
+    loss: Any = None,
 ) -> dict[str, Any]:
     """Card info of a student trained from ``config`` (a :class:`tasb.config.TrainConfig`) with the run's ``metrics``.
 
-    ``label_weight`` is the label part's weight as trained (0 where the data held no judgments), default the config's.
+    ``loss``: the :class:`tasb.training.dual.DualLoss` as trained, whose label weight is 0 where the data held no
+    judgments and whose label scale is resolved; without it the config's values are shown.
     """
     metrics = dict(metrics or {})
-    label_weight = config.contrastive_weight if label_weight is None else label_weight
+    label_weight = getattr(loss, "contrastive_weight", config.contrastive_weight)
+    label_scale = getattr(loss, "contrastive_scale", config.contrastive_scale)
     losses = []
     if config.teacher_mode in ("pairwise", "dual"):
         losses.append(f"{_value(config.pairwise_weight)} × pairwise Margin-MSE (eq. 6) on the score file's margins")
@@ -139,7 +141,7 @@ def student_card(
         weight = config.alpha if config.teacher_mode == "dual" else 1.0
         losses.append(f"{_value(weight)} × in-batch {config.inbatch_loss} (eq. 7) against the ColBERT's scores × {_value(config.colbert_scale)}")
     if label_weight > 0:
-        scale = "20 (cosine) / 1 (dot)" if config.contrastive_scale is None else _value(config.contrastive_scale)
+        scale = "20 (cosine) / 1 (dot)" if label_scale is None else _value(label_scale)
         losses.append(f"{_value(label_weight)} × labels: cross-entropy of the judged positive over the batch, scale {scale}")
     teachers = []
     if config.teacher_mode in ("pairwise", "dual"):
