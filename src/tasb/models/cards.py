@@ -98,7 +98,7 @@ def render_section(meta: Mapping[str, Any], info: Mapping[str, Any]) -> str:
     recipe = info.get("recipe") or {}
     metrics = info.get("metrics") or {}
     if not (data or recipe or metrics):
-        lines += ["No training recipe was recorded with this folder (an untrained model, a checkpoint or a copy saved", "without one).", ""]
+        lines += ["tasb recorded no training recipe for this folder: an untrained model, a checkpoint, or a model", "another trainer fine-tuned (its own card sections, if any, say how).", ""]
     if data:
         lines += ["### Training data", "", *_bullets(data), ""]
     if recipe:
