@@ -18,7 +18,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from tasb.config import ColbertConfig, StudentConfig, TeacherConfig, TrainConfig, ValidationConfig
 from tasb.data.records import Dataset, ScoredPair
-from tasb.models.cards import hub_id, student_card, write_card
+from tasb.models.cards import hub_id, render_card, student_card, write_card
 from tasb.models.colbert import ColBERT
 from tasb.models.cross_encoder import BertCat
 from tasb.models.student import BertDot
@@ -175,6 +175,17 @@ def test_metrics_measured_later_join_the_card_beside_earlier_ones(tiny_bert_dir,
     assert card.count("Training with tasb") == 1 and "Framework Versions" in card  # sentence-transformers' part kept
     assert json.loads((tmp_path / "model" / "tasb.json").read_text())["card"]["metrics"]["test (300 queries)"] == {"nDCG@10": 0.72}
     BertDot.load(str(tmp_path / "model"))  # tasb.json still reads
+
+
+def test_a_colbert_card_follows_the_class_its_folder_loads_as():
+    meta = {"architecture": "ColBERT", "dim": 128, "query_max_length": 30, "passage_max_length": 200}
+    info = {"base_model": "all-MiniLM-L6-v2"}
+    legacy = render_card({**meta, "model_type": "SentenceTransformer"}, info)
+    native = render_card({**meta, "model_type": "MultiVectorEncoder"}, info)
+
+    assert "MultiVectorEncoder(path)" not in legacy and "MultiVectorEncoder(path)" in native
+    assert _front_matter(native)["pipeline_tag"] == "feature-extraction" and "multi-vector" in _front_matter(native)["tags"]
+    assert _front_matter(legacy)["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def test_hub_ids_of_base_models():

@@ -72,6 +72,9 @@ def write_card(folder: str | Path, info: Mapping[str, Any] | None = None, merge:
     card_info = _merged(meta.get("card", {}), info or {}) if merge else dict(info or {})
     if card_info != meta.get("card", {}) and meta_path.is_file():
         write_json(meta_path, {**meta, "card": _plain(card_info)})
+    st_config = folder / "config_sentence_transformers.json"
+    if st_config.is_file():  # which sentence-transformers class the folder loads as: how its card says to use it
+        meta = {**meta, "model_type": json.loads(st_config.read_text(encoding="utf-8")).get("model_type")}
     path = folder / CARD
     existing = path.read_text(encoding="utf-8") if path.is_file() else None
     text = render_card(meta, card_info) if existing is None else _spliced(existing, render_section(meta, card_info))
@@ -84,7 +87,10 @@ def render_card(meta: Mapping[str, Any], info: Mapping[str, Any]) -> str:
     """A whole card (front matter, title, tasb's part) for a folder without a card of its own."""
     kind = _KINDS.get(meta.get("architecture", ""), _KINDS[""])
     base = hub_id(info.get("base_model"))
-    front = {"library_name": kind["library"], "pipeline_tag": kind["pipeline_tag"], "tags": ["tasb", *kind["tags"]], "base_model": base}
+    tags, pipeline_tag = ["tasb", *kind["tags"]], kind["pipeline_tag"]
+    if meta.get("model_type") == "MultiVectorEncoder":  # as sentence-transformers tags its multi-vector models
+        tags, pipeline_tag = [*tags, "sentence-transformers", "multi-vector"], "feature-extraction"
+    front = {"library_name": kind["library"], "pipeline_tag": pipeline_tag, "tags": tags, "base_model": base}
     front_matter = yaml.safe_dump({k: v for k, v in front.items() if v}, sort_keys=False).strip()
     title = kind["title"] + (f" based on {info['base_model']}" if info.get("base_model") else "")
     return f"---\n{front_matter}\n---\n\n# {title}\n\n{kind['summary']}\n\n{render_section(meta, info)}"
@@ -307,9 +313,16 @@ def _model_lines(meta: Mapping[str, Any], info: Mapping[str, Any]) -> list[str]:
         lines += [
             f"- **Architecture:** ColBERT, {meta.get('dim')}-dim token vectors, L2-normalised",
             f"- **Similarity:** {meta.get('similarity', 'maxsim-cosine')}",
-            f"- **Query length:** {meta.get('query_max_length')} tokens; **passage length:** {meta.get('passage_max_length')} tokens (`tasb.json`)",
-            "- **Use:** `tasb.models.colbert.ColBERT.load(path).score(queries, passages)`",
+            f"- **Query length:** {meta.get('query_max_length')} tokens; **passage length:** {meta.get('passage_max_length')} tokens",
         ]
+        if meta.get("model_type") == "MultiVectorEncoder":
+            lines.append(
+                "- **Use:** `sentence_transformers.MultiVectorEncoder(path)`: `similarity(encode_query(q), encode_document(p))` "
+                "gives tasb's scores (the lengths are the Transformer module's `query_length` / `document_length`); "
+                "in tasb, `tasb.models.colbert.ColBERT.load(path).score(queries, passages)`"
+            )
+        else:
+            lines.append("- **Use:** `tasb.models.colbert.ColBERT.load(path).score(queries, passages)` (lengths in `tasb.json`)")
     elif architecture == "BERT_CAT":
         lines += [
             "- **Architecture:** BERT_CAT: `[CLS] query [SEP] passage [SEP]`, a linear head on CLS, raw (un-squashed) scores",
