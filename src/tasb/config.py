@@ -288,6 +288,8 @@ class TrainConfig(Checked):
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 10
+    # the loss parts, learning rate, speed, sampler wait and validation metrics also go to <run>/tensorboard/
+    tensorboard: bool = False
     bf16: bool = True
     seed: int = 42
     validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)

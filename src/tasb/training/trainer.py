@@ -51,6 +51,7 @@ from tasb.sampling.background import BackgroundSampler
 from tasb.sampling.checks import check_sampling_inputs
 from tasb.training.distributed import World, init_world, leave_world
 from tasb.training.dual import DualLoss, label_masks, passage_ids
+from tasb.training.tracking import TENSORBOARD_DIR, Tracking
 from tasb.training.inbatch_teacher import ColbertTeacher
 from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
 
@@ -100,6 +101,7 @@ class _Run:
     validation: ValidationSet | None
     early_stopping: EarlyStopping
     world: World
+    tracking: Tracking = dataclasses.field(default_factory=lambda: Tracking(None))
 
 
 def train(
@@ -198,6 +200,7 @@ def _train_in_folder(
         validation=validation,
         early_stopping=EarlyStopping(config.validation.patience),
         world=world,
+        tracking=Tracking(folder / TENSORBOARD_DIR if config.tensorboard and world.is_main else None),
     )
     if checkpoint is not None:
         _restore(checkpoint, run)
@@ -211,6 +214,7 @@ def _train_in_folder(
     try:
         stopped_by = _loop(run)
     finally:
+        run.tracking.close()
         if isinstance(run.sampler, BackgroundSampler):
             run.sampler.close()
     if world.is_main:
@@ -257,6 +261,7 @@ def _loop(run: _Run) -> str:
     if run.validation is not None and run.early_stopping.evaluations == 0 and world.is_main:
         _validate(run, started)
     bar = tqdm(total=config.steps, initial=progress.step, unit="step", desc="train", dynamic_ncols=True, disable=not world.is_main)
+    first_step, loop_started = progress.step, time.monotonic()
     try:
         with _log_file(run) as log:
             while progress.step < config.steps:
@@ -271,6 +276,9 @@ def _loop(run: _Run) -> str:
                 progress.window_steps += 1
                 progress.elapsed_s = time.monotonic() - started
                 rate.tick()
+                bar.total = expected_steps(
+                    config.steps, progress.step, progress.step - first_step, time.monotonic() - loop_started, progress.elapsed_s, budget_s
+                )
                 bar.update(1)
                 bar.set_postfix(loss=f"{progress.window_loss / progress.window_steps:.4f}", refresh=False)
                 if progress.step % config.log_every == 0:
@@ -295,6 +303,15 @@ def _loop(run: _Run) -> str:
     return stopped_by
 
 
+def expected_steps(steps: int, done: int, done_here: int, seconds_here: float, elapsed_s: float, budget_s: float) -> int:
+    """The step a run will end at: ``steps``, or fewer when the time budget binds first, at this process's pace
+    so far (``done_here`` steps in ``seconds_here``); what the progress bar counts to, so its ETA is honest."""
+    if done_here == 0 or math.isinf(budget_s):
+        return steps
+    pace = seconds_here / done_here
+    return max(done, min(steps, done + int(max(0.0, budget_s - elapsed_s) / pace)))
+
+
 def _log_file(run: _Run) -> TextIO:
     # ranks other than 0 compute the same losses; only rank 0 writes them
     return (run.folder / LOG_FILE).open("a", encoding="utf-8") if run.world.is_main else open(os.devnull, "w")
@@ -311,6 +328,7 @@ def _validate(run: _Run, started: float) -> bool:
     line = {"step": progress.step, settings.metric: value, "best": improved, "elapsed_s": round(progress.elapsed_s, 3)}
     with (run.folder / VALIDATION_LOG).open("a", encoding="utf-8") as log:
         log.write(json.dumps(line) + "\n")
+    run.tracking.scalars("validation", progress.step, {settings.metric: value})
     logger.info("validation at step %d: %s %.4f%s", progress.step, settings.metric, value, " (best)" if improved else "")
     return run.early_stopping.exhausted
 
@@ -389,6 +407,7 @@ def _log(log: TextIO, run: _Run, steps_per_s: float) -> None:
     }
     log.write(json.dumps(line) + "\n")
     log.flush()
+    run.tracking.scalars("train", progress.step, {name: value for name, value in line.items() if name != "step"})
     progress.last_logged_loss = loss
     progress.window_loss, progress.window_steps, progress.window_parts = 0.0, 0, {}
 
