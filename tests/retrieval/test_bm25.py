@@ -51,3 +51,13 @@ def test_a_corpus_without_a_single_term_matches_nothing():
     queries = {"q": "cats purr", "stop": "the"}
     assert bm25.search(queries, 10) == {"q": {}, "stop": {}}
     assert bm25.score(queries, {"q": ["empty", "stop"], "stop": ["blank"]}) == {"q": {"empty": 0.0, "stop": 0.0}, "stop": {"blank": 0.0}}
+
+
+def test_progress_shows_on_large_corpora_only(monkeypatch, capfd):
+    corpus = {f"p{i}": f"passage {i} about proteins" for i in range(20)}
+    BM25(corpus).search({"q": "proteins"}, k=5)
+    assert capfd.readouterr().err == ""
+    monkeypatch.setattr("tasb.retrieval.bm25.PROGRESS_FROM", 10)
+    BM25(corpus).search({"q": "proteins"}, k=5)
+    shown = capfd.readouterr().err
+    assert "%|" in shown and "it/s" in shown

@@ -13,6 +13,9 @@ from tasb.errors import InputError
 # Anserini's MS MARCO passage setting is k1=0.9, b=0.4.
 DEFAULT_K1 = 1.5
 DEFAULT_B = 0.75
+# bm25s' progress bars for tokenising, indexing and retrieving from this many texts on: MS MARCO's 8.8M passages
+# take minutes, SciFact's 5K a second, which a bar would only clutter
+PROGRESS_FROM = 100_000
 
 
 class BM25:
@@ -24,22 +27,24 @@ class BM25:
         self._stemmer = Stemmer.Stemmer("english")
         self.pids = list(corpus)
         self._row = {pid: row for row, pid in enumerate(self.pids)}
-        tokens = self._tokenize([corpus[p] for p in self.pids])
+        progress = len(self.pids) >= PROGRESS_FROM
+        tokens = self._tokenize([corpus[p] for p in self.pids], progress)
         # bm25s cannot index a corpus without a single term (empty passages, stopwords only): nothing can match
         self._retriever = bm25s.BM25(k1=k1, b=b) if tokens.vocab else None
         if self._retriever is not None:
-            self._retriever.index(tokens, show_progress=False)
+            self._retriever.index(tokens, show_progress=progress)
 
-    def _tokenize(self, texts: list[str]):
-        return bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False)
+    def _tokenize(self, texts: list[str], progress: bool = False):
+        return bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=progress)
 
     def search(self, queries: Queries, k: int = 1000) -> Run:
         """Top-``k`` passages per query; passages sharing no term with the query are not retrieved."""
         qids = list(queries)
         if self._retriever is None:
             return {qid: {} for qid in qids}
+        progress = len(qids) * len(self.pids) >= PROGRESS_FROM * 1_000
         docs, scores = self._retriever.retrieve(
-            self._tokenize([queries[q] for q in qids]), k=min(k, len(self.pids)), show_progress=False, n_threads=0
+            self._tokenize([queries[q] for q in qids], progress), k=min(k, len(self.pids)), show_progress=progress, n_threads=0
         )
         # bm25s fills the list with zero-score passages when fewer match
         return {
