@@ -39,7 +39,7 @@ ZERO_FIELDS = {
     "LatencyConfig": {"seconds", "warmup", "synthetic", "seed"},
     "ClusterConfig": {"seed", "plot_examples"},
     "SampleConfig": {"seed"},
-    "QuickstartConfig": {"teacher_ensemble", "alpha", "train_steps", "warmup_steps", "contrastive_weight", "validation_queries", "seed"},
+    "QuickstartConfig": {"teacher_ensemble", "alpha", "train_steps", "warmup_steps", "contrastive_weight", "pairwise_weight", "validation_queries", "seed"},
     "CommandOptions": ZERO_OPTIONS,
 }
 
