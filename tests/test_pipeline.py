@@ -147,6 +147,10 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert "teacher: ensemble 0.25×colbert + 0.5×bm25 + 1×baseline" in rows
     assert list(rows).index("sentence-transformers MNRL (same triples, same budget)") < list(rows).index("teacher: colbert alone")
     assert json.loads((out / "baseline" / "metrics.json").read_text())["steps"] == 5
+    # each trained model's card carries what the quickstart measured of it
+    for card in ("student/model", "baseline/model", "colbert/model"):
+        text = (out / card / "README.md").read_text()
+        assert "nDCG@10" in text and ("full retrieval" in text or "re-ranks BM25 top-10" in text), card
     # a fifth of the 12 judged train queries is held out: validated from step 0, never taught by teacher or student
     validated = [json.loads(line) for line in (out / "student" / "validation.jsonl").read_text().splitlines()]
     assert validated[0]["step"] == 0 and validated[-1]["step"] == 5

@@ -25,6 +25,7 @@ from tasb.errors import InputError
 from tasb.evaluation import evaluate
 from tasb.evaluation.report import markdown_table
 from tasb.fsutil import atomic_write, write_json
+from tasb.models.cards import write_card
 from tasb.models.colbert import PassageTokenCache
 from tasb.models.student import BertDot
 from tasb.outputs import run_folder
@@ -250,6 +251,8 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
             if name in member_scores:
                 rows[f"teacher: {name} alone"] = evaluate(with_new_heads(bm25_test, member_scores[name]), test_set.qrels)
                 notes[f"teacher: {name} alone"] = label
+                folder = out / ("colbert" if name == "colbert" else "teacher") / "model"
+                write_card(folder, {"metrics": {f"{test_set.source} {config.test_split} queries, {label}": rows[f"teacher: {name} alone"]}})
         teacher_run = with_new_heads(bm25_test, ensemble(list(member_scores.values()), [weights[n] for n in active]))
         write_run(teacher_run, out / "teacher.test.trec", tag="teacher")
         name = "teacher: ensemble " + " + ".join(f"{weights[n]:g}×{n}" for n in active)
@@ -295,7 +298,9 @@ def _evaluate_trained(
     model = BertDot.load(trained_path)
     index, test_run = _index_and_search(model, trained_path, test_set, out / f"index-{name}", config)
     write_run(test_run, out / f"{name}.test.trec", tag=name)
-    return model, index, evaluate(test_run, test_set.qrels)
+    metrics = evaluate(test_run, test_set.qrels)
+    write_card(trained_path, {"metrics": {f"{test_set.source} {config.test_split} queries, full retrieval": metrics}})
+    return model, index, metrics
 
 
 def _steps_note(run_folder: Path) -> str:
