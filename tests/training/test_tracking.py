@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_early_stopping import _judged
 from test_trainer import _config
@@ -10,6 +11,7 @@ from tasb.config import ValidationConfig
 from tasb.training.trainer import expected_steps, train
 
 
+@pytest.mark.slow
 def test_tensorboard_holds_the_logged_losses_learning_rate_and_validation_metric(tmp_path, tiny_bert_dir):
     dataset, scores = _judged()
     config = _config(tmp_path, tiny_bert_dir, "run", steps=4, log_every=2, tensorboard=True,
@@ -24,6 +26,7 @@ def test_tensorboard_holds_the_logged_losses_learning_rate_and_validation_metric
     assert [e.step for e in events.Scalars("validation/nDCG@10")] == [0, 2, 4]
 
 
+@pytest.mark.slow
 def test_a_run_without_tensorboard_writes_none(tmp_path, tiny_bert_dir):
     dataset, scores = _judged()
     folder = train(_config(tmp_path, tiny_bert_dir, "run", steps=2), dataset, scores)
