@@ -2,9 +2,16 @@
 
 ``score(q, p) = sum over query tokens of the max cosine over passage tokens``. The projection may be the
 identity, so a teacher can start in a bi-encoder's own token space (all-MiniLM-L6-v2's token vectors
-already re-rank well). Stored as a sentence-transformers folder — Transformer, then a bias-free Dense
-applied to ``token_embeddings`` — the layout late-interaction libraries such as PyLate read; lengths live
-in ``tasb.json``.
+already re-rank well).
+
+A ColBERT is a sentence-transformers :class:`~sentence_transformers.MultiVectorEncoder` and is saved as one,
+so ``MultiVectorEncoder(path)`` loads it natively and scores as tasb does: a ``Transformer`` (whose
+``query_length`` / ``document_length`` are tasb's query and passage lengths; no query expansion), a bias-free
+``Dense`` on ``token_embeddings`` when there is a projection, a ``MultiVectorMask`` (tasb skips no token: an
+empty skiplist), a token-level ``Normalize``; no query or document marker (empty prompts) and ``maxsim``.
+``tasb.json`` repeats the dim and lengths for tasb's cards. Any ``MultiVectorEncoder`` folder (markers,
+punctuation skiplist, query expansion and all) loads back and scores exactly as sentence-transformers does,
+and so do tasb's older folders (a plain sentence-transformers folder with ``tasb.json``).
 """
 
 from __future__ import annotations
@@ -12,13 +19,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sentence_transformers import SentenceTransformer
-from sentence_transformers.sentence_transformer.modules import Dense, Transformer
+from sentence_transformers import MultiVectorEncoder, SentenceTransformer
+from sentence_transformers.base.modules import Dense, Normalize, Transformer
+from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
+from sentence_transformers.util import batch_to_device
+from sentence_transformers.util.similarity import maxsim as _st_maxsim
+from sentence_transformers.util.similarity import maxsim_pairwise as _st_maxsim_pairwise
 from torch import Tensor
 
 from tasb.errors import InputError
@@ -28,6 +39,8 @@ from tasb.models.hub import TASB_META, loading, read_tasb_meta, resolve_model, t
 from tasb.models.inference import autocast
 
 DEFAULT_DIM = 128
+# the two sides of late interaction, as sentence-transformers names them (its "task")
+Task = Literal["query", "document"]
 
 
 @dataclass
@@ -42,23 +55,22 @@ class TokenVectors:
 
 
 def maxsim(queries: TokenVectors, passages: TokenVectors) -> Tensor:
-    """Every query against every passage: ``[n_queries, n_passages]`` (the in-batch teacher's matrix)."""
-    q = queries.vectors.float() * queries.mask.unsqueeze(-1)
-    p = passages.vectors.float()
-    similarity = torch.einsum("qid,pjd->qpij", q, p)
-    # padding must never be the max: push it below any cosine
-    similarity = similarity.masked_fill(~passages.mask.bool()[None, :, None, :], -1e4)
-    return similarity.max(-1).values.sum(-1)
+    """Every query against every passage: ``[n_queries, n_passages]`` (the in-batch teacher's matrix).
+
+    sentence-transformers' MaxSim (what ``MultiVectorEncoder.similarity`` scores with): padding never wins a
+    max, query padding adds nothing. Fed fp32, it gives tasb's former einsum's numbers bit for bit and is no
+    slower; fed the cache's fp16 it would multiply in half precision, slower on a CPU and off in the 4th digit.
+    """
+    return _st_maxsim(queries.vectors.float(), passages.vectors.float(), a_mask=queries.mask, b_mask=passages.mask)
 
 
 def maxsim_pairs(queries: TokenVectors, passages: TokenVectors) -> Tensor:
-    """Query i against passage i only: ``[n]``."""
+    """Query i against passage i only: ``[n]`` (sentence-transformers' pairwise MaxSim, in fp32 as :func:`maxsim`)."""
     if len(queries) != len(passages):
         raise ValueError(f"{len(queries)} queries but {len(passages)} passages: expected one passage per query")
-    q = queries.vectors.float() * queries.mask.unsqueeze(-1)
-    similarity = torch.einsum("nid,njd->nij", q, passages.vectors.float())
-    similarity = similarity.masked_fill(~passages.mask.bool()[:, None, :], -1e4)
-    return similarity.max(-1).values.sum(-1)
+    return _st_maxsim_pairwise(
+        queries.vectors.float(), passages.vectors.float(), a_mask=queries.mask, b_mask=passages.mask
+    )
 
 
 def pad_token_vectors(parts: Sequence[Tensor]) -> TokenVectors:
@@ -76,13 +88,21 @@ FP16_BYTES = 2
 
 
 class ColBERT:
-    """The late-interaction teacher. ``tokens`` keeps gradients for training; ``encode_*`` and ``score`` do not."""
+    """The late-interaction teacher. ``tokens`` keeps gradients for training; ``encode_*`` and ``score`` do not.
 
-    def __init__(self, encoder: SentenceTransformer, query_max_length: int = 30, passage_max_length: int = 200):
+    ``encoder`` is a :class:`~sentence_transformers.MultiVectorEncoder`: queries and passages go through its
+    own preprocessing (prompts as markers, per-task lengths, query expansion) and modules (projection,
+    skiplist mask, normalisation), so tasb's vectors are the ones ``encode_query`` / ``encode_document`` give.
+    Lengths left ``None`` keep the encoder's own.
+    """
+
+    def __init__(self, encoder: MultiVectorEncoder, query_max_length: int | None = 30, passage_max_length: int | None = 200):
         self.encoder = encoder
-        self.query_max_length = query_max_length
-        self.passage_max_length = passage_max_length
-        # a new SentenceTransformer says training=True over an eval-mode BERT: encode/save would restore dropout
+        if query_max_length is not None:
+            self.query_max_length = query_max_length
+        if passage_max_length is not None:
+            self.passage_max_length = passage_max_length
+        # a new model says training=True over an eval-mode BERT: encode/save would restore dropout
         self.encoder.eval()
 
     @classmethod
@@ -97,53 +117,78 @@ class ColBERT:
     ) -> "ColBERT":
         """Load a ColBERT folder, or start one from any BERT / sentence-transformers weights.
 
-        A folder saved by :meth:`save` keeps its projection. Any other model gets a new projection to
-        ``dim`` dimensions (128 by default, the paper's), drawn from ``seed``; ``dim=0`` keeps the
-        encoder's own token space (no projection).
+        A ColBERT folder — tasb's, any ``MultiVectorEncoder`` folder, or tasb's older layout (a plain
+        sentence-transformers folder with ``tasb.json``) — keeps its projection, markers, skiplist and lengths
+        (unless lengths are given). Any other model gets a new projection to ``dim`` dimensions (128 by
+        default, the paper's), drawn from ``seed``; ``dim=0`` keeps the encoder's own token space (no projection).
         """
         resolved = resolve_model(name_or_path)
         meta = read_tasb_meta(resolved)
-        if meta.get("architecture") == "ColBERT":
-            with loading(name_or_path):
-                encoder = SentenceTransformer(resolved, device=device)
-            projected = any(isinstance(m, Dense) for m in encoder.children())
-            if dim is not None and dim != meta["dim"] and not (dim == 0 and not projected):
-                raise InputError(
-                    resolved, f"a ColBERT of {dim or 'its encoder'}'s dims (a saved ColBERT keeps its projection: "
-                    f"ask for dim {meta['dim'] if projected else 0})", f"{meta['dim']} dims",
-                )
-        else:
-            with loading(name_or_path):
+        kind = _colbert_folder(resolved)
+        with loading(name_or_path):
+            if kind == "multi-vector":
+                encoder = MultiVectorEncoder(resolved, device=device, trust_remote_code=False)
+            elif kind == "tasb-legacy":
+                encoder = _from_legacy_folder(resolved, device)
+            else:
                 encoder = _new_colbert(resolved, DEFAULT_DIM if dim is None else dim, device, seed)
-        return cls(
-            encoder,
-            query_max_length=query_max_length or meta.get("query_max_length", 30),
-            passage_max_length=passage_max_length or meta.get("passage_max_length", 200),
-        )
+        if kind == "multi-vector":
+            model = cls(encoder, query_max_length, passage_max_length)
+        else:
+            model = cls(
+                encoder,
+                query_max_length=query_max_length or meta.get("query_max_length", 30),
+                passage_max_length=passage_max_length or meta.get("passage_max_length", 200),
+            )
+        if kind is not None and dim is not None and dim != model.dim and not (dim == 0 and not model.projected):
+            raise InputError(
+                resolved, f"a ColBERT of {dim or 'its encoder'}'s dims (a saved ColBERT keeps its projection: "
+                f"ask for dim {model.dim if model.projected else 0})", f"{model.dim} dims",
+            )
+        return model
 
     @classmethod
     def for_scoring(cls, name_or_path: str) -> "ColBERT":
-        """A ColBERT to score with: a saved one as trained, any other model in its own token space.
+        """A ColBERT to score with: a saved one (tasb's or any ``MultiVectorEncoder``) as trained, any other model
+        in its own token space.
 
         A new projection would be random and its scores noise, while an encoder's own token vectors rank
         well untrained (all-MiniLM-L6-v2 re-ranks SciFact's BM25 top-100 at .69 nDCG@10).
         """
-        saved = read_tasb_meta(resolve_model(name_or_path)).get("architecture") == "ColBERT"
+        saved = _colbert_folder(resolve_model(name_or_path)) is not None
         return cls.load(name_or_path, dim=None if saved else 0)
 
     @property
+    def query_max_length(self) -> int:
+        transformer = self._transformer
+        expansion = transformer.query_expansion
+        if expansion is not None and expansion["strategy"] == "fixed":
+            return expansion["length"]  # a ColBERT with query expansion pads and truncates every query to this
+        return transformer.query_length if transformer.query_length is not None else transformer.max_seq_length
+
+    @query_max_length.setter
+    def query_max_length(self, length: int) -> None:
+        # the Transformer module truncates queries (task "query") to query_length: MultiVectorEncoder reads it there
+        self._transformer.query_length = length
+
+    @property
     def passage_max_length(self) -> int:
-        return self.encoder.max_seq_length
+        transformer = self._transformer
+        return transformer.document_length if transformer.document_length is not None else transformer.max_seq_length
 
     @passage_max_length.setter
     def passage_max_length(self, length: int) -> None:
-        # sentence-transformers truncates to max_seq_length: keep the two one value
-        self.encoder.max_seq_length = length
+        self._transformer.document_length = length
 
     @property
     def dim(self) -> int:
-        dense = next((m for m in self.encoder.children() if isinstance(m, Dense)), None)
-        return dense.out_features if dense is not None else self._transformer.get_embedding_dimension()
+        dense = [m for m in self.encoder.children() if isinstance(m, Dense)]
+        return dense[-1].out_features if dense else self._transformer.get_embedding_dimension()
+
+    @property
+    def projected(self) -> bool:
+        """Whether token vectors are projected (a ``Dense``), or stay in the encoder's own space."""
+        return any(isinstance(m, Dense) for m in self.encoder.children())
 
     @property
     def _transformer(self) -> Transformer:
@@ -157,27 +202,46 @@ class ColBERT:
     def device(self) -> torch.device:
         return self.encoder.device
 
-    def tokenize(self, texts: Sequence[str], max_length: int) -> dict[str, Tensor]:
-        features = self.tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        return {k: v.to(self.device) for k, v in features.items()}
+    def prompt(self, task: Task) -> str | None:
+        """The marker text put before a query's or a passage's text, as ``encode_query`` / ``encode_document`` pick it."""
+        prompts = self.encoder.prompts
+        names = ("query",) if task == "query" else ("document", "passage", "corpus")
+        name = next((n for n in names if n in prompts), self.encoder.default_prompt_name)
+        return prompts.get(name) if name is not None else None
 
-    def tokens(self, features: dict[str, Tensor]) -> TokenVectors:
-        """Projected, L2-normalised token vectors (padding zeroed), with gradients."""
-        out = self.encoder(dict(features))
-        mask = features["attention_mask"]
-        vectors = F.normalize(out["token_embeddings"].float(), dim=-1) * mask.unsqueeze(-1)
-        return TokenVectors(vectors, mask)
+    def tokenize(self, texts: Sequence[str], max_length: int | None = None, task: Task = "document") -> dict[str, Tensor]:
+        """Model inputs for ``texts`` as queries or passages (``task``): marker, truncation to the task's length
+        (or ``max_length``), query expansion, exactly as ``MultiVectorEncoder`` prepares them."""
+        kwargs = {} if max_length is None else {"max_length": max_length}
+        features = self.encoder.preprocess(list(texts), prompt=self.prompt(task), task=task, **kwargs)
+        return batch_to_device(features, self.device)
+
+    def tokens(self, features: dict[str, Tensor], task: Task = "document") -> TokenVectors:
+        """Projected, L2-normalised token vectors, zeroed where not scored (padding, skiplist), with gradients."""
+        out = self.encoder(dict(features), task=task)
+        # the MultiVectorMask module leaves the scoring mask here: real tokens (plus query expansion) minus skiplist
+        mask = out["attention_mask"].long()
+        vectors = out["token_embeddings"].float()
+        if self._normalized:
+            # again in fp32: under bf16 autocast the Normalize module's output is unit length only to bf16 precision
+            vectors = F.normalize(vectors, dim=-1)
+        return TokenVectors(vectors * mask.unsqueeze(-1), mask)
+
+    @property
+    def _normalized(self) -> bool:
+        return any(isinstance(m, Normalize) and m.module_output_name == "token_embeddings" for m in self.encoder.children())
 
     def query_tokens(self, texts: Sequence[str]) -> TokenVectors:
-        return self.tokens(self.tokenize(texts, self.query_max_length))
+        return self.tokens(self.tokenize(texts, task="query"), task="query")
 
     def passage_tokens(self, texts: Sequence[str]) -> TokenVectors:
-        return self.tokens(self.tokenize(texts, self.passage_max_length))
+        return self.tokens(self.tokenize(texts, task="document"), task="document")
 
     def encode(
-        self, texts: Sequence[str], max_length: int, batch_size: int = 32, bf16: bool = True, progress: str | None = None
+        self, texts: Sequence[str], max_length: int | None = None, batch_size: int = 32, bf16: bool = True,
+        progress: str | None = None, task: Task = "document",
     ) -> list[Tensor]:
-        """Unpadded fp16 token vectors per text, ``[length_i, dim]``: what a passage cache holds."""
+        """Unpadded fp16 token vectors per text, ``[scored tokens_i, dim]``: what a passage cache holds."""
         from tqdm.auto import tqdm
 
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
@@ -188,19 +252,18 @@ class ColBERT:
             with torch.inference_mode(), autocast(bf16):
                 for start in tqdm(range(0, len(order), batch_size), desc=progress, disable=progress is None, unit="batch"):
                     idx = order[start : start + batch_size]
-                    batch = self.tokens(self.tokenize([texts[i] for i in idx], max_length))
-                    lengths = batch.mask.sum(-1).tolist()
+                    batch = self.tokens(self.tokenize([texts[i] for i in idx], max_length, task), task)
                     for row, i in enumerate(idx):
-                        out[i] = batch.vectors[row, : lengths[row]].to(torch.float16).cpu()
+                        out[i] = batch.vectors[row][batch.mask[row].bool()].to(torch.float16).cpu()
         finally:
             self.encoder.train(was_training)
         return out  # type: ignore[return-value]
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 128, bf16: bool = True, progress: str | None = None) -> list[Tensor]:
-        return self.encode(texts, self.query_max_length, batch_size, bf16, progress)
+        return self.encode(texts, None, batch_size, bf16, progress, task="query")
 
     def encode_passages(self, texts: Sequence[str], batch_size: int = 32, bf16: bool = True, progress: str | None = None) -> list[Tensor]:
-        return self.encode(texts, self.passage_max_length, batch_size, bf16, progress)
+        return self.encode(texts, None, batch_size, bf16, progress, task="document")
 
     def score(self, queries: Sequence[str], passages: Sequence[str], batch_size: int = 32, bf16: bool = True,
               progress: str | None = None) -> np.ndarray:
@@ -220,11 +283,11 @@ class ColBERT:
         return scores
 
     def save(self, path: str | Path, card: dict | None = None) -> None:
-        """A sentence-transformers folder (plus ``tasb.json`` and a ``README.md`` card with ``card``'s base model, data,
-        recipe and metrics: :mod:`tasb.models.cards`), written under a temp name then swapped in."""
+        """A ``MultiVectorEncoder`` folder (plus ``tasb.json`` and a ``README.md`` card with ``card``'s base model,
+        data, recipe and metrics: :mod:`tasb.models.cards`), written under a temp name then swapped in."""
         was_training = self.encoder.training
         with atomic_dir(path) as tmp:
-            # the model card's usage example assumes sentence embeddings, which a token model does not make
+            # tasb writes its own card (sentence-transformers' would describe no tasb recipe)
             self.encoder.save(str(tmp), create_model_card=False)
             self.encoder.train(was_training)
             meta = {
@@ -238,7 +301,36 @@ class ColBERT:
             write_card(tmp, card)
 
 
-def _new_colbert(resolved: str, dim: int, device: str, seed: int) -> SentenceTransformer:
+def _colbert_folder(resolved: str) -> Literal["multi-vector", "tasb-legacy"] | None:
+    """What a local folder holds: a ``MultiVectorEncoder`` (sentence-transformers', PyLate's or Stanford's ColBERT
+    layout), tasb's older ColBERT layout, or neither (``None``: a model to start a ColBERT from)."""
+    folder = Path(resolved)
+    st_config = folder / "config_sentence_transformers.json"
+    if st_config.is_file():
+        if json.loads(st_config.read_text(encoding="utf-8")).get("model_type") in ("MultiVectorEncoder", "ColBERT"):
+            return "multi-vector"
+    hf_config = folder / "config.json"
+    if hf_config.is_file() and "HF_ColBERT" in (json.loads(hf_config.read_text(encoding="utf-8")).get("architectures") or []):
+        return "multi-vector"
+    if read_tasb_meta(resolved).get("architecture") == "ColBERT":
+        return "tasb-legacy"
+    return None
+
+
+def _multi_vector(modules: list[torch.nn.Module], device: str) -> MultiVectorEncoder:
+    # tasb's ColBERT as sentence-transformers spells it: no skiplist (tasb scores every token), token-level
+    # cosine, no markers, MaxSim
+    modules = [*modules, MultiVectorMask(skiplist_words=[]), Normalize(module_input_name="token_embeddings")]
+    return MultiVectorEncoder(modules=modules, device=device, similarity_fn_name="maxsim")
+
+
+def _from_legacy_folder(resolved: str, device: str) -> MultiVectorEncoder:
+    """tasb's ColBERT folders before they were ``MultiVectorEncoder`` folders: Transformer (+ Dense on
+    ``token_embeddings``), normalised and max-summed by tasb's code; lengths in ``tasb.json``."""
+    return _multi_vector(list(SentenceTransformer(resolved, device=device).children()), device)
+
+
+def _new_colbert(resolved: str, dim: int, device: str, seed: int) -> MultiVectorEncoder:
     # False, not transformers' default None, which asks on the terminal whether to run the folder's code
     untrusted = {"trust_remote_code": False}
     transformer = Transformer(transformer_folder(resolved), model_kwargs=untrusted, processor_kwargs=untrusted, config_kwargs=untrusted)
@@ -251,8 +343,7 @@ def _new_colbert(resolved: str, dim: int, device: str, seed: int) -> SentenceTra
             Dense(hidden, dim, bias=False, activation_function=torch.nn.Identity(), init_weight=weight,
                   module_input_name="token_embeddings", module_output_name="token_embeddings")
         )
-    return SentenceTransformer(modules=modules, device=device)
-
+    return _multi_vector(modules, device)
 
 
 def _distinct(texts: Sequence[str]) -> tuple[list[str], list[int]]:
@@ -294,8 +385,12 @@ class PassageTokenCache:
             self._vectors.update(zip(missing, encoded))
 
     def estimate_bytes(self, texts: Sequence[str]) -> int:
-        """What caching ``texts`` will take: their token counts as ColBERT truncates them x dims x fp16."""
+        """What caching ``texts`` will take, at most: their token counts as ColBERT truncates them (marker included,
+        skiplist not subtracted) x dims x fp16."""
         if not texts:
             return 0
-        lengths = self.model.tokenizer(list(texts), truncation=True, max_length=self.model.passage_max_length)["input_ids"]
+        marker = self.model.prompt("document") or ""
+        lengths = self.model.tokenizer(
+            [marker + text for text in texts], truncation=True, max_length=self.model.passage_max_length
+        )["input_ids"]
         return sum(len(ids) for ids in lengths) * self.model.dim * FP16_BYTES
