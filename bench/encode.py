@@ -24,7 +24,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from tasb.data import DATA_DIR_ENV, read_corpus
-from tasb.models.hub import resolve_model
+from tasb.models.resolve import resolve_model
 from tasb.models.student import BertDot
 from tasb.retrieval.index import build_index
 

@@ -16,7 +16,7 @@ from sentence_transformers import SentenceTransformer, SentenceTransformerTraine
 from tasb.data import load_dataset, read_scores
 from tasb.data.readers import read_clusters
 from tasb.models.colbert import ColBERT
-from tasb.training.inbatch_teacher import ColbertTeacher
+from tasb.training.colbert_teacher import ColbertTeacher
 from tasb.training.st_plugins import DualSupervisionLoss, pairs_dataset, tas_batch_sampler
 
 

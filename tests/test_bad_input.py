@@ -19,7 +19,7 @@ from transformers import AutoTokenizer, BertConfig, BertModel
 from typer.testing import CliRunner
 
 from tasb.cli import app
-from tasb.models.hub import resolve_model
+from tasb.models.resolve import resolve_model
 from tiny_collection import CORPUS, QRELS, QUERIES, RUN_A, RUN_B
 
 SCORES_A = "5.0\t1.0\tq1\tp2\tp1\n4.0\t2.0\tq1\tp2\tp3\n6.0\t0.5\tq2\tp1\tp3\n"

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tasb import experiment as experiment_module
+from tasb.apps import experiment as experiment_module
 from tasb.cli import app
 from tasb.config import ExperimentConfig, GridConfig, StudentConfig, TrainConfig, ValidationConfig, load_config
 from tasb.data import read_qrels, read_run, write_scores
 from tasb.data.records import ScoredPair
 from tasb.errors import InputError
 from tasb.evaluation import evaluate
-from tasb.experiment import grid_runs, run_experiment
+from tasb.apps.experiment import grid_runs, run_experiment
 from tasb.models.colbert import ColBERT
 
 TOPICS = ["cat", "river", "engine", "violin", "comet", "bread", "glacier", "tennis", "copper", "orchid"]

@@ -13,7 +13,7 @@ from scipy.stats import chisquare
 from typer.testing import CliRunner
 
 from tasb.cli import app
-from tasb.sample_inspection import cluster_usage
+from tasb.apps.sample import cluster_usage
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CLUSTERS, PER_CLUSTER = 6, 10
@@ -169,7 +169,7 @@ def test_errors_exit_2_and_leave_nothing_behind(files, tmp_path, case, expected)
 
 
 def test_a_failing_plot_leaves_no_batches_file(files, tmp_path, monkeypatch):
-    import tasb.sample_inspection as inspect_module
+    import tasb.apps.sample as inspect_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("plot failed")

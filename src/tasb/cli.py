@@ -388,7 +388,7 @@ def teacher_train(
     """Fine-tune a BERT_CAT cross-encoder on judged positives and run negatives (recipe: TeacherConfig)."""
     from tasb.data import check_judged_passages, read_run
     from tasb.retrieval.bm25 import bm25_search
-    from tasb.training.teacher import train_cross_encoder
+    from tasb.training.cross_encoder_trainer import train_cross_encoder
 
     cfg = load_config(TeacherConfig, config, overrides or [])
     dataset = _load(_data(data, split, corpus, queries, qrels))
@@ -413,7 +413,7 @@ def teacher_train_colbert(
     """Fine-tune a ColBERT teacher: listwise on judged pairs and/or Margin-MSE on a score file (recipe: ColbertConfig)."""
     from tasb.data import check_judged_passages, read_scores
     from tasb.retrieval.bm25 import bm25_search
-    from tasb.training.colbert_teacher import train_colbert
+    from tasb.training.colbert_trainer import train_colbert
 
     cfg = load_config(ColbertConfig, config, overrides or [])
     listwise = cfg.loss in ("listwise", "both")
@@ -583,7 +583,7 @@ def cluster(
     bf16: Bf16Opt = True,
 ):
     """Topic clusters of the queries for TAS: encode with a BERT_DOT, k-means (faiss), write the cluster folder and a Figure-1 plot."""
-    from tasb.clusters import run_clustering
+    from tasb.apps.cluster import run_clustering
 
     cfg = ClusterConfig(
         output_dir=str(out), data=_data(data, split, None, queries, qrels), model=model, k=k, niter=niter, seed=seed,
@@ -610,7 +610,7 @@ def sample(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG: Random vs TAS-Balanced margins, cluster usage; default <out stem>.png")] = None,
 ):
     """Draw batches from a teacher score file (no model, no text) into JSON lines, with a plot of Random vs TAS-Balanced."""
-    from tasb.sample_inspection import run_sampling
+    from tasb.apps.sample import run_sampling
 
     cfg = SampleConfig(
         teacher_scores=str(teacher_scores), clusters=_str(clusters) or "", sampler=sampler, batch_size=batch_size, batches=batches,
@@ -630,7 +630,7 @@ def quickstart(
     overrides: SetOpt = None,
 ):
     """SciFact end to end: BM25 → teacher → student → index → search → evaluate, in one table."""
-    from tasb.quickstart import run_quickstart
+    from tasb.apps.quickstart import run_quickstart
 
     cfg = load_config(QuickstartConfig, config, overrides or [])
     if data is not None:
@@ -667,7 +667,7 @@ def experiment(
     overrides: SetOpt = None,
 ):
     """Train and evaluate every run of a grid (sampler × teacher × in-batch loss × seed); rerun to resume."""
-    from tasb.experiment import run_experiment
+    from tasb.apps.experiment import run_experiment
 
     folder = run_experiment(load_config(ExperimentConfig, config, overrides or []))
     typer.echo(f"every run is evaluated; tables and plots: tasb report {folder}")
@@ -694,7 +694,7 @@ def pipelines(
     overrides: SetOpt = None,
 ):
     """Run retrieval pipelines (BM25, dense, fused, each re-ranked or not) over topic sets: measures, ms per query, recall plot."""
-    from tasb.evaluation.pipelines import run_pipelines
+    from tasb.apps.pipelines import run_pipelines
 
     folder = run_pipelines(load_config(PipelinesConfig, config, overrides or []))
     typer.echo((folder / "results.md").read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ from tasb.config import PipelineConfig, PipelinesConfig, TopicSetConfig
 from tasb.data import read_qrels, read_run
 from tasb.errors import InputError
 from tasb.evaluation.metrics import evaluate
-from tasb.evaluation.pipelines import check_settings, file_stem, run_pipelines
+from tasb.apps.pipelines import check_settings, file_stem, run_pipelines
 from tasb.models.student import BertDot
 from tasb.retrieval.index import build_index
 

@@ -236,7 +236,7 @@ TEACHER_RUN = {"q1": {"n1": 5.0, "d1": 4.0, "n2": 3.0}, "q2": {"n3": 5.0, "n4": 
 
 @pytest.mark.slow
 def test_a_trained_colbert_has_a_card_with_its_base_model_and_recipe(tiny_bert_dir, tmp_path):
-    from tasb.training.colbert_teacher import train_colbert
+    from tasb.training.colbert_trainer import train_colbert
 
     config = ColbertConfig(
         model=str(tiny_bert_dir), dim=16, steps=2, batch_size=2, num_negatives=2, learning_rate=1e-4, warmup_steps=0,
@@ -255,7 +255,7 @@ def test_a_trained_colbert_has_a_card_with_its_base_model_and_recipe(tiny_bert_d
 
 @pytest.mark.slow
 def test_a_trained_cross_encoder_has_a_card_and_loads_in_sentence_transformers_without_warnings(tiny_bert_dir, tmp_path):
-    from tasb.training.teacher import train_cross_encoder
+    from tasb.training.cross_encoder_trainer import train_cross_encoder
 
     config = TeacherConfig(model=str(tiny_bert_dir), steps=2, batch_size=2, num_negatives=2, warmup_steps=0, max_length=48, bf16=False)
     teacher = train_cross_encoder(config, TEACHER_QUERIES, TEACHER_CORPUS, TEACHER_QRELS, TEACHER_RUN, tmp_path)

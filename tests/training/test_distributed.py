@@ -14,7 +14,7 @@ from test_trainer import _write_synthetic  # the synthetic training problem of t
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 from tasb.models.colbert import ColBERT
-from tasb.models.hub import resolve_model
+from tasb.models.resolve import resolve_model
 from tasb.models.student import BertDot
 from tasb.serve.launch import free_port
 from tasb.training.distributed import World

@@ -12,7 +12,7 @@ from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.models.student import BertDot
 from tasb.training.dual import DualLoss
 from tasb.training.inbatch import inbatch_kldiv, inbatch_margin_mse
-from tasb.training.inbatch_teacher import ColbertTeacher
+from tasb.training.colbert_teacher import ColbertTeacher
 from tasb.training.losses import MarginMSELoss
 from tasb.training.trainer import train
 

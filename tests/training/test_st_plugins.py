@@ -14,7 +14,7 @@ from tasb.data.records import ScoredPair
 from tasb.models.colbert import ColBERT
 from tasb.models.student import BertDot
 from tasb.sampling import margin_bins
-from tasb.training.inbatch_teacher import ColbertTeacher
+from tasb.training.colbert_teacher import ColbertTeacher
 from tasb.training.st_plugins import DualSupervisionLoss, TASBatchSampler, pairs_dataset, tas_batch_sampler
 
 TOPICS = ["protein folding", "heart disease", "vitamin d", "gut bacteria"]

@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from tasb.fsutil import atomic_write, write_json
-from tasb.models.hub import TASB_META
+from tasb.models.resolve import TASB_META
 
 __all__ = [
     "colbert_card", "cross_encoder_card", "hub_id", "logged_training", "render_card", "render_section", "student_card",
@@ -39,7 +39,7 @@ CARD = "README.md"
 BEGIN = "<!-- tasb card: begin (written by tasb; rewritten with the card) -->"
 END = "<!-- tasb card: end -->"
 
-# names tasb resolves to a packaged copy of a hub model (tasb.models.hub), by their hub id
+# names tasb resolves to a packaged copy of a hub model (tasb.models.resolve), by their hub id
 _HUB_IDS = {
     "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
     "sentence-transformers/all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",

@@ -35,7 +35,7 @@ from torch import Tensor
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
 from tasb.models.cards import write_card
-from tasb.models.hub import TASB_META, loading, read_tasb_meta, resolve_model, transformer_folder
+from tasb.models.resolve import TASB_META, loading, read_tasb_meta, resolve_model, transformer_folder
 from tasb.models.inference import autocast
 
 DEFAULT_DIM = 128

@@ -18,7 +18,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
 from tasb.models.cards import write_card
-from tasb.models.hub import TASB_META, loading, read_tasb_meta, resolve_model, transformer_folder
+from tasb.models.resolve import TASB_META, loading, read_tasb_meta, resolve_model, transformer_folder
 from tasb.models.inference import batched_inference
 
 DEFAULT_MAX_LENGTH = 256

@@ -21,7 +21,7 @@ from sentence_transformers.sentence_transformer.modules import Normalize, Poolin
 
 from tasb.fsutil import atomic_dir
 from tasb.models.cards import hub_id, write_card
-from tasb.models.hub import TASB_META, loading, read_tasb_meta, resolve_model
+from tasb.models.resolve import TASB_META, loading, read_tasb_meta, resolve_model
 from tasb.models.inference import batched_inference
 
 Pooling_ = Literal["cls", "mean"]

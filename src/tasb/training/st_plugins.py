@@ -33,7 +33,7 @@ from tasb.data.records import Corpus, Qrels, Queries, ScoredPair
 from tasb.models.student import BertDot
 from tasb.sampling import RandomSampler, TASBalancedSampler, TASSampler
 from tasb.training.dual import DualLoss, InBatchLossName, TeacherMode, label_masks, passage_ids
-from tasb.training.inbatch_teacher import ColbertTeacher
+from tasb.training.colbert_teacher import ColbertTeacher
 
 SamplerName = Literal["random", "tas", "tas-balanced"]
 

@@ -51,8 +51,8 @@ from tasb.sampling.background import BackgroundSampler
 from tasb.sampling.checks import check_sampling_inputs
 from tasb.training.distributed import World, init_world, leave_world
 from tasb.training.dual import DualLoss, label_masks, passage_ids
+from tasb.training.colbert_teacher import ColbertTeacher
 from tasb.training.tracking import TENSORBOARD_DIR, Tracking
-from tasb.training.inbatch_teacher import ColbertTeacher
 from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
 
 LOG_FILE = "train_log.jsonl"

@@ -35,7 +35,7 @@ from tasb.models.student import BertDot
 from tasb.outputs import run_folder
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import build_index, search
-from tasb.training.inbatch_teacher import ColbertTeacher
+from tasb.training.colbert_teacher import ColbertTeacher
 from tasb.training.st_baseline import BASELINE_NAME, train_sentence_transformers
 from tasb.training.trainer import check_settings, load_student, train
 from tasb.training.validation import ValidationSet, build_validation_set

@@ -33,10 +33,10 @@ from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import DenseIndex, build_index, search
 from tasb.retrieval.rerank import heads, with_new_heads
 from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer, EnsembleScorer, Scorer, cross_encoder_scorer, score_pairs
-from tasb.training.colbert_teacher import train_colbert
-from tasb.training.inbatch_teacher import ColbertTeacher
+from tasb.training.colbert_trainer import train_colbert
+from tasb.training.colbert_teacher import ColbertTeacher
 from tasb.training.st_baseline import BASELINE_NAME, train_sentence_transformers
-from tasb.training.teacher import train_cross_encoder
+from tasb.training.cross_encoder_trainer import train_cross_encoder
 from tasb.training.trainer import load_student, train
 from tasb.training.validation import ValidationSet, build_validation_set
 

@@ -1,0 +1,1 @@
+"""The commands: one module each, owning its config, its run function and its typer command."""
