@@ -40,8 +40,8 @@ from transformers import get_constant_schedule_with_warmup
 from tasb.config import TrainConfig
 from tasb.data import DATA_DIR_ENV, Dataset, ScoredPair, load_dataset
 from tasb.models.colbert import ColBERT
-from tasb.models.resolve import read_tasb_meta, resolve_model
 from tasb.models.inference import autocast
+from tasb.models.resolve import read_tasb_meta, resolve_model
 from tasb.models.student import BertDot
 from tasb.training.colbert_teacher import ColbertTeacher
 from tasb.training.trainer import train_step

@@ -1,6 +1,7 @@
 import pytest
 
-from tasb.config import QuickstartConfig, TrainConfig, load_config, save_config
+from tasb.apps.quickstart import QuickstartConfig
+from tasb.config import TrainConfig, load_config, save_config
 from tasb.errors import InputError
 
 

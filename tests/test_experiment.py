@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from tasb.apps import experiment as experiment_module
 from tasb.cli import app
-from tasb.config import ExperimentConfig, GridConfig, StudentConfig, TrainConfig, ValidationConfig, load_config
+from tasb.apps.experiment import ExperimentConfig, GridConfig
+from tasb.config import StudentConfig, TrainConfig, ValidationConfig, load_config
 from tasb.data import read_qrels, read_run, write_scores
 from tasb.data.records import ScoredPair
 from tasb.errors import InputError

@@ -18,7 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tasb.cli import app
-from tasb.config import QuickstartConfig, save_config
+from tasb.apps.quickstart import QuickstartConfig
+from tasb.config import save_config
 from tasb.outputs import LOCK, hold_lock, replacement_lock
 from tiny_collection import CORPUS, QRELS, QUERIES
 

@@ -169,12 +169,10 @@ def test_errors_exit_2_and_leave_nothing_behind(files, tmp_path, case, expected)
 
 
 def test_a_failing_plot_leaves_no_batches_file(files, tmp_path, monkeypatch):
-    import tasb.apps.sample as inspect_module
-
     def broken(*args, **kwargs):
         raise RuntimeError("plot failed")
 
-    monkeypatch.setattr(inspect_module, "sampling_plot", broken)
+    monkeypatch.setattr("tasb.evaluation.plots.sampling_plot", broken)
     scores, clusters = files
     result = _run("--teacher-scores", scores, "--clusters", clusters, "--batch-size", 4, "--batches", 3, "--out", tmp_path / "b.jsonl")
     assert isinstance(result.exception, RuntimeError)

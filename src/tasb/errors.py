@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterator, Mapping
 
 
 class InputError(Exception):
@@ -27,3 +29,17 @@ class InputError(Exception):
             shown = self.got if len(self.got) <= 120 else self.got[:117] + "..."
             msg += f", got {shown!r}"
         return msg
+
+
+@contextlib.contextmanager
+def named(names: Mapping[str, str]) -> Iterator[None]:
+    """An ``InputError`` of the block located at a setting ``names`` knows is raised again under the name it maps to.
+
+    Library code names the setting it was given (``depth``); its caller says how the user gave it: an option
+    (``--depth``) or a config key (``pipeline.depth``)."""
+    try:
+        yield
+    except InputError as err:
+        if err.path is None or err.path not in names or err.line is not None:
+            raise
+        raise InputError(names[err.path], err.expected, err.got) from None

@@ -15,16 +15,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import re
 import stat
 from pathlib import Path
-from typing import Callable, Iterator
-
-import yaml
+from typing import Iterator
 
 from tasb.errors import InputError
+from tasb.layout import KINDS
 
 LOCK = ".tasb-lock"
 # what tasb itself leaves in a folder it was killed in: its lock file, and the temp files (tempfile's names) of atomic
@@ -72,41 +70,8 @@ def _file_type(mode: int) -> str:
     return "a device node"
 
 
-def _json_object(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _saved_config(path: Path) -> dict:
-    """A config tasb saved (``save_config`` stamps its version into it), else nothing."""
-    from tasb.config import VERSION_KEY  # config writes through this module
-
-    try:
-        value = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):
-        return {}
-    return value if isinstance(value, dict) and VERSION_KEY in value else {}
-
-
-# each kind by what only tasb writes in it: a user's folder that merely holds a meta.json is none of them
-KINDS: dict[str, Callable[[Path], bool]] = {
-    "model": lambda folder: "architecture" in _json_object(folder / "tasb.json"),
-    "index": lambda folder: {"format", "model_fingerprint", "checksums"} <= _json_object(folder / "meta.json").keys(),
-    "cluster folder": lambda folder: "sizes" in _json_object(folder / "sizes.json") and (folder / "clusters.tsv").is_file(),
-    "checkpoint": lambda folder: "progress" in _json_object(folder / "state.json"),
-    "training run": lambda folder: {"teacher_mode", "checkpoint_every"} <= _saved_config(folder / "config.yaml").keys(),
-    "quickstart": lambda folder: "teacher_ensemble" in _saved_config(folder / "config.yaml"),
-    "experiment": lambda folder: "grids" in _saved_config(folder / "experiment.yaml"),
-    "pipelines table": lambda folder: "pipelines" in _saved_config(folder / "pipelines.yaml"),
-    "teacher": lambda folder: (folder / "teacher_log.jsonl").is_file() or KINDS["model"](folder / "model"),
-}
-
-
 def artifact_kind(folder: str | Path) -> str | None:
-    """Which of tasb's ``KINDS`` the folder is, by its contents; None for anything else."""
+    """Which of tasb's ``KINDS`` (``tasb.layout``) the folder is, by its contents; None for anything else."""
     folder = Path(folder)
     return next((kind for kind, recognise in KINDS.items() if recognise(folder)), None)
 

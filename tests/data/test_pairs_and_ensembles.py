@@ -47,5 +47,5 @@ def test_ensemble_files_need_the_same_pairs(tmp_path):
 
 @pytest.mark.parametrize("weights", [[0.0, 0.0], [1.0, -1.0], [1.0]])
 def test_ensemble_weights_must_match_and_have_a_positive_sum(weights):
-    with pytest.raises(InputError, match="--weight"):
+    with pytest.raises(InputError, match="^weights: "):
         ensemble([{"q": {"a": 1.0, "b": 0.0}}, {"q": {"a": 0.0, "b": 1.0}}], weights)

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tasb.apps.pipelines import PipelinesConfig, TopicSetConfig, file_stem, run_pipelines
 from tasb.cli import app
-from tasb.config import PipelineConfig, PipelinesConfig, TopicSetConfig
+from tasb.config import PipelineConfig, check_config
 from tasb.data import read_qrels, read_run
 from tasb.errors import InputError
 from tasb.evaluation.metrics import evaluate
-from tasb.apps.pipelines import check_settings, file_stem, run_pipelines
 from tasb.models.student import BertDot
 from tasb.retrieval.index import build_index
 
@@ -107,12 +107,12 @@ def test_names_become_portable_file_names():
 def test_duplicate_names_and_empty_sections_are_refused(setup):
     setup.pipelines[1].name = "bm25"
     with pytest.raises(InputError, match="distinct"):
-        check_settings(setup)
+        check_config(setup)
     setup.pipelines[1].name = "bm25 >"  # the same file name as "bm25"
     with pytest.raises(InputError, match="distinct"):
-        check_settings(setup)
+        check_config(setup)
     with pytest.raises(InputError, match="topics"):
-        check_settings(PipelinesConfig(corpus="c.tsv"))
+        check_config(PipelinesConfig(corpus="c.tsv"))
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 
 from tasb.data import read_run
 from tasb.errors import InputError
-from tasb.evaluation.report import build_report
+from tasb.apps.report import build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 QUERIES = [f"q{i}" for i in range(12)]
@@ -197,7 +197,7 @@ def test_a_folder_without_finished_systems_is_refused(tmp_path):
 
 def test_recall_figure_shows_baselines_and_the_best_student_up_to_each_runs_depth(grid, monkeypatch):
     drawn = {}
-    monkeypatch.setattr("tasb.evaluation.report.recall_plot", lambda path, recalls: drawn.update(recalls))
+    monkeypatch.setattr("tasb.evaluation.plots.recall_plot", lambda path, recalls: drawn.update(recalls))
     build_report(grid, rel=2)
     assert list(drawn) == ["BM25", "initial model", "inbatch-random-kldiv-s1 (best student)"]
     assert list(drawn["BM25"]) == [10, 20, 50, 100]  # ranked 100 deep

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tasb.apps.latency import LatencyConfig
 from tasb.cli import app
-from tasb.config import LatencyConfig
+from tasb.config import check_config
 from tasb.errors import InputError
 from tasb.retrieval.latency import (
     Timings,
-    check_settings,
     flat_vectors,
     read_bandwidth,
     synthetic_flat_index,
@@ -76,10 +76,10 @@ def test_synthetic_index_holds_unit_vectors_and_the_bound_reads_them_in_place():
 @pytest.mark.parametrize(
     "change, named",
     [
-        ({"batch_sizes": [1, 0]}, "--batch-size"),
-        ({"batch_sizes": []}, "--batch-size"),
-        ({"k": 0}, "--k"),
-        ({"queries": ""}, "--queries"),
+        ({"batch_sizes": [1, 0]}, "batch_sizes"),
+        ({"batch_sizes": []}, "batch_sizes"),
+        ({"k": 0}, "k to be at least 1"),
+        ({"queries": ""}, "queries"),
         ({"min_repeats": 5, "max_repeats": 2}, "max_repeats"),
         ({"synthetic": -1}, "synthetic"),
     ],
@@ -89,7 +89,7 @@ def test_settings_that_cannot_measure_are_refused(change, named):
     for key, value in change.items():
         setattr(config, key, value)
     with pytest.raises(InputError, match=named):
-        check_settings(config)
+        check_config(config)
 
 
 @pytest.mark.slow

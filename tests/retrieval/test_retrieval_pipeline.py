@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tasb.config import PipelineConfig
+from tasb.config import PipelineConfig, check_config
 from tasb.data.writers import ranked
 from tasb.errors import InputError
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.fusion import interpolate, reciprocal_rank_fusion
 from tasb.retrieval.index import build_index, search
-from tasb.retrieval.pipeline import Components, Pipeline, check_pipeline, run_in_batches
+from tasb.retrieval.pipeline import Components, Pipeline, run_in_batches
 
 CORPUS = {f"p{i}": f"passage {i} about topic {i % 7} and subject {i % 11} with words {i % 5}" for i in range(120)}
 QUERIES = {f"q{i}": f"topic {i} subject {i + 3}" for i in range(6)}
@@ -88,14 +88,14 @@ def _changed(config: PipelineConfig, **fields) -> PipelineConfig:
         (PipelineConfig(name="none"), "first stage"),
         (PipelineConfig(bm25=True, depth=10), "rerank models"),
         (PipelineConfig(bm25=True, rerank=["bm25"]), "depth 0"),
-        (_changed(PipelineConfig(bm25=True), k=0), "k >= 1"),
+        (_changed(PipelineConfig(bm25=True), k=0), "k to be at least 1"),
         (PipelineConfig(bm25=True, index="i", fusion_weights=[1.0]), "two fusion_weights"),
         (PipelineConfig(bm25=True, rerank=["bm25"], depth=3, rerank_weights=[1.0, 2.0]), "one rerank_weight"),
     ],
 )
 def test_pipelines_that_cannot_run_are_refused(config, named):
     with pytest.raises(InputError, match=named):
-        check_pipeline(config)
+        check_config(config)
 
 
 @pytest.mark.slow

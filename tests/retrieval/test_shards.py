@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from tasb.apps.index import parse_shard_spec
 from tasb.config import IndexConfig
 from tasb.errors import InputError
+from tasb.layout import shard_dir, shards_dir
 from tasb.models.student import BertDot
 from tasb.retrieval import index as index_module
 from tasb.retrieval import shards
@@ -17,10 +19,7 @@ from tasb.retrieval.shards import (
     build_sharded_index,
     encode_shards,
     merge_shards,
-    parse_shard_spec,
-    shard_dir,
     shard_range,
-    shards_dir,
 )
 
 # lengths vary, so length-sorted batches differ between a shard and the whole corpus

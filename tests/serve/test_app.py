@@ -169,12 +169,12 @@ def test_a_query_without_bm25_terms_is_answered(client):
      ({"max_results_per_request": 0}, "max_results_per_request"), ({"default_k": 20, "max_results_per_request": 10}, "default_k")],
 )
 def test_limits_that_would_refuse_every_request_are_refused_at_start(served, change, field):
+    from tasb.config import check_config
     from tasb.errors import InputError
-    from tasb.serve.app import check_settings
 
     config, _ = served
     with pytest.raises(InputError, match=field):
-        check_settings(ServeConfig(**{**config.__dict__, **change}))
+        check_config(ServeConfig(**{**config.__dict__, **change}))
 
 
 def test_results_per_request_are_capped_whatever_the_body_size(served):

@@ -2,26 +2,24 @@
 
 Encode the queries → k-means (``tasb.sampling.clustering``) → a folder with ``clusters.tsv``
 (``qid<TAB>cluster``), ``centroids.npy`` (row i: cluster i), ``sizes.json`` (sizes and a summary) and
-``clusters.png`` (t-SNE of a few random clusters, like the paper's Figure 1). This module sits at the
-top like ``quickstart``: it joins models, sampling and evaluation, which do not know each other.
+``clusters.png`` (t-SNE of a few random clusters, like the paper's Figure 1). A command: it joins models,
+sampling and evaluation, which do not know each other.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import numpy as np
+import typer
 
-from tasb.config import ClusterConfig
-from tasb.data import load_queries, write_clusters
+from tasb.apps.command import from_options, user_errors
+from tasb.apps.options import Bf16Opt, DataOpt, QueriesOpt, SplitOpt, data_config
+from tasb.config import AT_LEAST_0, AT_LEAST_1, SEED, Checked, DataConfig, check_config
 from tasb.errors import InputError
-from tasb.evaluation.plots import cluster_plot
-from tasb.fsutil import atomic_dir
-from tasb.models.student import BertDot
-from tasb.outputs import check_folder
-from tasb.sampling.clustering import check_k, default_k, kmeans
 
 CLUSTERS = "clusters.tsv"
 CENTROIDS = "centroids.npy"
@@ -29,14 +27,41 @@ SIZES = "sizes.json"
 PLOT = "clusters.png"
 
 
+@dataclasses.dataclass
+class ClusterConfig(Checked):
+    """``tasb cluster``: the training queries' topic clusters for TAS (paper Sec. 3, eq. 10)."""
+
+    output_dir: str = "runs/clusters"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    # the BERT_DOT whose query vectors are clustered (the paper: a pairwise-trained baseline)
+    model: str = "all-MiniLM-L6-v2"
+    # None: about 200 queries per cluster, the paper's 2K clusters for 400K queries
+    k: int | None = None
+    niter: int = 20
+    seed: int = 42
+    batch_size: int = 256
+    bf16: bool = True
+    plot_clusters: int = 6
+    plot_examples: int = 3
+
+    limits = {
+        "k": AT_LEAST_1, "niter": AT_LEAST_1, "seed": SEED, "batch_size": AT_LEAST_1, "plot_clusters": AT_LEAST_1, "plot_examples": AT_LEAST_0,
+    }
+
+
 def run_clustering(config: ClusterConfig) -> dict[str, Any]:
     """Cluster the queries of ``config.data`` into ``config.output_dir`` (whole or not at all); returns the summary."""
+    from tasb.data import load_queries, write_clusters
+    from tasb.evaluation.plots import cluster_plot
+    from tasb.fsutil import atomic_dir
+    from tasb.models.student import BertDot
+    from tasb.outputs import check_folder
+    from tasb.sampling.clustering import check_k, default_k, kmeans
+
+    check_config(config)
     out = Path(config.output_dir)
-    _refuse_foreign_folder(out)
-    if config.plot_clusters < 1:
-        raise InputError("plot_clusters", "at least 1 cluster to plot", repr(config.plot_clusters))
-    if config.plot_examples < 0:
-        raise InputError("plot_examples", "0 or more example queries per plotted cluster", repr(config.plot_examples))
+    # the folder is replaced as a whole: only an earlier cluster folder (or an empty one) may go
+    check_folder(out, "cluster folder")
     data = config.data
     queries, _ = load_queries(data.data, data.split, data.queries, data.qrels, need_qrels=False)
     if not queries:
@@ -79,6 +104,29 @@ def run_clustering(config: ClusterConfig) -> dict[str, Any]:
     return summary
 
 
-def _refuse_foreign_folder(out: Path) -> None:
-    # the folder is replaced as a whole: only an earlier cluster folder (or an empty one) may go
-    check_folder(out, "cluster folder")
+@user_errors
+def command(
+    out: Annotated[Path, typer.Option("--out", help="folder: clusters.tsv, centroids.npy, sizes.json, clusters.png")],
+    data: DataOpt = None,
+    split: SplitOpt = "train",
+    queries: QueriesOpt = None,
+    qrels: Annotated[Optional[Path], typer.Option("--qrels", help="only the queries judged here are clustered")] = None,
+    model: Annotated[str, typer.Option(help="BERT_DOT folder or name whose query vectors are clustered")] = "all-MiniLM-L6-v2",
+    k: Annotated[Optional[int], typer.Option("--k", help="number of clusters; default: queries / 200 (the paper's 2K for 400K)")] = None,
+    niter: Annotated[int, typer.Option(help="k-means iterations")] = 20,
+    seed: Annotated[int, typer.Option(help="k-means initialisation and the plot's random clusters")] = 42,
+    batch_size: Annotated[int, typer.Option(help="queries per forward pass")] = 256,
+    plot_clusters: Annotated[int, typer.Option(help="random clusters in clusters.png")] = 6,
+    plot_examples: Annotated[int, typer.Option(help="example queries shown per plotted cluster")] = 3,
+    bf16: Bf16Opt = True,
+):
+    """Topic clusters of the queries for TAS: encode with a BERT_DOT, k-means (faiss), write the cluster folder and a Figure-1 plot."""
+    config = from_options(
+        ClusterConfig, output_dir=str(out), data=data_config(data, split, None, queries, qrels), model=model, k=k, niter=niter, seed=seed,
+        batch_size=batch_size, bf16=bf16, plot_clusters=plot_clusters, plot_examples=plot_examples,
+    )
+    summary = run_clustering(config)
+    typer.echo(
+        f"wrote {out} ({summary['n']} queries in {summary['k']} clusters; "
+        f"size min {summary['size_min']}, median {summary['size_median']:g}, max {summary['size_max']})"
+    )

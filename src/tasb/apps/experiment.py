@@ -22,30 +22,93 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from tasb.config import DataConfig, ExperimentConfig, TrainConfig, save_config
+import typer
+
+from tasb.apps.command import user_errors
+from tasb.apps.options import SetOpt
+from tasb.config import (
+    AT_LEAST_1, SEED, Checked, DataConfig, InBatchLossName, Sampler, TeacherMode, TrainConfig, check_config, load_config, save_config,
+)
 from tasb.data import Dataset, Run, load_dataset, read_run, read_scores, write_qrels, write_run
-from tasb.errors import InputError
-from tasb.evaluation import evaluate, evaluate_per_query
-from tasb.evaluation.metrics import check_measures
+from tasb.errors import InputError, named
 from tasb.fsutil import atomic_write, write_json
-from tasb.models.colbert import ColBERT
-from tasb.models.student import BertDot
 from tasb.outputs import run_folder
-from tasb.retrieval.bm25 import BM25
-from tasb.retrieval.index import build_index, search
-from tasb.training.colbert_teacher import ColbertTeacher
-from tasb.training.st_baseline import BASELINE_NAME, train_sentence_transformers
-from tasb.training.trainer import check_settings, load_student, train
-from tasb.training.validation import ValidationSet, build_validation_set
+
+if TYPE_CHECKING:
+    from tasb.models.student import BertDot
+    from tasb.training.colbert_teacher import ColbertTeacher
+    from tasb.training.validation import ValidationSet
 
 EVALUATED = "EVALUATED"
 ST_BASELINE = "sentence-transformers"
 SYSTEM_FILE = "system.json"
 EXPERIMENT_KIND = "experiment"
 
-__all__ = ["grid_runs", "run_experiment"]
+__all__ = ["ExperimentConfig", "GridConfig", "grid_runs", "run_experiment"]
+
+
+@dataclasses.dataclass
+class GridConfig(Checked):
+    """One block of an experiment grid: every combination of its lists is one training run."""
+
+    sampler: list[Sampler] = dataclasses.field(default_factory=lambda: ["random", "tas", "tas-balanced"])
+    teacher_mode: list[TeacherMode] = dataclasses.field(default_factory=lambda: ["pairwise", "in-batch", "dual"])
+    # ignored by pairwise runs, which have no in-batch part
+    inbatch_loss: list[InBatchLossName] = dataclasses.field(default_factory=lambda: ["margin-mse"])
+    seed: list[int] = dataclasses.field(default_factory=lambda: [42])
+
+    limits = {"seed": SEED}
+
+
+@dataclasses.dataclass
+class ExperimentConfig(Checked):
+    """``tasb experiment``: a grid of training runs, each evaluated on the test queries, ready for ``tasb report``."""
+
+    output_dir: str = "runs/experiment"
+    # every run starts from this; the grid sets its sampler, teacher_mode, inbatch_loss, seed and output_dir
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    # test queries and judgments; data null = train.data's folder
+    test: DataConfig = dataclasses.field(default_factory=lambda: DataConfig(split="test"))
+    # the union of these blocks, each run once (pairwise runs differing only in inbatch_loss are one run)
+    grids: list[GridConfig] = dataclasses.field(default_factory=lambda: [GridConfig()])
+    # test-set rows computed here: BM25, and the initial student (train.student, untrained)
+    bm25_baseline: bool = True
+    initial_baseline: bool = True
+    # sentence-transformers' own recipe (MultipleNegativesRankingLoss, in-batch + the score file's hard
+    # negatives) from train.student, with train's batch size, learning rate, steps and max_minutes
+    sentence_transformers_baseline: bool = True
+    # more rows from existing TREC runs over the test queries, name -> path (e.g. the teacher's re-ranking)
+    references: dict[str, str] = dataclasses.field(default_factory=dict)
+    # rows (bm25, initial, sentence-transformers or a reference name) every student is t-tested against in the report
+    compare_to: list[str] = dataclasses.field(default_factory=lambda: ["bm25", "sentence-transformers"])
+    measures: list[str] = dataclasses.field(default_factory=lambda: ["nDCG@10", "RR@10", "R@100", "R@1000"])
+    # RR and recall count a passage relevant from this grade up (TREC-DL: 2); nDCG uses the grades
+    rel: int = 1
+    depth: int = 1000
+    # an evaluated run's checkpoints (~270 MB each for MiniLM) are deleted; its model and logs stay
+    keep_checkpoints: bool = False
+
+    limits = {"rel": AT_LEAST_1, "depth": AT_LEAST_1}
+
+    def validate(self) -> None:
+        """Settings that would fail a run, refused before the baselines take their minutes."""
+        super().validate()
+        if len(self.references) > 22:
+            raise InputError("config", "at most 22 references (each needs a letter for the report's marks)", str(len(self.references)))
+        if not grid_runs(self):
+            raise InputError("config", "grids: at least one block with a sampler, teacher_mode, inbatch_loss and seed each")
+        rows = {"bm25"} if self.bm25_baseline else set()
+        rows |= ({"initial"} if self.initial_baseline else set()) | set(self.references)
+        rows |= {ST_BASELINE} if self.sentence_transformers_baseline else set()
+        unknown = sorted(set(self.compare_to) - rows)
+        if unknown:
+            raise InputError("config", f"compare_to: rows of this experiment ({', '.join(sorted(rows)) or 'none'})", unknown[0])
+        if "/" in "".join(self.references) or any(name in {"bm25", "initial", ST_BASELINE} for name in self.references):
+            raise InputError(
+                "config", f"references: names without '/' other than bm25, initial and {ST_BASELINE}", str(list(self.references))
+            )
 
 
 def grid_runs(config: ExperimentConfig) -> dict[str, TrainConfig]:
@@ -88,6 +151,8 @@ class _Experiment:
         return self._scores
 
     def validation(self) -> ValidationSet | None:
+        from tasb.training.validation import build_validation_set
+
         settings = self.config.train.validation
         if self._validation is None and settings.enabled:
             self._validation = build_validation_set(settings, self.train_set, (row.qid for row in self.scores))
@@ -97,20 +162,19 @@ class _Experiment:
 
     def inbatch_teacher(self, run: TrainConfig) -> ColbertTeacher | None:
         """One ColBERT and one cache of its passage vectors serve every in-batch and dual run."""
+        from tasb.training.colbert_teacher import build_colbert_teacher
+
         if run.teacher_mode == "pairwise":
             return None
         if self._inbatch_teacher is None:
-            if not run.colbert_teacher:
-                raise InputError("config", f"train.colbert_teacher: a ColBERT folder ({run.teacher_mode} runs need one)")
-            pids = [pid for row in self.scores for pid in (row.pid_pos, row.pid_neg)]
-            self._inbatch_teacher = ColbertTeacher.build(
-                ColBERT.for_scoring(run.colbert_teacher), self.train_set.corpus, pids, run.colbert_cache,
-                run.colbert_cache_max_gb, run.colbert_scale, run.bf16,
-            )
+            with named({"colbert_teacher": "train.colbert_teacher"}):
+                self._inbatch_teacher = build_colbert_teacher(run, self.train_set.corpus, self.scores)
         return self._inbatch_teacher
 
     def evaluate(self, folder: Path, run: Run, system: dict[str, Any], started: float) -> None:
         """Test metrics and per-query values of ``run``, then ``EVALUATED``: the system is finished."""
+        from tasb.evaluation import evaluate, evaluate_per_query
+
         config = self.config
         write_run(run, folder / "test.trec", tag=folder.name, k=config.depth)
         write_json(folder / "test_metrics.json", evaluate(run, self.test_set.qrels, config.rel, config.measures))
@@ -120,6 +184,8 @@ class _Experiment:
             pass
 
     def dense_run(self, student: BertDot, model_name: str, folder: Path) -> Run:
+        from tasb.retrieval.index import build_index, search
+
         index = build_index(student, self.test_set.corpus, folder / "index", bf16=self.config.train.bf16, model_name=model_name)
         run = search(index, student, self.test_set.queries, k=self.config.depth)
         shutil.rmtree(folder / "index")  # 4 bytes x dim per passage per run; the run file is what the report needs
@@ -128,9 +194,14 @@ class _Experiment:
 
 def run_experiment(config: ExperimentConfig) -> Path:
     """Run every unfinished system of the grid and return the experiment folder."""
+    from tasb.evaluation.metrics import check_measures
+    from tasb.training.trainer import check_train_config
+
     folder = Path(config.output_dir)
+    check_config(config)
+    check_train_config(config.train)
+    check_measures(config.measures, "measures")
     runs = grid_runs(config)
-    _check(config, runs)
     # an earlier experiment's folder is resumed; held (locked) so no second process trains into its runs
     with run_folder(folder, EXPERIMENT_KIND):
         return _run_grid(config, folder, runs)
@@ -153,6 +224,9 @@ def _run_grid(config: ExperimentConfig, folder: Path, runs: dict[str, TrainConfi
 
 
 def _train_and_evaluate(experiment: _Experiment, run: TrainConfig) -> None:
+    from tasb.models.student import BertDot
+    from tasb.training.trainer import train
+
     folder = Path(run.output_dir)
     if not (folder / "DONE").exists():
         train(
@@ -172,6 +246,10 @@ def _train_and_evaluate(experiment: _Experiment, run: TrainConfig) -> None:
 
 
 def _baselines(experiment: _Experiment) -> None:
+    from tasb.retrieval.bm25 import BM25
+    from tasb.training.st_baseline import BASELINE_NAME
+    from tasb.training.trainer import load_student
+
     config = experiment.config
     wanted: dict[str, tuple[str, Any]] = {}
     if config.bm25_baseline:
@@ -209,6 +287,9 @@ def _baseline_keys(slugs: list[str]) -> dict[str, str]:
 
 
 def _st_baseline_run(experiment: _Experiment, folder: Path) -> Run:
+    from tasb.models.student import BertDot
+    from tasb.training.st_baseline import train_sentence_transformers
+
     """sentence-transformers' recipe on the grid's triples and budget, without the validation queries, searched like a student."""
     if not (folder / "DONE").exists():
         validation = experiment.validation()
@@ -229,26 +310,6 @@ def _reference_run(path: str, test_set: Dataset) -> Run:
     return run
 
 
-def _check(config: ExperimentConfig, runs: dict[str, TrainConfig]) -> None:
-    """Settings that would fail a run are refused before the baselines take their minutes."""
-    check_settings(config.train)
-    check_measures(config.measures, "measures")
-    if len(config.references) > 22:
-        raise InputError("config", "at most 22 references (each needs a letter for the report's marks)", str(len(config.references)))
-    if not runs:
-        raise InputError("config", "grids: at least one block with a sampler, teacher_mode, inbatch_loss and seed each")
-    rows = {"bm25"} if config.bm25_baseline else set()
-    rows |= ({"initial"} if config.initial_baseline else set()) | set(config.references)
-    rows |= {ST_BASELINE} if config.sentence_transformers_baseline else set()
-    unknown = sorted(set(config.compare_to) - rows)
-    if unknown:
-        raise InputError("config", f"compare_to: rows of this experiment ({', '.join(sorted(rows)) or 'none'})", unknown[0])
-    if "/" in "".join(config.references) or any(name in {"bm25", "initial", ST_BASELINE} for name in config.references):
-        raise InputError(
-            "config", f"references: names without '/' other than bm25, initial and {ST_BASELINE}", str(list(config.references))
-        )
-
-
 def _test_data(config: ExperimentConfig) -> DataConfig:
     test = config.test
     if test.data is None and test.corpus is None:
@@ -259,3 +320,13 @@ def _test_data(config: ExperimentConfig) -> DataConfig:
 def _load(data: DataConfig) -> Dataset:
     # judgments are needed on both sides: validation on the training queries, evaluation on the test ones
     return load_dataset(data.data, data.split, corpus=data.corpus, queries=data.queries, qrels=data.qrels)
+
+
+@user_errors
+def command(
+    config: Annotated[Path, typer.Argument(help="YAML config (ExperimentConfig fields: train, test, grids, ...)")],
+    overrides: SetOpt = None,
+):
+    """Train and evaluate every run of a grid (sampler × teacher × in-batch loss × seed); rerun to resume."""
+    folder = run_experiment(load_config(ExperimentConfig, config, overrides or []))
+    typer.echo(f"every run is evaluated; tables and plots: tasb report {folder}")

@@ -8,44 +8,70 @@ re-ranking (the paper's Figure 3).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import typer
 
-from tasb.config import PipelineConfig, PipelinesConfig, save_config, to_dict
+from tasb.apps.command import user_errors
+from tasb.apps.options import SetOpt
+from tasb.config import AT_LEAST_1, Checked, PipelineConfig, check_config, load_config, save_config, to_dict
 from tasb.data import read_corpus, read_qrels, read_queries, read_run, write_run
 from tasb.errors import InputError
 from tasb.evaluation.metrics import evaluate, recall_at_cutoffs
-from tasb.evaluation.plots import recall_plot
+from tasb.evaluation.tables import markdown_table
 from tasb.fsutil import atomic_write, write_json
 from tasb.outputs import run_folder
-from tasb.retrieval.pipeline import STAGES, Components, Pipeline, check_pipeline, run_in_batches
+from tasb.retrieval.pipeline import STAGES, Components, Pipeline, run_in_batches
 
 MEASURES = ("nDCG@10", "RR@10", "R@1000")
 PIPELINES_KIND = "pipelines table"
 
 
-def check_settings(config: PipelinesConfig) -> None:
-    """Refuse a table that cannot be built, before the corpus is read."""
-    if not config.corpus:
-        raise InputError("corpus", "the passages every pipeline searches (TSV pid<TAB>text or BEIR JSONL)")
-    if not config.topics or not config.pipelines:
-        raise InputError("config", "at least one entry under topics (name, queries, qrels) and one under pipelines")
-    for label, names in (("topics", [t.name for t in config.topics]), ("pipelines", [p.name for p in config.pipelines])):
-        if not all(names) or len({file_stem(name) for name in names}) != len(names):
-            raise InputError("config", f"a distinct, non-empty name for every entry of {label} (as file names)", str(names))
-    for pipeline in config.pipelines:
-        check_pipeline(pipeline)
-    if config.batch_size < 1:
-        raise InputError("batch_size", "at least 1", str(config.batch_size))
+@dataclasses.dataclass
+class TopicSetConfig:
+    """Queries and their judgments, e.g. TREC-DL 2019."""
+
+    name: str = ""
+    queries: str = ""
+    qrels: str = ""
+
+
+@dataclasses.dataclass
+class PipelinesConfig(Checked):
+    """``tasb pipelines``: every pipeline over every topic set, evaluated and timed per query, as one table."""
+
+    corpus: str = ""
+    topics: list[TopicSetConfig] = dataclasses.field(default_factory=list)
+    pipelines: list[PipelineConfig] = dataclasses.field(default_factory=list)
+    # RR and recall count grades >= rel as relevant (TREC-DL: 2)
+    rel: int = 2
+    # queries per pipeline call: 1 times each query alone, as a user waits for it
+    batch_size: int = 1
+    output_dir: str = "runs/pipelines"
+
+    limits = {"rel": AT_LEAST_1, "batch_size": AT_LEAST_1}
+
+    def validate(self) -> None:
+        """A table that cannot be built is refused before the corpus is read."""
+        super().validate()
+        if not self.corpus:
+            raise InputError("corpus", "the passages every pipeline searches (TSV pid<TAB>text or BEIR JSONL)")
+        if not self.topics or not self.pipelines:
+            raise InputError("config", "at least one entry under topics (name, queries, qrels) and one under pipelines")
+        for label, names in (("topics", [t.name for t in self.topics]), ("pipelines", [p.name for p in self.pipelines])):
+            if not all(names) or len({file_stem(name) for name in names}) != len(names):
+                raise InputError("config", f"a distinct, non-empty name for every entry of {label} (as file names)", str(names))
 
 
 def run_pipelines(config: PipelinesConfig) -> Path:
     """Run, evaluate and time every pipeline on every topic set; write the table and the recall plots."""
-    check_settings(config)
+    check_config(config)
     out = Path(config.output_dir)
     # an earlier table's folder is run over (its runs reused), held (locked) meanwhile; a folder of other files is refused
     with run_folder(out, PIPELINES_KIND):
@@ -131,6 +157,8 @@ def _digest(value: object) -> str:
 
 
 def _plot_recall(config: PipelinesConfig, topics: str, qrels, out: Path) -> None:
+    from tasb.evaluation.plots import recall_plot
+
     first_stages = [p.name for p in config.pipelines if not p.depth]
     if not first_stages:
         return
@@ -142,21 +170,32 @@ def _plot_recall(config: PipelinesConfig, topics: str, qrels, out: Path) -> None
 def markdown_tables(results: dict[str, dict[str, dict]], config: PipelinesConfig) -> str:
     """One row per pipeline: each topic set's measures and milliseconds per query; then the stages' share."""
     topic_names = list(results)
-    header = "| pipeline | " + " | ".join(f"{t} {m}" for t in topic_names for m in (*MEASURES, "ms/query")) + " |"
-    lines = [header, "|---|" + "---|" * (len(topic_names) * (len(MEASURES) + 1))]
+    measures = []
     for pipeline in config.pipelines:
-        cells = []
+        cells = [pipeline.name]
         for topics in topic_names:
             record = results[topics][pipeline.name]
             cells += [f"{record['measures'][m]:.3f}" for m in MEASURES] + [f"{record['ms_per_query']['total']:.0f}"]
-        lines.append(f"| {pipeline.name} | " + " | ".join(cells) + " |")
-    lines += ["", "| pipeline | " + " | ".join(f"{s} ms/query" for s in STAGES) + " | p99 ms per call |", "|---|" + "---|" * (len(STAGES) + 1)]
+        measures.append(cells)
+    stages = []
     for pipeline in config.pipelines:
         records = [results[t][pipeline.name] for t in topic_names]
         stage_cells = []
         for stage in STAGES:
             values = [r["ms_per_query"][stage] for r in records if stage in r["ms_per_query"]]
             stage_cells.append(f"{np.mean(values):.1f}" if values else "")
-        p99 = max(r["p99_ms_per_call"] for r in records)
-        lines.append(f"| {pipeline.name} | " + " | ".join(stage_cells) + f" | {p99:.0f} |")
+        stages.append([pipeline.name, *stage_cells, f"{max(r['p99_ms_per_call'] for r in records):.0f}"])
+    lines = markdown_table(["pipeline", *(f"{t} {m}" for t in topic_names for m in (*MEASURES, "ms/query"))], measures)
+    lines += ["", *markdown_table(["pipeline", *(f"{s} ms/query" for s in STAGES), "p99 ms per call"], stages)]
     return "\n".join(lines) + "\n"
+
+
+@user_errors
+def command(
+    config: Annotated[Path, typer.Argument(help="YAML config (PipelinesConfig: corpus, topics, pipelines, rel, ...)")],
+    overrides: SetOpt = None,
+):
+    """Run retrieval pipelines (BM25, dense, fused, each re-ranked or not) over topic sets: measures, ms per query, recall plot."""
+    folder = run_pipelines(load_config(PipelinesConfig, config, overrides or []))
+    typer.echo((folder / "results.md").read_text(encoding="utf-8"))
+    typer.echo(f"runs, per-pipeline JSON and recall plots in {folder}")

@@ -18,31 +18,98 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
-from tasb.config import DataConfig, QuickstartConfig, TrainConfig, ValidationConfig, save_config
+import typer
+
+from tasb.apps.command import user_errors
+from tasb.apps.options import SetOpt
+from tasb.config import (
+    AT_LEAST_0, AT_LEAST_1, POSITIVE, ColbertConfig, DataConfig, Optimisation, StudentConfig, TeacherConfig, Teaching, TrainConfig,
+    ValidationConfig, check_config, load_config, save_config, values_of,
+)
 from tasb.data import Dataset, Run, ensemble, load_dataset, training_pairs, write_run, write_scores
 from tasb.errors import InputError
-from tasb.evaluation import evaluate
-from tasb.evaluation.report import markdown_table
 from tasb.fsutil import atomic_write, write_json
-from tasb.models.cards import write_card
-from tasb.models.colbert import PassageTokenCache
-from tasb.models.student import BertDot
 from tasb.outputs import run_folder
-from tasb.retrieval.bm25 import BM25
-from tasb.retrieval.index import DenseIndex, build_index, search
-from tasb.retrieval.rerank import heads, with_new_heads
-from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer, EnsembleScorer, Scorer, cross_encoder_scorer, score_pairs
-from tasb.training.colbert_trainer import train_colbert
-from tasb.training.colbert_teacher import ColbertTeacher
-from tasb.training.st_baseline import BASELINE_NAME, train_sentence_transformers
-from tasb.training.cross_encoder_trainer import train_cross_encoder
-from tasb.training.trainer import load_student, train
-from tasb.training.validation import ValidationSet, build_validation_set
+
+if TYPE_CHECKING:
+    from tasb.models.student import BertDot
+    from tasb.retrieval.index import DenseIndex
+    from tasb.training.validation import ValidationSet
 
 DEFAULT_DATASET = "scifact"
 ENSEMBLE_MEMBERS = ("colbert", "cross-encoder", "bm25", "bi-encoder", "baseline")
 QUICKSTART_KIND = "quickstart"
+
+
+@dataclasses.dataclass
+class QuickstartConfig(Teaching, Optimisation):
+    """``tasb quickstart``: BM25 → teachers → student → index → search → evaluate, sized for a 2-core CPU.
+
+    The student's loss (``Teaching``: pairwise, in-batch or dual, eq. 8, the in-batch teacher being the trained
+    ColBERT) and optimiser are the student's recipe's, with the defaults below. Measured here (9 min each, same
+    score file): pairwise .690 nDCG@10 / R@100 .928, dual .669 / .935 (colbert_scale .5), dual .653 (scale 1)."""
+
+    output_dir: str = "runs/quickstart"
+    data: str | None = None
+    train_split: str = "train"
+    test_split: str = "test"
+    # where the student's training negatives come from: the initial student's own top-k (SciFact test
+    # nDCG@10 .675 after 9 minutes) or BM25's top-k (.639, with R@100 falling from .918 to .889)
+    negatives_from: Literal["initial-student", "bm25"] = "initial-student"
+    negatives_depth: int = 30
+    negatives_per_query: int = 6
+    # ColBERT from all-MiniLM-L6-v2's own token space (dim 0), listwise on BM25 negatives; ~8 s a step here
+    colbert: ColbertConfig = dataclasses.field(
+        default_factory=lambda: ColbertConfig(dim=0, steps=60, max_minutes=8.0, warmup_steps=5)
+    )
+    # ~11 s a step here (8 queries x 8 passages of 256 tokens); only trained when its ensemble weight is > 0
+    cross_encoder: TeacherConfig = dataclasses.field(
+        default_factory=lambda: TeacherConfig(steps=40, max_minutes=6.0, warmup_steps=4)
+    )
+    # weights of the per-query normalised scores averaged into the pairwise teacher. "baseline" is the
+    # sentence-transformers baseline, trained on the labels first: re-ranking BM25's top-100 of the 81
+    # held-out SciFact queries, ColBERT alone .721, + 0.25 BM25 .747, the baseline alone .754, and
+    # 0.25 ColBERT + 0.5 BM25 + 1 baseline .806, the best of weights in {0, .25, .5, 1} (docs/student.md)
+    teacher_ensemble: dict[str, float] = dataclasses.field(
+        default_factory=lambda: {"colbert": 0.25, "bm25": 0.5, "baseline": 1.0, "bi-encoder": 0.0, "cross-encoder": 0.0}
+    )
+    teacher_eval_depth: int = 100
+    student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
+    # ColBERT's in-batch margins are about twice the cosine student's (x score_scale 10): least squares gives .49
+    colbert_scale: float = 0.5
+    # the default student normalises (cosine scores), the teacher's margins are z-scores
+    score_scale: float = 10.0
+    # ~2.8-3.5 s a step here at batch 16 with bf16: 170-210 steps fit in the 10 minutes (the baseline gets the same)
+    train_steps: int = 250
+    train_max_minutes: float | None = 10.0
+    batch_size: int = 16
+    # 5e-5 over 2e-5: validation nDCG@10 .760 vs .748 at 150 steps (docs/student.md); the baseline gets the same
+    learning_rate: float = 5e-5
+    # judged training queries held out from teachers and student, on which the student is validated from
+    # step 0 (its best validated model is kept, the starting one included); null: a tenth of the judged
+    # queries, 20 to 100 (a fifth below 100 queries); 0: none
+    validation_queries: int | None = None
+    # the held-out queries re-rank BM25's top validation_depth joined with their judged passages
+    validation_depth: int = 20
+    validation_every: int = 100
+    # sentence-transformers' own recipe (MultipleNegativesRankingLoss) on the same triples and budget, as a row
+    baseline: bool = True
+
+    limits = {
+        "negatives_depth": AT_LEAST_1, "negatives_per_query": AT_LEAST_1, "teacher_ensemble": AT_LEAST_0, "teacher_eval_depth": AT_LEAST_1,
+        "train_steps": AT_LEAST_0, "train_max_minutes": POSITIVE, "validation_queries": AT_LEAST_0, "validation_depth": AT_LEAST_1,
+        "validation_every": AT_LEAST_1,
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        unknown = sorted(set(self.teacher_ensemble) - set(ENSEMBLE_MEMBERS))
+        if unknown:
+            raise InputError("teacher_ensemble", f"weights for {', '.join(ENSEMBLE_MEMBERS)}", unknown[0])
+        if not any(weight > 0 for weight in self.teacher_ensemble.values()):
+            raise InputError("teacher_ensemble", "at least one member with a positive weight", str(self.teacher_ensemble))
 
 
 class _Stages:
@@ -78,16 +145,10 @@ def _load_splits(config: QuickstartConfig) -> tuple[Dataset, Dataset]:
 def _index_and_search(
     student: BertDot, model_name: str, dataset: Dataset, folder: Path, config: QuickstartConfig
 ) -> tuple[DenseIndex, Run]:
+    from tasb.retrieval.index import build_index, search
+
     index = build_index(student, dataset.corpus, folder, bf16=config.bf16, model_name=model_name)
     return index, search(index, student, dataset.queries, k=1000)
-
-
-def _check_ensemble(weights: dict[str, float]) -> None:
-    unknown = sorted(set(weights) - set(ENSEMBLE_MEMBERS))
-    if unknown:
-        raise InputError("teacher_ensemble", f"weights for {', '.join(ENSEMBLE_MEMBERS)}", unknown[0])
-    if not any(weight > 0 for weight in weights.values()):
-        raise InputError("teacher_ensemble", "at least one member with a positive weight", str(weights))
 
 
 def _needs_colbert(config: QuickstartConfig) -> bool:
@@ -114,6 +175,8 @@ def _validation(config: QuickstartConfig, train_set: Dataset) -> ValidationSet |
     size = validation_size(len(judged)) if config.validation_queries is None else config.validation_queries
     if size == 0:
         return None
+    from tasb.training.validation import build_validation_set
+
     return build_validation_set(dataclasses.replace(_validation_settings(config), queries=size), train_set, judged)
 
 
@@ -123,37 +186,27 @@ def _validation_settings(config: QuickstartConfig) -> ValidationConfig:
 
 
 def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
+    """The student's recipe: the quickstart's loss and optimiser, its budget, its data and teachers' files."""
     return TrainConfig(
+        **values_of(config, Teaching),
+        **values_of(config, Optimisation),
         output_dir=str(out / "student"),
         data=DataConfig(data=config.data, split=config.train_split),
         teacher_scores=str(out / "teacher_scores.tsv"),
         student=config.student,
-        teacher_mode=config.teacher_mode,
-        inbatch_loss=config.inbatch_loss,
-        alpha=config.alpha,
         colbert_teacher=str(out / "colbert" / "model") if _needs_colbert(config) else "",
-        colbert_scale=config.colbert_scale,
-        batch_size=config.batch_size,
         steps=config.train_steps,
         max_minutes=config.train_max_minutes,
-        learning_rate=config.learning_rate,
-        score_scale=config.score_scale,
-        contrastive_weight=config.contrastive_weight,
-        contrastive_scale=config.contrastive_scale,
-        pairwise_weight=config.pairwise_weight,
-        warmup_steps=config.warmup_steps,
         checkpoint_every=config.train_steps,
         keep_checkpoints=1,
         log_every=5,
-        bf16=config.bf16,
-        seed=config.seed,
         validation=_validation_settings(config),
     )
 
 
 def run_quickstart(config: QuickstartConfig) -> Path:
     """Run every stage into ``config.output_dir``, held (locked) throughout; an earlier quickstart there is run over."""
-    _check_ensemble(config.teacher_ensemble)
+    check_config(config)
     out = Path(config.output_dir)
     with run_folder(out, QUICKSTART_KIND):
         return _run_stages(config, out)
@@ -170,6 +223,20 @@ def _start_over(config: QuickstartConfig, out: Path) -> None:
 
 
 def _run_stages(config: QuickstartConfig, out: Path) -> Path:
+    from tasb.evaluation import evaluate
+    from tasb.evaluation.tables import results_table
+    from tasb.models.cards import write_card
+    from tasb.models.colbert import PassageTokenCache
+    from tasb.retrieval.bm25 import BM25
+    from tasb.retrieval.index import search
+    from tasb.retrieval.rerank import heads, with_new_heads
+    from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer, EnsembleScorer, Scorer, cross_encoder_scorer, score_pairs
+    from tasb.training.colbert_teacher import build_colbert_teacher
+    from tasb.training.colbert_trainer import train_colbert
+    from tasb.training.cross_encoder_trainer import train_cross_encoder
+    from tasb.training.st_baseline import BASELINE_NAME, train_sentence_transformers
+    from tasb.training.trainer import load_student, train
+
     weights = config.teacher_ensemble
     stage = _Stages(total=5 + _needs_colbert(config) + (weights.get("cross-encoder", 0) > 0) + _needs_baseline(config))
     rows: dict[str, dict[str, float]] = {}
@@ -210,7 +277,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
             student, bf16=config.bf16, passage_vectors=dict(zip(initial_index.ids, initial_index.embeddings))
         ),
     }
-    colbert_passages = None
+    colbert, colbert_passages = None, None
     if _needs_colbert(config):
         with stage("ColBERT teacher training"):
             colbert = train_colbert(
@@ -251,7 +318,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
             if name in member_scores:
                 rows[f"teacher: {name} alone"] = evaluate(with_new_heads(bm25_test, member_scores[name]), test_set.qrels)
                 notes[f"teacher: {name} alone"] = label
-                folder = out / ("colbert" if name == "colbert" else "teacher") / "model"
+                folder = out / ("colbert" if name == "colbert" else "teacher") / layout.MODEL
                 write_card(folder, {"metrics": {f"{test_set.source} {config.test_split} queries, {label}": rows[f"teacher: {name} alone"]}})
         teacher_run = with_new_heads(bm25_test, ensemble(list(member_scores.values()), [weights[n] for n in active]))
         write_run(teacher_run, out / "teacher.test.trec", tag="teacher")
@@ -266,13 +333,10 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
 
     with stage("student training, index, search"):
         train_config = _train_config(config, out)
-        inbatch_teacher = None
-        if config.teacher_mode != "pairwise":
-            training_pids = [pid for row in scored for pid in (row.pid_pos, row.pid_neg)]
-            inbatch_teacher = ColbertTeacher.build(
-                colbert, train_set.corpus, training_pids, train_config.colbert_cache, train_config.colbert_cache_max_gb,
-                config.colbert_scale, config.bf16, passages=colbert_passages,
-            )
+        # the trained ColBERT teaches in-batch with the passage cache it re-ranked with
+        inbatch_teacher = build_colbert_teacher(
+            train_config, train_set.corpus, scored, model=colbert, passages=colbert_passages
+        )
         run_folder = train(
             train_config, train_set, scored, student=student, inbatch_teacher=inbatch_teacher, validation=validation
         )
@@ -280,7 +344,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         *_, rows[student_name] = _evaluate_trained(run_folder, "student", test_set, out, config)
         notes[student_name] = _steps_note(run_folder)
 
-    table = markdown_table(rows, notes)
+    table = results_table(rows, notes)
     timings = ", ".join(f"{name} {minutes:.1f} min" for name, minutes in stage.minutes.items())
     report = f"# Quickstart on {test_set.source} ({config.test_split}: {len(test_set.queries)} queries)\n\n{table}\n\nTime: {timings}.\n"
     with atomic_write(out / "results.md") as handle:
@@ -294,6 +358,10 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
 def _evaluate_trained(
     run_folder: Path, name: str, test_set: Dataset, out: Path, config: QuickstartConfig
 ) -> tuple[BertDot, DenseIndex, dict[str, float]]:
+    from tasb.evaluation import evaluate
+    from tasb.models.cards import write_card
+    from tasb.models.student import BertDot
+
     trained_path = str((run_folder / "model").resolve())
     model = BertDot.load(trained_path)
     index, test_run = _index_and_search(model, trained_path, test_set, out / f"index-{name}", config)
@@ -326,3 +394,17 @@ def _teaching(config: QuickstartConfig) -> str:
 
 def _weighted(weight: float, part: str) -> str:
     return part if weight == 1 else f"{weight:g} × {part}"
+
+
+@user_errors
+def command(
+    data: Annotated[Optional[str], typer.Option("--data", help="BEIR folder (default: scifact under $TASB_DATA_DIR)")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML with QuickstartConfig fields")] = None,
+    overrides: SetOpt = None,
+):
+    """SciFact end to end: BM25 → teacher → student → index → search → evaluate, in one table."""
+    settings = load_config(QuickstartConfig, config, overrides or [])
+    if data is not None:
+        settings.data = data
+    folder = run_quickstart(settings)
+    typer.echo(f"everything is in {folder}")

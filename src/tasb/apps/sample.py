@@ -2,8 +2,8 @@
 
 Writes one JSON line per batch and a PNG comparing Random with TAS-Balanced (paper Fig. 2): which margin
 ranges and margins their pairs come from, and in how many batches each cluster appears. Needs only the
-score file and the clusters file: no model, no text. It sits at the top, beside ``clusters``, because it joins
-sampling and evaluation (the plot), which do not know each other.
+score file and the clusters file: no model, no text. A command: it joins sampling and evaluation (the plot),
+which do not know each other.
 """
 
 from __future__ import annotations
@@ -11,48 +11,81 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Annotated, Any, Literal, Optional, Sequence
 
 import numpy as np
+import typer
 
-from tasb.config import SampleConfig
+from tasb.apps.command import from_options, user_errors
+from tasb.apps.options import text
+from tasb.config import AT_LEAST_1, SEED, PairSampling, check_config
 from tasb.data import read_clusters, read_scores
 from tasb.data.records import ScoredPair
 from tasb.errors import InputError
-from tasb.evaluation.plots import sampling_plot
 from tasb.fsutil import atomic_write
+from tasb.sampling import PairArrays, RandomSampler, build_sampler, margin_bins
 from tasb.sampling.checks import check_sampling_inputs
-from tasb.sampling.random_sampler import PairArrays, RandomSampler
-from tasb.sampling.tas import TASBalancedSampler, TASSampler, margin_bins
 
 NAMES = {"random": "Random", "tas": "TAS", "tas-balanced": "TAS-Balanced"}
 # without a clusters file, TAS-Balanced is compared with every query in this one cluster
 ONE_CLUSTER = "all"
 
 
-def plot_path(config: SampleConfig) -> Path:
-    """Where the PNG goes: ``config.plot``, or ``<out stem>.png`` next to ``config.out``."""
-    return Path(config.plot) if config.plot else Path(config.out).with_suffix(".png")
+@dataclasses.dataclass
+class SampleConfig(PairSampling):
+    """``tasb sample``: the batches a sampler composes from a teacher score file, written out to inspect."""
+
+    batch_size: int = 32
+    batches: int = 100
+    seed: int = 42
+    out: str = "batches.jsonl"
+    # "": <out stem>.png next to ``out``
+    plot: str = ""
+
+    limits = {"batch_size": AT_LEAST_1, "batches": AT_LEAST_1, "seed": SEED}
+
+    @property
+    def plot_path(self) -> Path:
+        """Where the PNG goes: ``plot``, or ``<out stem>.png`` next to ``out``."""
+        return Path(self.plot) if self.plot else Path(self.out).with_suffix(".png")
+
+    def validate(self) -> None:
+        """What can be refused before reading a file."""
+        if not self.teacher_scores:
+            raise InputError("teacher_scores", "the path of a teacher score file")
+        super().validate()
+        if Path(self.out).resolve() == self.plot_path.resolve():
+            raise InputError(self.plot_path, f"a plot path other than the batches file {self.out}", str(self.plot_path))
 
 
 def run_sampling(config: SampleConfig) -> dict[str, Any]:
     """Draw ``config.batches`` batches into ``config.out`` and the comparison plot (both whole or not at all); returns a summary."""
-    out, plot = Path(config.out), plot_path(config)
-    _check_settings(config, out, plot)
+    from tasb.evaluation import plots
+
+    check_config(config)
+    out, plot = Path(config.out), config.plot_path
     scores = read_scores(config.teacher_scores)
     clusters = read_clusters(config.clusters) if config.clusters else None
     arrays = PairArrays.from_pairs(scores)
-    _check_queries(config, arrays, clusters)
+    check_sampling_inputs(arrays.qids, config.batch_size, config.teacher_scores, clusters, config.clusters)
     bins = margin_bins(arrays.query_index, arrays.margins, config.margin_bins)
 
-    drawn = {config.sampler: draw(build_sampler(config, arrays, clusters), config.batches)}
+    def drawn_by(settings: SampleConfig, clusters: dict[str, str] | None) -> np.ndarray:
+        try:
+            sampler = build_sampler(
+                settings.sampler, arrays, config.batch_size, config.seed, clusters, settings.clusters_per_batch, config.margin_bins
+            )
+        except ValueError as err:
+            raise InputError(None, f"{settings.sampler} settings that fit {config.teacher_scores}", str(err)) from None
+        return draw(sampler, config.batches)
+
+    drawn = {config.sampler: drawn_by(config, clusters)}
     # the same seed and number of batches for both sides; a side that is the chosen sampler is its very stream
     if "random" not in drawn:
-        drawn["random"] = draw(build_sampler(dataclasses.replace(config, sampler="random"), arrays, clusters), config.batches)
+        drawn["random"] = drawn_by(dataclasses.replace(config, sampler="random"), clusters)
     if "tas-balanced" not in drawn:
         balanced = dataclasses.replace(config, sampler="tas-balanced", clusters_per_batch=config.clusters_per_batch if clusters else 1)
-        one_cluster = clusters or dict.fromkeys(arrays.qids, ONE_CLUSTER)
-        drawn["tas-balanced"] = draw(build_sampler(balanced, arrays, one_cluster), config.batches)
+        drawn["tas-balanced"] = drawn_by(balanced, clusters or dict.fromkeys(arrays.qids, ONE_CLUSTER))
 
     balanced_name = NAMES["tas-balanced"] if clusters else f"{NAMES['tas-balanced']} (one cluster)"
     compared = {NAMES["random"]: drawn["random"].ravel(), balanced_name: drawn["tas-balanced"].ravel()}
@@ -65,7 +98,7 @@ def run_sampling(config: SampleConfig) -> dict[str, Any]:
     with atomic_write(out) as handle:
         _write_batches(handle, drawn[config.sampler], scores, arrays, bins, labels)
         # inside the batches' block: a failing plot leaves neither file behind
-        sampling_plot(
+        plots.sampling_plot(
             plot, {name: arrays.margins[idx] for name, idx in compared.items()}, {name: bins[idx] for name, idx in compared.items()},
             config.margin_bins, cluster_usage=usage, usage_title=f"{NAMES[config.sampler]}: batches each cluster appears in", title=title,
         )
@@ -79,20 +112,6 @@ def run_sampling(config: SampleConfig) -> dict[str, Any]:
         "clusters": len(usage) if usage is not None else None,
         "bin_share": {name: (np.bincount(bins[idx], minlength=config.margin_bins) / len(idx)).tolist() for name, idx in compared.items()},
     }
-
-
-def build_sampler(config: SampleConfig, arrays: PairArrays, clusters: dict[str, str] | None) -> RandomSampler:
-    """``config.sampler`` over ``arrays``; settings that do not fit the data are the user's to fix."""
-    try:
-        if config.sampler == "random":
-            return RandomSampler.from_arrays(arrays, config.batch_size, config.seed)
-        if config.sampler == "tas":
-            return TASSampler.from_arrays(arrays, clusters, config.batch_size, config.clusters_per_batch, seed=config.seed)
-        return TASBalancedSampler.from_arrays(
-            arrays, clusters, config.batch_size, config.clusters_per_batch, config.margin_bins, seed=config.seed
-        )
-    except ValueError as err:
-        raise InputError(None, f"{config.sampler} settings that fit {config.teacher_scores}", str(err)) from None
 
 
 def draw(sampler: RandomSampler, batches: int) -> np.ndarray:
@@ -131,18 +150,26 @@ def _write_batches(
         handle.write(json.dumps({"batch": number, "pairs": pairs}) + "\n")
 
 
-def _check_settings(config: SampleConfig, out: Path, plot: Path) -> None:
-    """What can be refused before reading a file."""
-    if not config.teacher_scores:
-        raise InputError("teacher_scores", "the path of a teacher score file")
-    for name in ("batch_size", "batches", "clusters_per_batch", "margin_bins"):
-        if getattr(config, name) < 1:
-            raise InputError(name, "at least 1", repr(getattr(config, name)))
-    if config.sampler != "random" and not config.clusters:
-        raise InputError("clusters", f"a clusters file (qid<TAB>cluster, e.g. from tasb cluster) for sampler {config.sampler}", "none")
-    if out.resolve() == plot.resolve():
-        raise InputError(plot, f"a plot path other than the batches file {out}", str(plot))
-
-
-def _check_queries(config: SampleConfig, arrays: PairArrays, clusters: dict[str, str] | None) -> None:
-    check_sampling_inputs(arrays.qids, config.batch_size, config.teacher_scores, clusters, config.clusters)
+@user_errors
+def command(
+    teacher_scores: Annotated[Path, typer.Option("--teacher-scores", help="score file: score_pos score_neg qid pid_pos pid_neg")],
+    clusters: Annotated[Optional[Path], typer.Option("--clusters", help="qid<TAB>cluster (tasb cluster's clusters.tsv); tas and tas-balanced need it")] = None,
+    sampler: Annotated[Literal["random", "tas", "tas-balanced"], typer.Option(help="random (eq. 9), tas (eq. 11) or tas-balanced (eq. 13)")] = "random",
+    batch_size: Annotated[int, typer.Option(help="pairs per batch, each of another query")] = 32,
+    batches: Annotated[int, typer.Option(help="batches to draw")] = 100,
+    seed: Annotated[int, typer.Option(help="the samplers' seed: the same seed draws the same batches")] = 42,
+    clusters_per_batch: Annotated[int, typer.Option(help="the paper's n: clusters a batch is drawn from")] = 1,
+    margin_bins: Annotated[int, typer.Option(help="the paper's h: margin ranges per query")] = 10,
+    out: Annotated[Path, typer.Option("--out", help="JSON lines, one batch each")] = Path("batches.jsonl"),
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG: Random vs TAS-Balanced margins, cluster usage; default <out stem>.png")] = None,
+):
+    """Draw batches from a teacher score file (no model, no text) into JSON lines, with a plot of Random vs TAS-Balanced."""
+    config = from_options(
+        SampleConfig, teacher_scores=str(teacher_scores), clusters=text(clusters) or "", sampler=sampler, batch_size=batch_size,
+        batches=batches, seed=seed, clusters_per_batch=clusters_per_batch, margin_bins=margin_bins, out=str(out), plot=text(plot) or "",
+    )
+    summary = run_sampling(config)
+    typer.echo(f"wrote {summary['out']} ({batches} batches of {batch_size} pairs, {sampler}) and {summary['plot']}")
+    typer.echo("share of sampled pairs per margin bin (0: smallest margins):")
+    for name, shares in summary["bin_share"].items():
+        typer.echo(f"  {name:<28}" + " ".join(f"{share:.2f}" for share in shares))

@@ -20,9 +20,9 @@ from tasb import __version__
 from tasb.config.ranges import FieldError
 from tasb.errors import InputError
 from tasb.fsutil import atomic_write
+from tasb.layout import VERSION_KEY
 
 C = TypeVar("C")
-VERSION_KEY = "tasb_version"
 
 
 def _field_types(cls: type) -> dict[str, Any]:

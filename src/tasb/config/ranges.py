@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from typing import Any
+from typing import Any, Iterator
 
 from tasb.errors import InputError
 
@@ -60,18 +60,31 @@ class FieldError(InputError):
 
 
 class Checked:
-    """A config whose numeric fields are checked whenever it is built, whoever builds it.
+    """A config whose numeric fields are checked whenever it is built, whoever builds it, and whose rules are
+    checked before a run.
 
     ``limits`` maps each numeric field to its ``Range`` (None is always admitted where a field may be None; a
-    list or mapping has each of its numbers checked). Cross-field rules stay with the code that needs them."""
+    list or mapping has each of its numbers checked); a config composed of sections (its base classes) takes
+    theirs too, its own winning. ``validate`` holds the rules no single field can say: settings that contradict
+    each other or that a run cannot do without (defaults need not pass them); ``check_config`` runs it."""
 
     limits: typing.ClassVar[dict[str, Range]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        merged: dict[str, Range] = {}
+        for base in reversed(cls.__mro__[1:]):
+            merged.update(base.__dict__.get("limits", {}))
+        cls.limits = {**merged, **cls.__dict__.get("limits", {})}
 
     def __post_init__(self) -> None:
         for name, limit in self.limits.items():
             for key, value in _numbers(name, getattr(self, name)):
                 if not limit.admits(value):
                     raise FieldError(key, limit.describe(value), value)
+
+    def validate(self) -> None:
+        """Refuse settings that cannot run together, naming their keys; nothing by default."""
 
 
 def _numbers(key: str, value: Any):
@@ -86,8 +99,16 @@ def _numbers(key: str, value: Any):
         yield key, value
 
 
-def check_config(config: Any, prefix: str = "") -> None:
-    """Check ``config`` and every section in it again: fields may have been set after it was built."""
+def check_config(config: Any) -> None:
+    """Check ``config`` and every section in it again (fields may have been set after it was built), then their
+    rules, a config's before its sections'."""
+    _check_ranges(config, "")
+    for section in _sections(config):
+        if isinstance(section, Checked):
+            section.validate()
+
+
+def _check_ranges(config: Any, prefix: str) -> None:
     try:
         if isinstance(config, Checked):
             config.__post_init__()
@@ -98,4 +119,14 @@ def check_config(config: Any, prefix: str = "") -> None:
         sections = enumerate(value) if isinstance(value, list) else [(None, value)]
         for i, item in sections:
             if dataclasses.is_dataclass(item):
-                check_config(item, f"{prefix}{field.name}{'' if i is None else f'[{i}]'}.")
+                _check_ranges(item, f"{prefix}{field.name}{'' if i is None else f'[{i}]'}.")
+
+
+def _sections(config: Any) -> Iterator[Any]:
+    """``config`` and every section nested in it, each before its own sections."""
+    yield config
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        for item in value if isinstance(value, list) else [value]:
+            if dataclasses.is_dataclass(item):
+                yield from _sections(item)

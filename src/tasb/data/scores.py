@@ -71,9 +71,9 @@ def checked_weights(weights: Sequence[float] | None, count: int, member: str) ->
     """One non-negative weight per ``member`` with a positive sum; none given means all equal."""
     weights = list(weights) if weights else [1.0] * count
     if len(weights) != count:
-        raise InputError("--weight", f"one weight per {member} ({count})", f"{len(weights)} weights")
+        raise InputError("weights", f"one weight per {member} ({count})", f"{len(weights)} weights")
     if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
-        raise InputError("--weight", "finite non-negative weights with a positive sum", str(weights))
+        raise InputError("weights", "finite non-negative weights with a positive sum", str(weights))
     return weights
 
 

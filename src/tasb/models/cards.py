@@ -28,14 +28,13 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from tasb.fsutil import atomic_write, write_json
-from tasb.models.resolve import TASB_META
+from tasb.layout import MODEL_CARD, MODEL_META
 
 __all__ = [
     "colbert_card", "cross_encoder_card", "hub_id", "logged_training", "render_card", "render_section", "student_card",
     "write_card",
 ]
 
-CARD = "README.md"
 BEGIN = "<!-- tasb card: begin (written by tasb; rewritten with the card) -->"
 END = "<!-- tasb card: end -->"
 
@@ -67,7 +66,7 @@ def write_card(folder: str | Path, info: Mapping[str, Any] | None = None, merge:
     Returns the card's path.
     """
     folder = Path(folder)
-    meta_path = folder / TASB_META
+    meta_path = folder / MODEL_META
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     card_info = _merged(meta.get("card", {}), info or {}) if merge else dict(info or {})
     if card_info != meta.get("card", {}) and meta_path.is_file():
@@ -75,7 +74,7 @@ def write_card(folder: str | Path, info: Mapping[str, Any] | None = None, merge:
     st_config = folder / "config_sentence_transformers.json"
     if st_config.is_file():  # which sentence-transformers class the folder loads as: how its card says to use it
         meta = {**meta, "model_type": json.loads(st_config.read_text(encoding="utf-8")).get("model_type")}
-    path = folder / CARD
+    path = folder / MODEL_CARD
     existing = path.read_text(encoding="utf-8") if path.is_file() else None
     text = render_card(meta, card_info) if existing is None else _spliced(existing, render_section(meta, card_info))
     with atomic_write(path) as handle:

@@ -34,9 +34,10 @@ from torch import Tensor
 
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
+from tasb.layout import MODEL_META
 from tasb.models.cards import write_card
-from tasb.models.resolve import TASB_META, loading, read_tasb_meta, resolve_model, transformer_folder
 from tasb.models.inference import autocast
+from tasb.models.resolve import loading, read_tasb_meta, resolve_model, transformer_folder
 
 DEFAULT_DIM = 128
 # the two sides of late interaction, as sentence-transformers names them (its "task")
@@ -297,7 +298,7 @@ class ColBERT:
                 "query_max_length": self.query_max_length,
                 "passage_max_length": self.passage_max_length,
             }
-            (tmp / TASB_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            (tmp / MODEL_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             write_card(tmp, card)
 
 

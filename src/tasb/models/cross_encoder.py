@@ -17,9 +17,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
+from tasb.layout import MODEL_META
 from tasb.models.cards import write_card
-from tasb.models.resolve import TASB_META, loading, read_tasb_meta, resolve_model, transformer_folder
 from tasb.models.inference import batched_inference
+from tasb.models.resolve import loading, read_tasb_meta, resolve_model, transformer_folder
 
 DEFAULT_MAX_LENGTH = 256
 # sentence-transformers' CrossEncoder squashes single-label scores with a sigmoid unless the folder names
@@ -109,5 +110,5 @@ class BertCat:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             meta = {"architecture": "BERT_CAT", "max_length": self.max_length}
-            (tmp / TASB_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            (tmp / MODEL_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             write_card(tmp, card)

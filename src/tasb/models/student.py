@@ -20,9 +20,10 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
 from tasb.fsutil import atomic_dir
+from tasb.layout import MODEL_META
 from tasb.models.cards import hub_id, write_card
-from tasb.models.resolve import TASB_META, loading, read_tasb_meta, resolve_model
 from tasb.models.inference import batched_inference
+from tasb.models.resolve import loading, read_tasb_meta, resolve_model
 
 Pooling_ = Literal["cls", "mean"]
 
@@ -181,7 +182,7 @@ class BertDot:
                 "query_max_length": self.query_max_length,
                 "passage_max_length": self.passage_max_length,
             }
-            (tmp / TASB_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            (tmp / MODEL_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             write_card(tmp, {"base_model": self.base_model, **(card or {})})
 
 

@@ -14,9 +14,7 @@ import numpy as np
 from tasb.config import IndexConfig
 from tasb.errors import InputError
 
-FAISS_FILE = "faiss.index"
-
-__all__ = ["FAISS_FILE", "build_ann", "configure", "recall_against_exact", "resolved_settings"]
+__all__ = ["build_ann", "configure", "recall_against_exact", "resolved_settings"]
 
 
 def resolved_settings(config: IndexConfig, count: int, dim: int) -> dict:

@@ -8,29 +8,18 @@ Reciprocal rank fusion (Cormack et al., 2009) needs no scores: ``sum_runs w / (k
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
 
-from tasb.config import FuseConfig
-from tasb.data.readers import read_run
 from tasb.data.records import Run
 from tasb.data.scores import checked_weights, normalize_per_query
-from tasb.data.writers import ranked, write_run
+from tasb.data.writers import ranked
 from tasb.errors import InputError
 
 Normalization = Literal["min-max", "z-score"]
 
-__all__ = ["fuse", "fuse_files", "interpolate", "reciprocal_rank_fusion"]
-
-
-def fuse_files(config: FuseConfig) -> Path:
-    """Read ``config.runs``, fuse them, write the top-``depth`` of each query to ``config.out``."""
-    runs = [read_run(path) for path in config.runs]
-    fused = fuse(runs, config.method, config.weights, config.normalization, config.rrf_k)
-    write_run(fused, config.out, tag=f"fused-{config.method}", k=config.depth)
-    return Path(config.out)
+__all__ = ["fuse", "interpolate", "reciprocal_rank_fusion"]
 
 
 def fuse(
@@ -64,7 +53,7 @@ def interpolate(runs: Sequence[Run], weights: Sequence[float] | None = None, nor
 def reciprocal_rank_fusion(runs: Sequence[Run], weights: Sequence[float] | None = None, k: int = 60) -> Run:
     """``sum_i w_i / (k + rank_i)`` with 1-based ranks; a run that did not retrieve a passage adds nothing."""
     if k < 0:
-        raise InputError("--rrf-k", "a non-negative constant k", str(k))
+        raise InputError("rrf_k", "a non-negative constant k", str(k))
     weights = _weights(runs, weights)
     fused: Run = {}
     for qid in _queries(runs):

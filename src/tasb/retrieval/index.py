@@ -23,16 +23,12 @@ from tasb.config import IndexConfig
 from tasb.data.records import Corpus, Queries, Run
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir, link_or_copy
+from tasb.layout import CHECKSUMMED, EMBEDDINGS, FAISS_INDEX, IDS, META
 from tasb.models.student import BertDot
 from tasb.outputs import check_folder
-from tasb.retrieval.ann import FAISS_FILE, build_ann, configure, recall_against_exact, resolved_settings
+from tasb.retrieval.ann import build_ann, configure, recall_against_exact, resolved_settings
 
 FORMAT = 1
-EMBEDDINGS = "embeddings.npy"
-IDS = "ids.txt"
-META = "meta.json"
-# files whose sha256 meta.json records (faiss.index only for approximate indexes)
-CHECKSUMMED = (EMBEDDINGS, IDS, FAISS_FILE)
 
 
 def build_index(
@@ -124,7 +120,7 @@ def reindex(source: "DenseIndex", out_dir: str | Path, ann: IndexConfig | None =
 def _finish_folder(folder: Path, vectors: np.ndarray, meta: dict) -> None:
     if meta["index_type"] != "flat":
         ann = build_ann(np.ascontiguousarray(vectors, dtype=np.float32), meta["index_type"], meta["ann"])
-        faiss.write_index(ann, str(folder / FAISS_FILE))
+        faiss.write_index(ann, str(folder / FAISS_INDEX))
     checksums = {name: file_sha256(folder / name) for name in CHECKSUMMED if (folder / name).is_file()}
     (folder / META).write_text(json.dumps({**meta, "checksums": checksums}, indent=2) + "\n", encoding="utf-8")
 
@@ -257,7 +253,7 @@ class DenseIndex:
         return self._faiss
 
     def _read_ann(self, index_type: str) -> faiss.Index:
-        path = self.path / FAISS_FILE
+        path = self.path / FAISS_INDEX
         if not path.is_file():
             raise InputError(path, f"the {index_type} index meta.json names", "no such file")
         try:

@@ -13,19 +13,34 @@ import gc
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import faiss
 import numpy as np
 import torch
 
-from tasb.config import LatencyConfig
-from tasb.data import read_queries
-from tasb.errors import InputError
-from tasb.retrieval.index import DenseIndex, faiss_search, load_index_model
+from tasb.retrieval.index import faiss_search
 
 Encode = Callable[[list[str]], np.ndarray]
 SYNTHETIC_CHUNK = 100_000
+
+
+class TimingBudget(Protocol):
+    """How long each batch size is timed: ``warmup`` untimed batches, then at least ``min_repeats`` and
+    ``seconds``, at most ``max_repeats``."""
+
+    seconds: float
+    min_repeats: int
+    max_repeats: int
+    warmup: int
+
+
+class LatencySettings(TimingBudget, Protocol):
+    """What a measurement of one index asks: the budget per batch size, the batch sizes, k, the batches' seed."""
+
+    batch_sizes: list[int]
+    k: int
+    seed: int
 
 
 @dataclass
@@ -48,49 +63,8 @@ class Timings:
         }
 
 
-def check_settings(config: LatencyConfig) -> None:
-    """Refuse settings that cannot produce a measurement, before anything is loaded."""
-    if not config.index:
-        raise InputError("--index", "an index folder from `tasb index`")
-    if not config.queries:
-        raise InputError("--queries", "a query file (TSV qid<TAB>text or BEIR JSONL) whose texts are timed")
-    if not config.batch_sizes or min(config.batch_sizes) < 1:
-        raise InputError("--batch-size", "batch sizes of at least 1", str(config.batch_sizes))
-    if config.k < 1:
-        raise InputError("--k", "k >= 1", str(config.k))
-    if config.min_repeats < 1 or config.max_repeats < config.min_repeats:
-        raise InputError("--set", "1 <= min_repeats <= max_repeats", f"{config.min_repeats}, {config.max_repeats}")
-    if config.synthetic < 0 or config.warmup < 0 or config.seconds < 0:
-        raise InputError("--set", "synthetic, warmup and seconds >= 0", f"{config.synthetic}, {config.warmup}, {config.seconds}")
-
-
-def run_latency(config: LatencyConfig) -> dict:
-    """Table 1 figures for the index folder and, unless ``synthetic`` is 0, a flat index of random vectors."""
-    check_settings(config)
-    dense = DenseIndex.load(config.index)
-    model = load_index_model(dense, config.model)
-    texts = list(read_queries(config.queries).values())
-    bf16 = dense.meta["bf16"] if config.bf16 is None else config.bf16
-
-    def encode(batch: list[str]) -> np.ndarray:
-        return model.encode_queries(batch, batch_size=len(batch), bf16=bf16)
-
-    index_type = dense.meta.get("index_type", "flat")
-    searcher = dense.searcher()
-    results = {
-        "k": config.k,
-        "bf16": bf16,
-        "queries": len(texts),
-        "systems": {"index": _measure(searcher, index_type, encode, texts, config, str(dense.path))},
-    }
-    if config.synthetic:
-        synthetic = synthetic_flat_index(config.synthetic, dense.meta["dim"], config.seed)
-        results["systems"]["synthetic"] = _measure(synthetic, "flat", encode, texts, config, f"{config.synthetic:,} random vectors")
-        del synthetic
-    return results
-
-
-def _measure(searcher: faiss.Index, index_type: str, encode: Encode, texts: list[str], config: LatencyConfig, name: str) -> dict:
+def measure(searcher: faiss.Index, index_type: str, encode: Encode, texts: list[str], config: LatencySettings, name: str) -> dict:
+    """``searcher`` timed at each batch size, encoding and search apart; a flat index also against its memory bound."""
     rng = np.random.default_rng(config.seed)
     k = min(config.k, searcher.ntotal)
     batches = {str(size): time_batches(encode, searcher, texts, size, k, config, rng).summary() for size in config.batch_sizes}
@@ -112,7 +86,7 @@ def _measure(searcher: faiss.Index, index_type: str, encode: Encode, texts: list
 
 
 def time_batches(
-    encode: Encode, searcher: faiss.Index, texts: list[str], size: int, k: int, config: LatencyConfig, rng: np.random.Generator
+    encode: Encode, searcher: faiss.Index, texts: list[str], size: int, k: int, config: TimingBudget, rng: np.random.Generator
 ) -> Timings:
     """Encode and search random batches of ``size`` texts: ``warmup`` untimed, then at least ``min_repeats``
     and ``seconds``, at most ``max_repeats``."""
@@ -183,23 +157,3 @@ def read_bandwidth(array: np.ndarray, rounds: int = 5) -> float:
     finally:
         torch.set_num_threads(threads)
     return array.nbytes / best
-
-
-def markdown_table(results: dict) -> str:
-    """The figures as Table 1 rows: one per index and batch size."""
-    lines = [
-        "| index | passages | batch | encode avg / p99 ms | search avg / p99 ms | total avg / p99 ms | one query repeated: avg / p99 ms "
-        "| search ÷ memory bound |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for system in results["systems"].values():
-        for size, row in system["batches"].items():
-            ratio = f"{row['bandwidth_ratio']:.2f}" if "bandwidth_ratio" in row else ""
-            same = f"{row['same_query_avg_ms']:.1f} / {row['same_query_p99_ms']:.1f}" if "same_query_avg_ms" in row else ""
-            lines.append(
-                f"| {system['type']}: {system['name']} | {system['passages']:,} | {size} "
-                f"| {row['encode_avg_ms']:.1f} / {row['encode_p99_ms']:.1f} "
-                f"| {row['search_avg_ms']:.1f} / {row['search_p99_ms']:.1f} "
-                f"| {row['avg_ms']:.1f} / {row['p99_ms']:.1f} | {same} | {ratio} |"
-            )
-    return "\n".join(lines)

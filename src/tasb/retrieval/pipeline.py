@@ -12,10 +12,10 @@ from collections import defaultdict
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
-from tasb.config import PipelineConfig
+from tasb.config import PipelineConfig, check_config
 from tasb.data.records import Corpus, Queries, Run
 from tasb.data.writers import ranked
-from tasb.errors import InputError
+from tasb.errors import InputError, named
 from tasb.retrieval.fusion import fuse
 from tasb.retrieval.rerank import rerank
 
@@ -62,32 +62,18 @@ class Components:
 
         key = (tuple(config.rerank), tuple(config.rerank_weights), config.bf16, config.rerank_cache)
         if key not in self._rerankers:
-            self._rerankers[key] = build_scorer(
-                config.rerank, config.rerank_weights or None, self.corpus, bf16=config.bf16, reuse_passages=config.rerank_cache
-            )
+            with named({"specs": "rerank", "weights": "rerank_weights"}):
+                self._rerankers[key] = build_scorer(
+                    config.rerank, config.rerank_weights or None, self.corpus, bf16=config.bf16, reuse_passages=config.rerank_cache
+                )
         return self._rerankers[key]
-
-
-def check_pipeline(config: PipelineConfig) -> None:
-    """Refuse a pipeline that cannot run, naming its field, before anything is loaded."""
-    where = f"pipeline {config.name!r}" if config.name else "pipeline"
-    if not config.index and not config.bm25:
-        raise InputError(where, "a first stage: index (a dense index folder) and/or bm25: true")
-    if config.depth < 0 or bool(config.depth) != bool(config.rerank):
-        raise InputError(where, "rerank models with a depth >= 1, or neither", f"depth {config.depth}, rerank {config.rerank}")
-    if config.k < 1:
-        raise InputError(where, "k >= 1", str(config.k))
-    if config.fusion_weights and len(config.fusion_weights) != 2:
-        raise InputError(where, "two fusion_weights: dense, then BM25", str(config.fusion_weights))
-    if config.rerank_weights and len(config.rerank_weights) != len(config.rerank):
-        raise InputError(where, f"one rerank_weight per rerank model ({len(config.rerank)})", str(config.rerank_weights))
 
 
 class Pipeline:
     """Query texts in, the top-``k`` passages out; ``times`` collects seconds per call and stage."""
 
     def __init__(self, config: PipelineConfig, components: Components):
-        check_pipeline(config)
+        check_config(config)
         self.config = config
         self.corpus = components.corpus
         self._bm25 = components.bm25(config.bm25_k1, config.bm25_b) if config.bm25 else None

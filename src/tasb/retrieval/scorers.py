@@ -159,7 +159,7 @@ def parse_teacher_spec(spec: str) -> tuple[str, str]:
     kind, sep, model = spec.partition(":")
     if sep and kind in ("ce", "dot", "colbert"):
         if not model:
-            raise InputError("--teacher", f"a model after '{kind}:'", spec)
+            raise InputError("specs", f"a model after '{kind}:'", spec)
         return kind, model
     return "ce", spec
 
@@ -172,12 +172,13 @@ def build_scorer(
     bf16: bool = True,
     reuse_passages: bool = True,
 ) -> Scorer:
-    """One scorer, or a weighted ensemble, from ``--teacher`` specs (``reuse_passages``: see :class:`ColbertScorer`)."""
+    """One scorer, or a weighted ensemble, from teacher or re-ranker ``specs`` (see :func:`parse_teacher_spec`) and their
+    ``weights``; the one place a spec becomes a scorer (``reuse_passages``: see :class:`ColbertScorer`)."""
     if not specs:
-        raise InputError("--teacher", "at least one teacher (a cross-encoder folder, bm25, dot:MODEL or colbert:MODEL)")
+        raise InputError("specs", "at least one scorer (a cross-encoder folder, bm25, dot:MODEL or colbert:MODEL)")
     weights = weights or [1.0] * len(specs)
     if len(weights) != len(specs):
-        raise InputError("--weight", f"one weight per --teacher ({len(specs)})", str(len(weights)))
+        raise InputError("weights", f"one weight per scorer spec ({len(specs)})", str(len(weights)))
     members: list[Scorer] = []
     for spec in specs:
         kind, model = parse_teacher_spec(spec)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 import shutil
 from pathlib import Path
 from typing import Callable, Iterable, Literal, Sequence
@@ -24,13 +23,11 @@ from tasb.config import IndexConfig
 from tasb.data.records import Corpus
 from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
+from tasb.layout import EMBEDDINGS, IDS, META, SHARD_NAME, shard_dir, shards_dir
 from tasb.models.student import BertDot
 from tasb.retrieval.ann import resolved_settings
 from tasb.retrieval.index import (
-    EMBEDDINGS,
     ENCODER_KEYS,
-    IDS,
-    META,
     DenseIndex,
     _check_pids,
     _finish_folder,
@@ -45,37 +42,13 @@ from tasb.retrieval.index import (
 SHARD_KEYS = ("format", *(key for key in ENCODER_KEYS if key != "model"), "corpus_count", "corpus_digest")
 # passages encoded per call: the most vectors held in memory while a shard is written
 ENCODE_CHUNK = 10_000
-_SHARD_NAME = re.compile(r"shard-(\d+)-of-(\d+)")
-_SPEC = re.compile(r"(\d+|all)/(\d+)")
 
 Status = Literal["done", "written", "replaced"]
-
-
-def parse_shard_spec(spec: str) -> tuple[int | None, int]:
-    """``"i/N"`` as ``(i, N)``; ``"all/N"`` as ``(None, N)``."""
-    match = _SPEC.fullmatch(spec.strip())
-    expected = "i/N (shard i of N, 0 <= i < N) or all/N"
-    if not match:
-        raise InputError("--shard", expected, spec)
-    n = int(match.group(2))
-    shard = None if match.group(1) == "all" else int(match.group(1))
-    if n < 1 or (shard is not None and shard >= n):
-        raise InputError("--shard", expected, spec)
-    return shard, n
 
 
 def shard_range(shard: int, n: int, count: int) -> range:
     """Corpus positions of shard ``shard`` of ``n``: contiguous, so merging is concatenation in corpus order."""
     return range(shard * count // n, (shard + 1) * count // n)
-
-
-def shards_dir(out_dir: str | Path) -> Path:
-    out_dir = Path(out_dir)
-    return out_dir.with_name(f"{out_dir.name}.shards")
-
-
-def shard_dir(out_dir: str | Path, shard: int, n: int) -> Path:
-    return shards_dir(out_dir) / f"shard-{shard:05d}-of-{n:05d}"
 
 
 def corpus_digest(corpus: Corpus, pids: list[str]) -> str:
@@ -146,7 +119,7 @@ def encode_shards(
     wanted = list(range(n) if shards is None else shards)
     for shard in wanted:
         if not 0 <= shard < n:
-            raise InputError("--shard", f"a shard from 0 to {n - 1} of {n}", str(shard))
+            raise InputError("shard", f"a shard from 0 to {n - 1} of {n}", str(shard))
     sharding = _Sharding(model, corpus, pids, Path(out_dir), n, encoder_meta(model, model_name, bf16), corpus_digest(corpus, pids), batch_size)
     statuses: dict[int, Status] = {}
     for shard in wanted:
@@ -231,14 +204,14 @@ def _check_split(n: int, count: int) -> None:
         raise InputError(None, "a corpus with at least one passage", "an empty corpus")
     # an empty shard would be an empty .npy, which cannot be memory-mapped
     if not 1 <= n <= count:
-        raise InputError("--shard", f"from 1 to {count} shards (one passage at least in each)", str(n))
+        raise InputError("shard", f"from 1 to {count} shards (one passage at least in each)", str(n))
 
 
 def _split_on_disk(out_dir: Path) -> int:
     folder = shards_dir(out_dir)
     if not folder.is_dir():
         raise InputError(folder, "shard folders from `tasb index --shard i/N`", "no such folder")
-    splits = sorted({int(match.group(2)) for match in (_SHARD_NAME.fullmatch(path.name) for path in folder.iterdir()) if match})
+    splits = sorted({int(match.group(2)) for match in (SHARD_NAME.fullmatch(path.name) for path in folder.iterdir()) if match})
     if not splits:
         raise InputError(folder, "shard folders (shard-I-of-N) from `tasb index --shard i/N`", "none")
     if len(splits) > 1:

@@ -2,6 +2,7 @@
 
 Random (eq. 9), TAS (eq. 11) and TAS-Balanced (eq. 13) differ only in how a batch's queries and each
 query's pair are drawn; all of them hand out ``pairs`` indices (``next_indices``) or the pairs themselves.
+``build_sampler`` makes the one a config names.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 
 from tasb.data.records import ScoredPair
+from tasb.sampling.factory import SAMPLERS, build_sampler
 from tasb.sampling.random_sampler import PairArrays, RandomSampler
 from tasb.sampling.tas import TASBalancedSampler, TASSampler, margin_bins
 
@@ -32,4 +34,6 @@ class BatchSampler(Protocol):
     def load_state(self, state: dict[str, Any]) -> None: ...
 
 
-__all__ = ["BatchSampler", "PairArrays", "RandomSampler", "TASBalancedSampler", "TASSampler", "margin_bins"]
+__all__ = [
+    "SAMPLERS", "BatchSampler", "PairArrays", "RandomSampler", "TASBalancedSampler", "TASSampler", "build_sampler", "margin_bins",
+]

@@ -21,9 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
 
-from tasb.config import ServeConfig
+from tasb.config import ServeConfig, check_config
 from tasb.data import load_corpus, ranked
-from tasb.errors import InputError
 from tasb.retrieval.pipeline import Components, Pipeline
 from tasb.serve.batcher import Hits, MicroBatcher
 from tasb.serve.limits import BodySizeLimit
@@ -85,7 +84,7 @@ class SearchService:
     """The pipelines one server runs: dense alone, fused with BM25, each re-ranked, as far as configured."""
 
     def __init__(self, config: ServeConfig):
-        check_settings(config)
+        check_config(config)
         self.config = config
         self.corpus = load_corpus(config.data, config.corpus)
         components = Components(self.corpus)
@@ -138,24 +137,6 @@ def _shown_name(model: str) -> str:
     return path.name or model
 
 
-def check_settings(config: ServeConfig) -> None:
-    """Refuse limits that would turn every request away, naming the field, before anything is loaded."""
-    if not config.pipeline.index:
-        raise InputError("--index", "a dense index folder to serve")
-    positive = ("max_k", "max_query_chars", "max_batch_queries", "max_results_per_request", "max_body_bytes", "batch_size")
-    for name in positive:
-        if getattr(config, name) < 1:
-            raise InputError(name, "a value of at least 1", str(getattr(config, name)))
-    if not 1 <= config.default_k <= config.max_k:
-        raise InputError("default_k", f"a value between 1 and max_k ({config.max_k})", str(config.default_k))
-    if config.default_k > config.max_results_per_request:
-        # a request leaving k unset would be refused
-        limit = f"a value of at most max_results_per_request ({config.max_results_per_request})"
-        raise InputError("default_k", limit, str(config.default_k))
-    if config.batch_wait_ms < 0:
-        raise InputError("batch_wait_ms", "a wait of 0 ms or more", str(config.batch_wait_ms))
-
-
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     # FastAPI's own handler echoes the offending input, which may not be JSON-encodable (NaN, lone surrogates)
     errors = [
@@ -172,7 +153,7 @@ def _encodable(part: object) -> object:
 
 def create_app(config: ServeConfig, service: SearchService | None = None) -> FastAPI:
     """The FastAPI app; ``service`` defaults to loading everything ``config`` names."""
-    check_settings(config)  # the limits below are this config's, whichever config loaded the service
+    check_config(config)  # the limits below are this config's, whichever config loaded the service
     service = service or SearchService(config)
     batcher = MicroBatcher(service.run_batch, max_size=config.batch_size, wait_ms=config.batch_wait_ms)
     started = time.monotonic()

@@ -14,7 +14,9 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor
 
-from tasb.data.records import Corpus
+from tasb.config import TrainConfig
+from tasb.data.records import Corpus, ScoredPair
+from tasb.errors import InputError
 from tasb.models.colbert import ColBERT, PassageTokenCache, maxsim, pad_token_vectors
 from tasb.models.inference import autocast
 
@@ -66,3 +68,23 @@ class ColbertTeacher:
             else:
                 passages = self.model.passage_tokens([self.corpus[pid] for pid in pids])
             return maxsim(queries, passages).float() * self.scale
+
+
+def build_colbert_teacher(
+    config: TrainConfig, corpus: Corpus, pairs: Sequence[ScoredPair], model: ColBERT | None = None,
+    passages: PassageTokenCache | None = None,
+) -> ColbertTeacher | None:
+    """The in-batch teacher ``config`` asks for, over the passages of ``pairs``; None in pairwise mode.
+
+    ``model`` (default: the ColBERT folder ``config.colbert_teacher``) keeps the passage cache ``config.colbert_cache``
+    asks for; ``passages``, a cache of the same model, is reused and extended."""
+    if config.teacher_mode == "pairwise":
+        return None
+    if model is None:
+        if not config.colbert_teacher:
+            raise InputError("colbert_teacher", f"a ColBERT folder (teacher_mode {config.teacher_mode} needs one)")
+        model = ColBERT.for_scoring(config.colbert_teacher)
+    pids = [pid for row in pairs for pid in (row.pid_pos, row.pid_neg)]
+    return ColbertTeacher.build(
+        model, corpus, pids, config.colbert_cache, config.colbert_cache_max_gb, config.colbert_scale, config.bf16, passages=passages
+    )

@@ -10,19 +10,20 @@ judgments teach what a teacher trained on them cannot pass on (docs/student.md).
 
 from __future__ import annotations
 
+import logging
 from functools import partial
-from typing import Literal, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from tasb.config import InBatchLossName, TeacherMode, Teaching
 from tasb.data.records import Qrels, ScoredPair
 from tasb.models.student import BertDot
 from tasb.training.inbatch import INBATCH_LOSSES, inbatch_margin_mse, student_scores
 from tasb.training.losses import contrastive, margin_mse
 
-TeacherMode = Literal["pairwise", "in-batch", "dual"]
-InBatchLossName = Literal["margin-mse", "kldiv", "listnet", "lambdaloss"]
+logger = logging.getLogger(__name__)
 
 
 class DualLoss(nn.Module):
@@ -142,3 +143,15 @@ def label_masks(batch: Sequence[ScoredPair], qrels: Qrels, device: torch.device)
     judged = torch.tensor([pair.pid_pos in rel for pair, rel in zip(batch, relevant)], device=device)
     also = torch.tensor([[pid in rel and column != row for column, pid in enumerate(pids)] for row, rel in enumerate(relevant)], device=device)
     return judged, also
+
+
+def build_loss(teaching: Teaching, student: BertDot, qrels: Qrels, source: str = "") -> DualLoss:
+    """The loss ``teaching`` describes for ``student``; the label part only where ``qrels`` hold judgments to teach."""
+    contrastive_weight = teaching.contrastive_weight
+    if contrastive_weight > 0 and not any(grade > 0 for judged in qrels.values() for grade in judged.values()):
+        logger.warning("%s holds no relevance judgments: training without the label part (contrastive_weight)", source or "the dataset")
+        contrastive_weight = 0.0
+    return DualLoss(
+        student, teaching.teacher_mode, teaching.inbatch_loss, teaching.alpha, teaching.score_scale,
+        contrastive_weight, teaching.contrastive_scale, teaching.pairwise_weight,
+    )

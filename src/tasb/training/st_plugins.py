@@ -21,7 +21,7 @@ query and the passage ids of each row from ``pairs`` by that number.
 from __future__ import annotations
 
 import functools
-from typing import Any, Hashable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Hashable, Iterator, Mapping, Sequence
 
 import torch
 from datasets import Dataset as HFDataset
@@ -29,13 +29,12 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.sampler import DefaultBatchSampler
 from torch import Tensor, nn
 
+from tasb.config import InBatchLossName, Sampler, TeacherMode
 from tasb.data.records import Corpus, Qrels, Queries, ScoredPair
 from tasb.models.student import BertDot
-from tasb.sampling import RandomSampler, TASBalancedSampler, TASSampler
-from tasb.training.dual import DualLoss, InBatchLossName, TeacherMode, label_masks, passage_ids
+from tasb.sampling import RandomSampler, build_sampler
 from tasb.training.colbert_teacher import ColbertTeacher
-
-SamplerName = Literal["random", "tas", "tas-balanced"]
+from tasb.training.dual import DualLoss, label_masks, passage_ids
 
 
 def pairs_dataset(pairs: Sequence[ScoredPair], queries: Queries, corpus: Corpus) -> HFDataset:
@@ -68,7 +67,7 @@ class TASBatchSampler(DefaultBatchSampler):
         seed: int = 0,
         *,
         pairs: Sequence[ScoredPair],
-        sampler: SamplerName = "tas-balanced",
+        sampler: Sampler = "tas-balanced",
         clusters: Mapping[str, Hashable] | None = None,
         clusters_per_batch: int = 1,
         margin_bins: int = 10,
@@ -87,15 +86,7 @@ class TASBatchSampler(DefaultBatchSampler):
 
     def draw(self, seed: int) -> RandomSampler:
         """A fresh tasb sampler over the pairs, seeded with ``seed``."""
-        if self.sampler == "random":
-            return RandomSampler(self.pairs, self.batch_size, seed)
-        if self.sampler == "tas":
-            return TASSampler(self.pairs, self.clusters, self.batch_size, self.clusters_per_batch, seed=seed)
-        if self.sampler == "tas-balanced":
-            return TASBalancedSampler(
-                self.pairs, self.clusters, self.batch_size, self.clusters_per_batch, self.margin_bins, seed=seed
-            )
-        raise ValueError(f"unknown sampler {self.sampler!r}: expected random, tas or tas-balanced")
+        return build_sampler(self.sampler, self.pairs, self.batch_size, seed, self.clusters, self.clusters_per_batch, self.margin_bins)
 
     def __len__(self) -> int:
         return max(1, len(self.pairs) // self.batch_size)
@@ -108,7 +99,7 @@ class TASBatchSampler(DefaultBatchSampler):
 
 def tas_batch_sampler(
     pairs: Sequence[ScoredPair],
-    sampler: SamplerName = "tas-balanced",
+    sampler: Sampler = "tas-balanced",
     clusters: Mapping[str, Hashable] | None = None,
     clusters_per_batch: int = 1,
     margin_bins: int = 10,

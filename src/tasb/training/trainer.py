@@ -42,16 +42,15 @@ from tasb.evaluation.metrics import check_measures
 from tasb.evaluation.plots import validation_plot
 from tasb.fsutil import atomic_dir, atomic_write, link_or_copy, write_json
 from tasb.models.cards import student_card, write_card
-from tasb.models.colbert import ColBERT
 from tasb.models.inference import autocast
 from tasb.models.student import BertDot
 from tasb.outputs import run_folder
-from tasb.sampling import BatchSampler, RandomSampler, TASBalancedSampler, TASSampler
+from tasb.sampling import BatchSampler, build_sampler
 from tasb.sampling.background import BackgroundSampler
 from tasb.sampling.checks import check_sampling_inputs
+from tasb.training.colbert_teacher import ColbertTeacher, build_colbert_teacher
 from tasb.training.distributed import World, init_world, leave_world
-from tasb.training.dual import DualLoss, label_masks, passage_ids
-from tasb.training.colbert_teacher import ColbertTeacher
+from tasb.training.dual import DualLoss, build_loss, label_masks, passage_ids
 from tasb.training.tracking import TENSORBOARD_DIR, Tracking
 from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
 
@@ -63,7 +62,7 @@ STATE_JSON = "state.json"
 TRAINER_STATE = "trainer_state.pt"
 RUN_KIND = "training run"
 
-__all__ = ["check_settings", "load_student", "train"]
+__all__ = ["check_train_config", "load_student", "train", "train_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +131,7 @@ def train(
     folder = Path(config.output_dir)
     owns_world = world is None
     world = init_world() if world is None else world
-    check_settings(config)
+    check_train_config(config)
     if config.batch_size % world.size:
         raise InputError("config", f"batch_size divisible by the {world.size} training processes", str(config.batch_size))
     check_score_texts(scores, dataset.queries, dataset.corpus, config.teacher_scores, dataset.source or "the dataset")
@@ -190,7 +189,7 @@ def _train_in_folder(
         config=config,
         dataset=dataset,
         student=student,
-        loss_fn=build_loss(config, student, dataset),
+        loss_fn=build_loss(config, student, dataset.qrels, dataset.source),
         inbatch_teacher=_inbatch_teacher(config, dataset, scores, inbatch_teacher),
         sampler=_in_background(config, _build_sampler(config, scores) if sampler is None else sampler),
         optimizer=optimizer,
@@ -527,11 +526,10 @@ def _refuse_earlier_run(folder: Path) -> None:
         )
 
 
-def check_settings(config: TrainConfig) -> None:
-    """Refuse settings out of range before anything slow starts (fields may have been set after the config was built)."""
+def check_train_config(config: TrainConfig) -> None:
+    """Refuse settings out of range or that cannot train together before anything slow starts (fields may have
+    been set after the config was built), and a validation metric ir-measures does not know."""
     check_config(config)
-    if config.validation.queries and config.validation.qids:
-        raise InputError("config", "one of validation.queries (how many to draw) or validation.qids (a file of them)", "both")
     check_measures([config.validation.metric], "validation.metric")
 
 
@@ -556,25 +554,7 @@ def _inbatch_teacher(
 ) -> ColbertTeacher | None:
     if config.teacher_mode == "pairwise" or given is not None:
         return given
-    if not config.colbert_teacher:
-        raise InputError("config", f"colbert_teacher: a ColBERT folder (teacher_mode {config.teacher_mode} needs one)")
-    model = ColBERT.for_scoring(config.colbert_teacher)
-    pids = [pid for row in scores for pid in (row.pid_pos, row.pid_neg)]
-    return ColbertTeacher.build(
-        model, dataset.corpus, pids, config.colbert_cache, config.colbert_cache_max_gb, config.colbert_scale, config.bf16
-    )
-
-
-def build_loss(config: TrainConfig, student: BertDot, dataset: Dataset) -> DualLoss:
-    """The loss ``config`` describes; the label part only where the dataset holds judgments to teach."""
-    contrastive_weight = config.contrastive_weight
-    if contrastive_weight > 0 and not any(grade > 0 for judged in dataset.qrels.values() for grade in judged.values()):
-        logger.warning("%s holds no relevance judgments: training without the label part (contrastive_weight)", dataset.source or "the dataset")
-        contrastive_weight = 0.0
-    return DualLoss(
-        student, config.teacher_mode, config.inbatch_loss, config.alpha, config.score_scale,
-        contrastive_weight, config.contrastive_scale, config.pairwise_weight,
-    )
+    return build_colbert_teacher(config, dataset.corpus, scores)
 
 
 def load_student(settings: StudentConfig, device: str = "cpu") -> BertDot:
@@ -605,7 +585,7 @@ def train_step(
         config=config,
         dataset=dataset,
         student=student,
-        loss_fn=build_loss(config, student, dataset),
+        loss_fn=build_loss(config, student, dataset.qrels, dataset.source),
         inbatch_teacher=_inbatch_teacher(config, dataset, (), inbatch_teacher),
         sampler=None,
         optimizer=optimizer,
@@ -630,20 +610,13 @@ def _in_background(config: TrainConfig, sampler: BatchSampler) -> BatchSampler:
 
 
 def _build_sampler(config: TrainConfig, scores: Sequence[ScoredPair]) -> BatchSampler:
-    if config.sampler != "random" and not config.clusters:
-        raise InputError(
-            "config", f"clusters: a clusters.tsv (qid<TAB>cluster, e.g. from tasb cluster) for sampler={config.sampler}", "none"
-        )
+    """The sampler ``config`` names over ``scores``, their queries checked against the batch size and clusters first."""
     clusters = read_clusters(config.clusters) if config.sampler != "random" else None
     qids = list(dict.fromkeys(row.qid for row in scores))
     check_sampling_inputs(qids, config.batch_size, config.teacher_scores, clusters, config.clusters)
-    if clusters is None:
-        return RandomSampler(scores, config.batch_size, config.seed)
     try:
-        if config.sampler == "tas":
-            return TASSampler(scores, clusters, config.batch_size, config.clusters_per_batch, seed=config.seed)
-        return TASBalancedSampler(
-            scores, clusters, config.batch_size, config.clusters_per_batch, config.margin_bins, seed=config.seed
+        return build_sampler(
+            config.sampler, scores, config.batch_size, config.seed, clusters, config.clusters_per_batch, config.margin_bins
         )
     except ValueError as err:
         # clusters_per_batch or margin_bins out of range for these queries: a setting to fix, not a bug

@@ -1,0 +1,55 @@
+"""``tasb bm25``: BM25 (bm25s, English stemming) over a corpus → a TREC run."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tasb.apps.command import from_options, user_errors
+from tasb.apps.options import CorpusOpt, DataOpt, QrelsOpt, QueriesOpt, SplitOpt, data_config, load
+from tasb.config import AT_LEAST_0, AT_LEAST_1, FRACTION, Checked, DataConfig
+
+
+@dataclasses.dataclass
+class Bm25Config(Checked):
+    """``tasb bm25``: the queries' top-k passages by BM25."""
+
+    out: str = "bm25.trec"
+    data: DataConfig = dataclasses.field(default_factory=lambda: DataConfig(split="test"))
+    k: int = 1000
+    # Anserini's MS MARCO setting: k1 0.9, b 0.4
+    k1: float = 1.5
+    b: float = 0.75
+
+    limits = {"k": AT_LEAST_1, "k1": AT_LEAST_0, "b": FRACTION}
+
+
+def run_bm25(config: Bm25Config) -> int:
+    """Write the run; returns how many queries it ranks."""
+    from tasb.data import write_run
+    from tasb.retrieval.bm25 import bm25_search
+
+    dataset = load(config.data, need_qrels=False)
+    write_run(bm25_search(dataset.corpus, dataset.queries, k=config.k, k1=config.k1, b=config.b), config.out, tag="bm25", k=config.k)
+    return len(dataset.queries)
+
+
+@user_errors
+def command(
+    out: Annotated[Path, typer.Option("--out", help="TREC run file to write")],
+    data: DataOpt = None,
+    split: SplitOpt = "test",
+    corpus: CorpusOpt = None,
+    queries: QueriesOpt = None,
+    qrels: QrelsOpt = None,
+    k: Annotated[int, typer.Option(help="passages per query")] = 1000,
+    k1: Annotated[float, typer.Option(help="BM25 k1 (Anserini's MS MARCO setting: 0.9)")] = 1.5,
+    b: Annotated[float, typer.Option(help="BM25 b (Anserini's MS MARCO setting: 0.4)")] = 0.75,
+):
+    """BM25 (bm25s, English stemming) over the corpus → TREC run."""
+    config = from_options(Bm25Config, out=str(out), data=data_config(data, split, corpus, queries, qrels), k=k, k1=k1, b=b)
+    count = run_bm25(config)
+    typer.echo(f"wrote {out} ({count} queries)")

@@ -1,0 +1,223 @@
+"""``tasb report``: an experiment folder's evaluated systems as the paper's tables, validation curves and recall figure.
+
+The report is a Markdown page (default ``<experiment>/report.md``) with its figures in ``figures/`` beside it. A
+page holding the lines ``<!-- tasb report: begin -->`` and ``<!-- tasb report: end -->`` gets the report between
+them, the rest of the page left as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from tasb import layout
+from tasb.apps.command import user_errors
+from tasb.config import load_config
+from tasb.errors import InputError
+
+if TYPE_CHECKING:
+    from tasb.evaluation.paper_tables import Experiment, System
+
+# a page holding these lines gets the report between them, the rest of the page left as it is
+REGION_BEGIN = "<!-- tasb report: begin -->"
+REGION_END = "<!-- tasb report: end -->"
+
+
+def build_report(
+    experiment_dir: str | Path, out_path: str | Path | None = None, title: str | None = None, *, rel: int = 1
+) -> Path:
+    """Write the Markdown report of an experiment folder (default ``<exp>/report.md``) and its figures; returns its path.
+
+    When ``out_path`` exists and holds the lines ``<!-- tasb report: begin -->`` and ``<!-- tasb report: end -->``,
+    only the text between them is replaced.
+
+    The tables take the paper's shapes: teacher × sampler (Table 4), in-batch losses (Table 3) and seeds
+    (Table 5), with significance marks. ``rel`` is the grade from which a passage counts as relevant for
+    the recall figure (the per-query files were evaluated by the runner already).
+    """
+    from tasb.evaluation.paper_tables import report_tables
+    from tasb.fsutil import atomic_write
+
+    experiment = load_experiment(experiment_dir)
+    out = Path(out_path) if out_path is not None else experiment.folder / "report.md"
+    figures = out.parent / "figures"
+    prefix = experiment.folder.resolve().name  # resolved, so '.' still names the experiment
+    lines = [f"# {title or f'Experiment {prefix}'}", "", *report_tables(experiment), "## Figures", ""]
+    if experiment.students:
+        lines += _validation_figure(experiment.students, figures / f"{prefix}-validation.png", out.parent)
+    lines += _recall_figure(experiment, figures / f"{prefix}-recall.png", out.parent, rel)
+    report = "\n".join(lines)
+    with atomic_write(out) as handle:
+        handle.write(_spliced(out, report))
+    return out
+
+
+def _spliced(out: Path, report: str) -> str:
+    """The report alone, or, when ``out`` marks a region for it, ``out`` with that region replaced.
+
+    A results page can then hold hand-written text before and after the report and still be regenerated
+    by the same command.
+    """
+    current = out.read_text(encoding="utf-8") if out.is_file() else ""
+    if REGION_BEGIN not in current or REGION_END not in current.split(REGION_BEGIN, 1)[1]:
+        return report
+    before, rest = current.split(REGION_BEGIN, 1)
+    after = rest.split(REGION_END, 1)[1]
+    return f"{before}{REGION_BEGIN}\n{report}\n{REGION_END}{after}"
+
+
+def load_experiment(experiment_dir: str | Path) -> Experiment:
+    """Read the finished systems (those with an ``EVALUATED`` marker) of ``baselines/`` and ``runs/``."""
+    from tasb.evaluation.paper_tables import Experiment
+
+    folder = Path(experiment_dir)
+    if not folder.is_dir():
+        raise InputError(folder, "an experiment folder", "no such folder")
+    systems: list[System] = []
+    unfinished: list[str] = []
+    for group, sub in layout.system_dirs(folder):
+        if layout.is_marked(sub, layout.EVALUATED):
+            systems.append(_read_system(sub))
+        else:
+            unfinished.append(f"{group}/{sub.name}")
+    if not systems:
+        got = f"{len(unfinished)} unfinished system folder(s) and no finished one" if unfinished else "no system folders"
+        expected = f"at least one finished system: a baselines/<name>/ or runs/<name>/ folder with an {layout.EVALUATED} marker"
+        raise InputError(folder, expected, got)
+    baselines = [s for s in systems if not s.is_student]
+    _check_unique_keys([b for b in baselines if b.info.get("compare")])
+    return Experiment(folder, baselines, [s for s in systems if s.is_student], unfinished)
+
+
+def _read_system(folder: Path) -> System:
+    from tasb.evaluation.paper_tables import LOSSES, SAMPLERS, TEACHERS, System
+
+    path = folder / layout.SYSTEM
+    info = _read_json(path, ("kind", "name"))
+    _check_choice(path, "kind", info["kind"], ("baseline", "student"))
+    test = _read_json(folder / layout.TEST_METRICS)
+    per_query = _read_json(folder / layout.PER_QUERY)
+    if info["kind"] == "baseline":
+        return System(folder, info, test, per_query)
+    _require(path, info, ("sampler", "teacher_mode", "seed"))
+    _check_choice(path, "sampler", info["sampler"], tuple(SAMPLERS))
+    _check_choice(path, "teacher_mode", info["teacher_mode"], TEACHERS)
+    if info["teacher_mode"] != "pairwise":
+        _require(path, info, ("inbatch_loss",))
+        _check_choice(path, "inbatch_loss", info["inbatch_loss"], tuple(LOSSES))
+    training = _read_json(folder / layout.METRICS, ("steps", "stopped_by", "seconds"))
+    # a run trained without validation queries has neither a best step nor a validation log
+    log = folder / layout.VALIDATION_LOG
+    metric = str(training.get("validation_metric", "nDCG@10"))
+    validation = _read_jsonl(log, ("step", metric)) if log.is_file() else []
+    return System(folder, info, test, per_query, training, validation)
+
+
+def _read_json(path: Path, required: tuple[str, ...] = ()) -> dict:
+    if not path.is_file():
+        raise InputError(path, "an existing file", "no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(path, "a JSON object", f"invalid JSON ({err.msg})") from None
+    if not isinstance(data, dict):
+        raise InputError(path, "a JSON object", type(data).__name__)
+    _require(path, data, required)
+    return data
+
+
+def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
+    from tasb.data.readers import iter_lines
+
+    records = []
+    for number, line in iter_lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(path, "one JSON object per line", f"invalid JSON ({err.msg})", line=number) from None
+        if not isinstance(record, dict) or any(key not in record for key in required):
+            raise InputError(path, f"one JSON object per line with {', '.join(required)}", line, line=number)
+        records.append(record)
+    return records
+
+
+def _require(path: Path, data: dict, keys: tuple[str, ...]) -> None:
+    missing = [key for key in keys if key not in data]
+    if missing:
+        raise InputError(path, f"the fields {', '.join(keys)}", f"no {', '.join(missing)}")
+
+
+def _check_choice(path: Path, field: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InputError(path, f"{field} one of {', '.join(choices)}", str(value))
+
+
+def _check_unique_keys(compared: list[System]) -> None:
+    # two baselines under one letter would make every mark naming it ambiguous
+    seen: dict[str, System] = {}
+    for baseline in compared:
+        if baseline.key in seen:
+            raise InputError(
+                baseline.folder / layout.SYSTEM,
+                f"a key letter no other compared baseline uses ({seen[baseline.key].name} has {baseline.key})",
+                baseline.key,
+            )
+        seen[baseline.key] = baseline
+
+
+def _validation_figure(students: list[System], path: Path, base: Path) -> list[str]:
+    from tasb.evaluation import plots
+
+    validated = [s for s in students if s.best]
+    if not validated:
+        return ["*No run was validated during training, so there are no validation curves.*", ""]
+    curves = {s.name: ([r["step"] for r in s.validation], [r[s.validation_metric] for r in s.validation]) for s in validated}
+    best = {s.name: s.best for s in validated}
+    metric = " / ".join(sorted({s.validation_metric for s in validated}))
+    plots.validation_plot(path, curves, best, metric)
+    return [
+        f"![Validation curves]({path.relative_to(base).as_posix()})",
+        "",
+        f"*Validation {metric} of every run over its training steps; the star is the best step, whose checkpoint was tested.*",
+        "",
+    ]
+
+
+def _recall_figure(experiment: Experiment, path: Path, base: Path, rel: int) -> list[str]:
+    from tasb.data import read_qrels, read_run
+    from tasb.evaluation import plots
+    from tasb.evaluation.metrics import recall_at_cutoffs
+    from tasb.evaluation.paper_tables import best_student, fmt
+
+    qrels = read_qrels(experiment.folder / layout.TEST_QRELS)
+    shown = {b.name: b for b in experiment.baselines}
+    caption = f"*Recall of the test queries at cut-offs up to each run's depth (relevant from grade {rel})"
+    best = best_student(experiment.students)
+    if best is not None:
+        shown[f"{best.name} (best student)"] = best
+        caption += (
+            f"; the best student, {best.name}, is the one with the highest best validation "
+            f"{best.validation_metric} ({fmt(best.best[1])}), chosen without looking at the test queries"
+        )
+    elif experiment.students:
+        caption += "; no student is shown: none was validated, and picking one on the test queries would flatter it"
+    recalls = {label: recall_at_cutoffs(read_run(system.folder / layout.TEST_RUN), qrels, rel) for label, system in shown.items()}
+    plots.recall_plot(path, {label: values for label, values in recalls.items() if values})
+    return [f"![Recall at cut-offs]({path.relative_to(base).as_posix()})", "", caption + ".*", ""]
+
+
+@user_errors
+def command(
+    experiment_dir: Annotated[Path, typer.Argument(help="folder written by tasb experiment")],
+    out: Annotated[Optional[Path], typer.Option(help="Markdown file to write (figures go to figures/ beside it)")] = None,
+    title: Annotated[Optional[str], typer.Option(help="heading of the report")] = None,
+):
+    """Tables shaped like the paper's Tables 3-5 with paired t-test marks, validation curves and recall at cut-offs."""
+    from tasb.apps.experiment import ExperimentConfig
+
+    settings = load_config(ExperimentConfig, experiment_dir / layout.EXPERIMENT_CONFIG)
+    path = build_report(experiment_dir, out, title=title, rel=settings.rel)
+    typer.echo(f"report in {path}")
