@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from tasb.config import ColbertConfig
 from tasb.data.records import ScoredPair
 from tasb.errors import InputError
+from tasb.layout import TEACHER_LOG as LOG_FILE
 from tasb.models.colbert import ColBERT, maxsim, maxsim_pairs
 from tasb.training.colbert_trainer import listwise_colbert_loss, margin_mse_colbert_loss, train_colbert
-from tasb.training.cross_encoder_trainer import LOG_FILE
 
 TOPICS = ["cat", "river", "engine", "violin", "comet", "bread", "glacier", "tennis"]
 FILLER = ["the", "a", "of", "and", "with", "under", "over", "near", "some", "many", "old", "new"]

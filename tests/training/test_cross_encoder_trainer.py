@@ -11,8 +11,9 @@ import torch
 
 from tasb.config import TeacherConfig
 from tasb.errors import InputError
+from tasb.layout import TEACHER_LOG as LOG_FILE
 from tasb.models.cross_encoder import BertCat
-from tasb.training.cross_encoder_trainer import LOG_FILE, group_loss, train_cross_encoder
+from tasb.training.cross_encoder_trainer import group_loss, train_cross_encoder
 
 QUERIES = {"q1": "how do bacteria resist antibiotics", "q2": "does coffee raise blood pressure"}
 CORPUS = {

@@ -15,15 +15,16 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from tasb.config import ColbertConfig
+from tasb.config import ColbertConfig, check_config
 from tasb.data.records import Corpus, Qrels, Queries, Run, ScoredPair
 from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
+from tasb.layout import MODEL, TEACHER_LOG
 from tasb.models.cards import colbert_card
 from tasb.models.colbert import ColBERT, maxsim, maxsim_pairs
 from tasb.models.inference import autocast
 from tasb.training.losses import margin_mse
-from tasb.training.cross_encoder_trainer import LOG_FILE, check_teacher_folder, fit, group_batches, seed_everything, teacher_folder, training_groups
+from tasb.training.teacher_loop import check_teacher_folder, fit, group_batches, seed_everything, teacher_folder, training_groups
 
 __all__ = ["listwise_colbert_loss", "train_colbert"]
 
@@ -64,6 +65,7 @@ def train_colbert(
     ``listwise`` needs ``qrels`` and a ``run`` for negatives, ``margin-mse`` needs ``scores``, ``both`` all.
     """
     output_dir = Path(output_dir)
+    check_config(config)
     check_teacher_folder(output_dir)
     rng = seed_everything(config.seed)
     model = ColBERT.load(
@@ -77,9 +79,9 @@ def train_colbert(
             return sum(loss() for loss in losses)
 
     with teacher_folder(output_dir):
-        fit(model.encoder, next_loss, config, output_dir / LOG_FILE)
+        fit(model.encoder, next_loss, config, output_dir / TEACHER_LOG)
         model.passage_max_length = config.scoring_passage_max_length or config.passage_max_length
-        model.save(output_dir / "model", card=colbert_card(config, queries, qrels, scores, log=output_dir / LOG_FILE))
+        model.save(output_dir / MODEL, card=colbert_card(config, queries, qrels, scores, log=output_dir / TEACHER_LOG))
     return model
 
 
@@ -97,8 +99,6 @@ def _loss_sources(
     if config.loss in ("listwise", "both"):
         if qrels is None or run is None:
             raise InputError("colbert.loss", "judgments and a run of negatives for the listwise loss", "none given")
-        if config.num_negatives < 1:
-            raise InputError("colbert.num_negatives", "at least 1 negative per positive", str(config.num_negatives))
         groups = training_groups(queries, corpus, qrels, run, config.negatives_depth)
         batches = group_batches(groups, config.batch_size, config.num_negatives, rng)
         sources.append(lambda: listwise_colbert_loss(model, next(batches), queries, corpus, config.in_batch_negatives))
