@@ -26,7 +26,7 @@ from tasb.fsutil import atomic_dir, link_or_copy
 from tasb.layout import CHECKSUMMED, EMBEDDINGS, FAISS_INDEX, IDS, META
 from tasb.models.student import BertDot
 from tasb.outputs import check_folder
-from tasb.retrieval.ann import build_ann, configure, recall_against_exact, resolved_settings
+from tasb.retrieval.ann import INDEX_TYPES, build_ann, configure, recall_against_exact, resolved_settings
 
 FORMAT = 1
 
@@ -49,11 +49,11 @@ def build_index(
     _refuse_foreign_folder(out_dir)
     pids = list(corpus)
     _check_pids(pids)
-    index_type = ann.type if ann is not None else "flat"
+    ann = ann if ann is not None else IndexConfig()
     # settings are checked before the passages take their minutes to encode
-    settings = resolved_settings(ann, len(pids), model.dim) if index_type != "flat" else {}
+    settings = resolved_settings(ann, len(pids), model.dim)
     vectors = model.encode_passages([corpus[pid] for pid in pids], batch_size=batch_size, bf16=bf16, progress="index")
-    meta = index_meta(encoder_meta(model, model_name, bf16), len(pids), index_type, settings)
+    meta = index_meta(encoder_meta(model, model_name, bf16), len(pids), ann.type, settings)
     with atomic_dir(out_dir) as tmp:
         np.save(tmp / EMBEDDINGS, np.ascontiguousarray(vectors, dtype=np.float32))
         write_ids(tmp / IDS, pids)
@@ -106,10 +106,10 @@ def reindex(source: "DenseIndex", out_dir: str | Path, ann: IndexConfig | None =
     if out_dir.resolve() == source.path.resolve():
         raise InputError(out_dir, "an output folder other than the source index", "the source itself")
     _refuse_foreign_folder(out_dir)
-    index_type = ann.type if ann is not None else "flat"
-    settings = resolved_settings(ann, source.meta["count"], source.meta["dim"]) if index_type != "flat" else {}
+    ann = ann if ann is not None else IndexConfig()
+    settings = resolved_settings(ann, source.meta["count"], source.meta["dim"])
     meta = {key: value for key, value in source.meta.items() if key != "ann"}
-    meta.update(index_type=index_type, **({"ann": settings} if settings else {}), created=_now(), reindexed_from=str(source.path.resolve()))
+    meta.update(index_type=ann.type, **({"ann": settings} if settings else {}), created=_now(), reindexed_from=str(source.path.resolve()))
     with atomic_dir(out_dir) as tmp:
         for name in (EMBEDDINGS, IDS):
             link_or_copy(source.path / name, tmp / name)
@@ -118,7 +118,7 @@ def reindex(source: "DenseIndex", out_dir: str | Path, ann: IndexConfig | None =
 
 
 def _finish_folder(folder: Path, vectors: np.ndarray, meta: dict) -> None:
-    if meta["index_type"] != "flat":
+    if INDEX_TYPES[meta["index_type"]].approximate:
         ann = build_ann(np.ascontiguousarray(vectors, dtype=np.float32), meta["index_type"], meta["ann"])
         faiss.write_index(ann, str(folder / FAISS_INDEX))
     checksums = {name: file_sha256(folder / name) for name in CHECKSUMMED if (folder / name).is_file()}
@@ -245,11 +245,10 @@ class DenseIndex:
         """The faiss index searches run on: flat vectors loaded, or the approximate index read and configured."""
         if self._faiss is None:
             index_type = self._meta.get("index_type", "flat")
-            if index_type == "flat":
-                self._faiss = faiss.IndexFlatIP(self._meta["dim"])
-                self._faiss.add(np.ascontiguousarray(self._embeddings))
-            else:
+            if INDEX_TYPES[index_type].approximate:
                 self._faiss = self._read_ann(index_type)
+            else:
+                self._faiss = build_ann(np.ascontiguousarray(self._embeddings), index_type, {})
         return self._faiss
 
     def _read_ann(self, index_type: str) -> faiss.Index:
@@ -261,7 +260,7 @@ class DenseIndex:
         except (RuntimeError, MemoryError):
             # a damaged header can ask faiss for any size: MemoryError is as much the file's fault as a short read
             raise InputError(path, f"a {index_type} index faiss can read (rebuild the index)", "a damaged or truncated file") from None
-        if not isinstance(index, _ANN_CLASSES[index_type]):
+        if not isinstance(index, INDEX_TYPES[index_type].faiss_class):
             raise InputError(path, f"a faiss {index_type} index (meta.json index_type)", type(index).__name__)
         if index.ntotal != self._meta["count"]:
             raise InputError(path, f"{self._meta['count']} vectors (meta.json count)", str(index.ntotal))
@@ -290,7 +289,6 @@ def faiss_search(index: faiss.Index, vectors: np.ndarray, k: int) -> tuple[np.nd
 
 
 _META_KEYS = ("format", "model_fingerprint", "dim", "count", "bf16")
-_ANN_CLASSES = {"hnsw": faiss.IndexHNSW, "ivfpq": faiss.IndexIVFPQ}
 
 
 def _read_meta(path: Path) -> dict:
@@ -305,8 +303,9 @@ def _read_meta(path: Path) -> dict:
     missing = [key for key in _META_KEYS if key not in meta]
     if missing:
         raise InputError(path, f"the keys {', '.join(_META_KEYS)}", f"no {', '.join(missing)}")
-    if meta.get("index_type", "flat") not in ("flat", "hnsw", "ivfpq") or (meta.get("index_type", "flat") != "flat" and "ann" not in meta):
-        raise InputError(path, "index_type flat, or hnsw / ivfpq with its ann settings", str(meta.get("index_type")))
+    index_type = meta.get("index_type", "flat")
+    if index_type not in INDEX_TYPES or (INDEX_TYPES[index_type].approximate and "ann" not in meta):
+        raise InputError(path, "index_type flat, or hnsw / ivfpq with its ann settings", str(index_type))
     if meta["format"] != FORMAT:
         raise InputError(path, f"index format {FORMAT} (rebuild the index with this version of tasb)", str(meta["format"]))
     return meta

@@ -147,7 +147,7 @@ def build_sharded_index(
     out_dir = Path(out_dir)
     # what the merge would refuse is refused before hours of encoding
     _refuse_foreign_folder(out_dir)
-    if ann is not None and ann.type != "flat":
+    if ann is not None:
         resolved_settings(ann, len(corpus), model.dim)
     encode_shards(model, corpus, out_dir, n, None, batch_size, bf16, model_name, on_shard)
     return merge_shards(out_dir, ann, n)
@@ -167,10 +167,10 @@ def merge_shards(out_dir: str | Path, ann: IndexConfig | None = None, n: int | N
         _check_shard(index, shard, n, reference)
     _refuse_foreign_folder(out_dir)
     count = reference["corpus_count"]
-    index_type = ann.type if ann is not None else "flat"
-    settings = resolved_settings(ann, count, reference["dim"]) if index_type != "flat" else {}
+    ann = ann if ann is not None else IndexConfig()
+    settings = resolved_settings(ann, count, reference["dim"])
     encoder = {key: reference[key] for key in ENCODER_KEYS}
-    meta = index_meta(encoder, count, index_type, settings, shards=n, corpus_digest=reference["corpus_digest"])
+    meta = index_meta(encoder, count, ann.type, settings, shards=n, corpus_digest=reference["corpus_digest"])
     with atomic_dir(out_dir) as tmp:
         vectors = _concatenate_embeddings(shards, tmp / EMBEDDINGS)
         with (tmp / IDS).open("wb") as ids:
