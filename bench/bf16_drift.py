@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasb import layout
 from tasb.config import StudentConfig, TrainConfig
 from tasb.data import load_dataset, read_scores
 from tasb.evaluation.metrics import evaluate
@@ -62,7 +63,7 @@ def training_drift(data: str, scores_file: str, steps: int, model_name: str, sam
         start = time.perf_counter()
         folder = train(config, train_set, scores)
         seconds = time.perf_counter() - start
-        student = load_student(StudentConfig(model=str(folder / "model"), query_max_length=30, passage_max_length=200))
+        student = load_student(StudentConfig(model=str(folder / layout.MODEL), query_max_length=30, passage_max_length=200))
         measured = index_and_evaluate(student, test.corpus, test.queries, test.qrels, workdir / f"index-{name}", bf16=False)
         measured.pop("vectors")
         results[name] = {**measured, "seconds_per_step": seconds / steps}

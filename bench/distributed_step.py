@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from tasb import layout
 from tasb.serve.launch import free_port
 
 DATA = Path(os.environ.get("TASB_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -29,7 +30,7 @@ WARMUP = 2
 
 
 def step_seconds(folder: Path, warmup: int) -> float:
-    lines = [json.loads(line) for line in (folder / "train_log.jsonl").read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for line in (folder / layout.TRAIN_LOG).read_text(encoding="utf-8").splitlines()]
     return statistics.median(1 / line["steps_per_s"] for line in lines[warmup:])
 
 

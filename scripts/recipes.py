@@ -35,6 +35,7 @@ from pathlib import Path
 
 import yaml
 
+from tasb import layout
 from tasb.config import DataConfig, TrainConfig, from_dict
 from tasb.data import load_dataset, read_scores, write_run
 from tasb.evaluation import evaluate, evaluate_per_query
@@ -102,10 +103,10 @@ def _run_variant(name, overrides, base, train_set, scores, qids, folder: Path, c
 
 
 def _evaluate(folder: Path, train_set, test_set, validation, validation_qrels, bf16: bool) -> None:
-    test_run, validation_run = _search(str((folder / "train" / "model").resolve()), folder / "index", test_set, validation, bf16)
+    test_run, validation_run = _search(str((folder / "train" / layout.MODEL).resolve()), folder / "index", test_set, validation, bf16)
     write_run(test_run, folder / "test.trec", tag=folder.name)
     write_json(folder / "per_query.json", evaluate_per_query(test_run, test_set.qrels, 1, MEASURES))
-    metrics = json.loads((folder / "train" / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((folder / "train" / layout.METRICS).read_text(encoding="utf-8"))
     result = {
         "validation": evaluate(validation_run, validation_qrels, 1, MEASURES),
         "test": evaluate(test_run, test_set.qrels, 1, MEASURES),
@@ -129,9 +130,9 @@ def _curve(folder: Path, base: TrainConfig, train_set, test_set, validation, val
     if (folder / "curve.json").exists():
         return json.loads((folder / "curve.json").read_text(encoding="utf-8"))
     points = [(0, 0.0, base.student.model)]
-    for checkpoint in sorted((folder / "train" / "checkpoints").glob("step-*"), key=lambda p: int(p.name[5:])):
-        progress = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))["progress"]
-        points.append((progress["step"], progress["elapsed_s"] / 60, str((checkpoint / "model").resolve())))
+    for checkpoint in layout.checkpoints(folder / "train"):
+        progress = json.loads((checkpoint / layout.CHECKPOINT_STATE).read_text(encoding="utf-8"))["progress"]
+        points.append((progress["step"], progress["elapsed_s"] / 60, str((checkpoint / layout.MODEL).resolve())))
     curve = []
     for step, minutes, model in points:
         test_run, validation_run = _search(model, folder / "index", test_set, validation, bf16)

@@ -16,6 +16,7 @@ import itertools
 import json
 from pathlib import Path
 
+from tasb import layout
 from tasb.data import ensemble, load_dataset
 from tasb.evaluation import evaluate
 from tasb.models.colbert import ColBERT, PassageTokenCache
@@ -35,13 +36,13 @@ def main() -> None:
     args = parser.parse_args()
 
     data = load_dataset(args.data, "train")
-    qids = (args.run / "validation_qids.txt").read_text(encoding="utf-8").split()
+    qids = (args.run / layout.VALIDATION_QIDS).read_text(encoding="utf-8").split()
     queries = {qid: data.queries[qid] for qid in qids}
     qrels = {qid: data.qrels[qid] for qid in qids}
     bm25 = BM25(data.corpus)
     run = bm25.search(queries, k=args.depth)
     top = heads(run, args.depth)
-    colbert = ColBERT.load(str(args.run / "colbert" / "model"))
+    colbert = ColBERT.load(str(args.run / "colbert" / layout.MODEL))
     scorers = {"bm25": BM25Scorer(bm25), "colbert": ColbertScorer(colbert, PassageTokenCache(colbert, bf16=True))}
     scorers.update({name: DotScorer(BertDot.load(path)) for name, path in (spec.split("=", 1) for spec in args.dense)})
     scores = {name: scorer.score(top, queries, data.corpus) for name, scorer in scorers.items()}

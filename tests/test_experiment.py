@@ -11,13 +11,12 @@ from typer.testing import CliRunner
 
 from tasb.apps import experiment as experiment_module
 from tasb.cli import app
-from tasb.apps.experiment import ExperimentConfig, GridConfig
+from tasb.apps.experiment import ExperimentConfig, GridConfig, grid_runs, run_experiment
 from tasb.config import StudentConfig, TrainConfig, ValidationConfig, load_config
 from tasb.data import read_qrels, read_run, write_scores
 from tasb.data.records import ScoredPair
 from tasb.errors import InputError
 from tasb.evaluation import evaluate
-from tasb.apps.experiment import grid_runs, run_experiment
 from tasb.models.colbert import ColBERT
 
 TOPICS = ["cat", "river", "engine", "violin", "comet", "bread", "glacier", "tennis", "copper", "orchid"]

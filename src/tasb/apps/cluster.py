@@ -16,15 +16,11 @@ from typing import Annotated, Any, Optional
 import numpy as np
 import typer
 
+from tasb import layout
 from tasb.apps.command import from_options, user_errors
 from tasb.apps.options import Bf16Opt, DataOpt, QueriesOpt, SplitOpt, data_config
 from tasb.config import AT_LEAST_0, AT_LEAST_1, SEED, Checked, DataConfig, check_config
 from tasb.errors import InputError
-
-CLUSTERS = "clusters.tsv"
-CENTROIDS = "centroids.npy"
-SIZES = "sizes.json"
-PLOT = "clusters.png"
 
 
 @dataclasses.dataclass
@@ -92,15 +88,15 @@ def run_clustering(config: ClusterConfig) -> dict[str, Any]:
         "empty": int(np.sum(sizes == 0)),
     }
     with atomic_dir(out) as tmp:
-        write_clusters({qid: int(cluster) for qid, cluster in zip(qids, assignments)}, tmp / CLUSTERS)
-        np.save(tmp / CENTROIDS, centroids)
+        write_clusters({qid: int(cluster) for qid, cluster in zip(qids, assignments)}, tmp / layout.CLUSTERS)
+        np.save(tmp / layout.CENTROIDS, centroids)
         title = f"t-SNE of random clusters: {k} clusters of {len(qids)} queries, {Path(config.model).name}"
         summary["plotted"] = cluster_plot(
-            vectors, assignments, texts, tmp / PLOT, clusters=config.plot_clusters, examples=config.plot_examples,
+            vectors, assignments, texts, tmp / layout.CLUSTER_PLOT, clusters=config.plot_clusters, examples=config.plot_examples,
             seed=config.seed, title=title,
         )
         payload = {**summary, "sizes": {str(c): int(s) for c, s in enumerate(sizes)}}
-        (tmp / SIZES).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        (tmp / layout.SIZES).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return summary
 
 

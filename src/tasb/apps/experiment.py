@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tasb import layout
 from tasb.apps.command import user_errors
 from tasb.apps.options import SetOpt
 from tasb.config import (
@@ -41,9 +42,7 @@ if TYPE_CHECKING:
     from tasb.training.colbert_teacher import ColbertTeacher
     from tasb.training.validation import ValidationSet
 
-EVALUATED = "EVALUATED"
 ST_BASELINE = "sentence-transformers"
-SYSTEM_FILE = "system.json"
 EXPERIMENT_KIND = "experiment"
 
 __all__ = ["ExperimentConfig", "GridConfig", "grid_runs", "run_experiment"]
@@ -121,7 +120,7 @@ def grid_runs(config: ExperimentConfig) -> dict[str, TrainConfig]:
             name = ".".join([sampler, mode] + ([loss] if mode != "pairwise" else []) + [f"seed{seed}"])
             runs[name] = dataclasses.replace(
                 config.train,
-                output_dir=str(Path(config.output_dir) / "runs" / name),
+                output_dir=str(layout.system_dir(config.output_dir, layout.RUNS, name)),
                 sampler=sampler,
                 teacher_mode=mode,
                 inbatch_loss=loss,
@@ -156,7 +155,7 @@ class _Experiment:
         settings = self.config.train.validation
         if self._validation is None and settings.enabled:
             self._validation = build_validation_set(settings, self.train_set, (row.qid for row in self.scores))
-            with atomic_write(self.folder / "validation_qids.txt") as handle:
+            with atomic_write(self.folder / layout.VALIDATION_QIDS) as handle:
                 handle.writelines(f"{qid}\n" for qid in self._validation.queries)
         return self._validation
 
@@ -176,12 +175,11 @@ class _Experiment:
         from tasb.evaluation import evaluate, evaluate_per_query
 
         config = self.config
-        write_run(run, folder / "test.trec", tag=folder.name, k=config.depth)
-        write_json(folder / "test_metrics.json", evaluate(run, self.test_set.qrels, config.rel, config.measures))
-        write_json(folder / "per_query.json", evaluate_per_query(run, self.test_set.qrels, config.rel, config.measures))
-        write_json(folder / SYSTEM_FILE, {**system, "evaluation_seconds": round(time.monotonic() - started, 1)})
-        with atomic_write(folder / EVALUATED):
-            pass
+        write_run(run, folder / layout.TEST_RUN, tag=folder.name, k=config.depth)
+        write_json(folder / layout.TEST_METRICS, evaluate(run, self.test_set.qrels, config.rel, config.measures))
+        write_json(folder / layout.PER_QUERY, evaluate_per_query(run, self.test_set.qrels, config.rel, config.measures))
+        write_json(folder / layout.SYSTEM, {**system, "evaluation_seconds": round(time.monotonic() - started, 1)})
+        layout.mark(folder, layout.EVALUATED)
 
     def dense_run(self, student: BertDot, model_name: str, folder: Path) -> Run:
         from tasb.retrieval.index import build_index, search
@@ -209,17 +207,17 @@ def run_experiment(config: ExperimentConfig) -> Path:
 
 def _run_grid(config: ExperimentConfig, folder: Path, runs: dict[str, TrainConfig]) -> Path:
     experiment = _Experiment(config)
-    save_config(config, folder / "experiment.yaml")  # once the data has loaded: a failed start leaves an earlier config be
-    write_qrels(experiment.test_set.qrels, folder / "test.qrels")
+    save_config(config, folder / layout.EXPERIMENT_CONFIG)  # once the data has loaded: a failed start leaves an earlier config be
+    write_qrels(experiment.test_set.qrels, folder / layout.TEST_QRELS)
     _baselines(experiment)
-    pending = [name for name in runs if not (folder / "runs" / name / EVALUATED).exists()]
+    pending = [name for name in runs if not layout.is_marked(layout.system_dir(folder, layout.RUNS, name), layout.EVALUATED)]
     print(f"{len(runs)} runs, {len(runs) - len(pending)} already evaluated", flush=True)
     for number, name in enumerate(pending, start=1):
         started = time.monotonic()
         print(f"[{number}/{len(pending)}] {name}", flush=True)
         _train_and_evaluate(experiment, runs[name])
         print(f"[{number}/{len(pending)}] {name}: {(time.monotonic() - started) / 60:.1f} min", flush=True)
-    (folder / "DONE").touch()
+    layout.mark(folder, layout.DONE)
     return folder
 
 
@@ -228,21 +226,21 @@ def _train_and_evaluate(experiment: _Experiment, run: TrainConfig) -> None:
     from tasb.training.trainer import train
 
     folder = Path(run.output_dir)
-    if not (folder / "DONE").exists():
+    if not layout.is_marked(folder, layout.DONE):
         train(
             run, experiment.train_set, experiment.scores, resume=True,
             inbatch_teacher=experiment.inbatch_teacher(run), validation=experiment.validation(),
         )
     started = time.monotonic()
-    student = BertDot.load(str(folder / "model"))
-    test_run = experiment.dense_run(student, str((folder / "model").resolve()), folder)
+    student = BertDot.load(str(folder / layout.MODEL))
+    test_run = experiment.dense_run(student, str((folder / layout.MODEL).resolve()), folder)
     system = {
         "kind": "student", "name": folder.name, "sampler": run.sampler, "teacher_mode": run.teacher_mode,
         "inbatch_loss": run.inbatch_loss, "seed": run.seed,
     }
     experiment.evaluate(folder, test_run, system, started)
     if not experiment.config.keep_checkpoints:
-        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+        shutil.rmtree(folder / layout.CHECKPOINTS, ignore_errors=True)
 
 
 def _baselines(experiment: _Experiment) -> None:
@@ -266,12 +264,12 @@ def _baselines(experiment: _Experiment) -> None:
         wanted[name] = (name, lambda folder, path=path: _reference_run(path, experiment.test_set))
     keys = _baseline_keys(list(wanted))
     for slug, (name, make_run) in wanted.items():
-        folder = experiment.folder / "baselines" / slug
+        folder = layout.system_dir(experiment.folder, layout.BASELINES, slug)
         system = {"kind": "baseline", "name": name, "key": keys[slug], "compare": slug in config.compare_to}
-        if (folder / EVALUATED).exists():
+        if layout.is_marked(folder, layout.EVALUATED):
             # names, keys and comparisons follow the current config; the evaluation stands
-            evaluated = json.loads((folder / SYSTEM_FILE).read_text(encoding="utf-8"))
-            write_json(folder / SYSTEM_FILE, {**evaluated, **system})
+            evaluated = json.loads((folder / layout.SYSTEM).read_text(encoding="utf-8"))
+            write_json(folder / layout.SYSTEM, {**evaluated, **system})
             continue
         print(f"baseline {name}", flush=True)
         started = time.monotonic()
@@ -291,11 +289,11 @@ def _st_baseline_run(experiment: _Experiment, folder: Path) -> Run:
     from tasb.training.st_baseline import train_sentence_transformers
 
     """sentence-transformers' recipe on the grid's triples and budget, without the validation queries, searched like a student."""
-    if not (folder / "DONE").exists():
+    if not layout.is_marked(folder, layout.DONE):
         validation = experiment.validation()
         held_out = validation.queries if validation is not None else ()
         train_sentence_transformers(experiment.config.train, experiment.train_set, experiment.scores, folder, exclude=held_out)
-    return experiment.dense_run(BertDot.load(str(folder / "model")), str((folder / "model").resolve()), folder)
+    return experiment.dense_run(BertDot.load(str(folder / layout.MODEL)), str((folder / layout.MODEL).resolve()), folder)
 
 
 def _reference_run(path: str, test_set: Dataset) -> Run:

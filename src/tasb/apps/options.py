@@ -28,6 +28,7 @@ TeacherOpt = Annotated[
 ]
 WeightOpt = Annotated[Optional[list[float]], typer.Option("--weight", help="ensemble weight per --teacher")]
 MaxLengthOpt = Annotated[Optional[int], typer.Option(help="cross-encoder token cap")]
+TeacherOutOpt = Annotated[Path, typer.Option("--out", help="folder for the teacher (model/ and teacher_log.jsonl)")]
 
 # a scorer spec list and its weights, as retrieval.build_scorer names them, given by these options
 TEACHER_FLAGS = {"specs": "--teacher", "weights": "--weight"}

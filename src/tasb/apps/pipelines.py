@@ -18,6 +18,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from tasb import layout
 from tasb.apps.command import user_errors
 from tasb.apps.options import SetOpt
 from tasb.config import AT_LEAST_1, Checked, PipelineConfig, check_config, load_config, save_config, to_dict
@@ -80,7 +81,7 @@ def run_pipelines(config: PipelinesConfig) -> Path:
 
 def _run_all(config: PipelinesConfig, out: Path) -> Path:
     components = Components(read_corpus(config.corpus))
-    save_config(config, out / "pipelines.yaml")
+    save_config(config, out / layout.PIPELINES_CONFIG)
     results: dict[str, dict[str, dict]] = {}
     for topics in config.topics:
         queries, qrels = read_queries(topics.queries), read_qrels(topics.qrels)
@@ -93,7 +94,7 @@ def _run_all(config: PipelinesConfig, out: Path) -> Path:
             for pipeline in config.pipelines
         }
         _plot_recall(config, topics.name, qrels, out)
-    with atomic_write(out / "results.md") as handle:
+    with atomic_write(out / layout.RESULTS) as handle:
         handle.write(markdown_tables(results, config))
     return out
 
@@ -147,7 +148,7 @@ def _inputs(pipeline: PipelineConfig, shared: dict) -> dict:
     """What a pipeline's record depends on: a rerun reuses the record only while all of it is unchanged."""
     inputs = {"pipeline": to_dict(pipeline), **shared}
     if pipeline.index:
-        meta = Path(pipeline.index) / "meta.json"
+        meta = Path(pipeline.index) / layout.META
         inputs["index_meta"] = {"sha256": _digest(meta.read_text(encoding="utf-8")), "modified_ns": meta.stat().st_mtime_ns}
     return inputs
 
@@ -197,5 +198,5 @@ def command(
 ):
     """Run retrieval pipelines (BM25, dense, fused, each re-ranked or not) over topic sets: measures, ms per query, recall plot."""
     folder = run_pipelines(load_config(PipelinesConfig, config, overrides or []))
-    typer.echo((folder / "results.md").read_text(encoding="utf-8"))
+    typer.echo((folder / layout.RESULTS).read_text(encoding="utf-8"))
     typer.echo(f"runs, per-pipeline JSON and recall plots in {folder}")

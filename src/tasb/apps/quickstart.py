@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
 import typer
 
+from tasb import layout
 from tasb.apps.command import user_errors
 from tasb.apps.options import SetOpt
 from tasb.config import (
@@ -194,7 +195,7 @@ def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
         data=DataConfig(data=config.data, split=config.train_split),
         teacher_scores=str(out / "teacher_scores.tsv"),
         student=config.student,
-        colbert_teacher=str(out / "colbert" / "model") if _needs_colbert(config) else "",
+        colbert_teacher=str(out / "colbert" / layout.MODEL) if _needs_colbert(config) else "",
         steps=config.train_steps,
         max_minutes=config.train_max_minutes,
         checkpoint_every=config.train_steps,
@@ -216,10 +217,10 @@ def _start_over(config: QuickstartConfig, out: Path) -> None:
     """Clear an earlier quickstart's trained folders, once the inputs have loaded: a failed start leaves them be.
 
     Teachers and the trainer rightly refuse to train over an earlier run."""
-    (out / "DONE").unlink(missing_ok=True)
+    layout.unmark(out, layout.DONE)
     for name in ("student", "colbert", "teacher", "baseline"):
         shutil.rmtree(out / name, ignore_errors=True)
-    save_config(config, out / "config.yaml")
+    save_config(config, out / layout.CONFIG)
 
 
 def _run_stages(config: QuickstartConfig, out: Path) -> Path:
@@ -247,7 +248,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         validation = _validation(config, train_set)
         _start_over(config, out)
         held_out = set(validation.queries) if validation is not None else set()
-        with atomic_write(out / "validation_qids.txt") as handle:
+        with atomic_write(out / layout.VALIDATION_QIDS) as handle:
             handle.writelines(f"{qid}\n" for qid in sorted(held_out))
         # teachers never see the validation queries: a student validated on what its teacher learned looks better than it is
         teaching_qrels = {qid: judged for qid, judged in train_set.qrels.items() if qid not in held_out}
@@ -347,10 +348,10 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     table = results_table(rows, notes)
     timings = ", ".join(f"{name} {minutes:.1f} min" for name, minutes in stage.minutes.items())
     report = f"# Quickstart on {test_set.source} ({config.test_split}: {len(test_set.queries)} queries)\n\n{table}\n\nTime: {timings}.\n"
-    with atomic_write(out / "results.md") as handle:
+    with atomic_write(out / layout.RESULTS) as handle:
         handle.write(report)
-    write_json(out / "metrics.json", {"results": rows, "minutes": stage.minutes})
-    (out / "DONE").touch()
+    write_json(out / layout.METRICS, {"results": rows, "minutes": stage.minutes})
+    layout.mark(out, layout.DONE)
     print("\n" + report)
     return out
 
@@ -362,7 +363,7 @@ def _evaluate_trained(
     from tasb.models.cards import write_card
     from tasb.models.student import BertDot
 
-    trained_path = str((run_folder / "model").resolve())
+    trained_path = str((run_folder / layout.MODEL).resolve())
     model = BertDot.load(trained_path)
     index, test_run = _index_and_search(model, trained_path, test_set, out / f"index-{name}", config)
     write_run(test_run, out / f"{name}.test.trec", tag=name)
@@ -372,7 +373,7 @@ def _evaluate_trained(
 
 
 def _steps_note(run_folder: Path) -> str:
-    metrics = json.loads((run_folder / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((run_folder / layout.METRICS).read_text(encoding="utf-8"))
     note = f"{metrics['steps']} steps, {metrics['seconds'] / 60:.1f} min"
     if metrics.get("best_step") is not None:
         note += f"; kept step {metrics['best_step']} (validation {metrics['validation_metric']} {metrics['best_validation']:.3f})"

@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from tasb import layout
 from tasb.apps.command import user_errors
-from tasb.apps.options import CorpusOpt, DataOpt, QrelsOpt, QueriesOpt, SetOpt, SplitOpt, data_config, load, read_run_of, text
+from tasb.apps.options import CorpusOpt, DataOpt, QrelsOpt, QueriesOpt, SetOpt, SplitOpt, TeacherOutOpt, data_config, load, read_run_of, text
 from tasb.config import ColbertConfig, DataConfig, load_config
 
 
@@ -26,12 +27,12 @@ def run_teacher_colbert(config: ColbertConfig, data: DataConfig, out: str | Path
         candidates = read_run_of(run, dataset) if run else bm25_search(dataset.corpus, dataset.queries, k=config.negatives_depth)
     scores = read_scores(config.teacher_scores) if config.teacher_scores else None
     train_colbert(config, dataset.queries, dataset.corpus, Path(out), qrels=dataset.qrels, run=candidates, scores=scores)
-    return Path(out) / "model"
+    return Path(out) / layout.MODEL
 
 
 @user_errors
 def command(
-    out: Annotated[Path, typer.Option("--out", help="folder for the teacher (model/ and teacher_log.jsonl)")],
+    out: TeacherOutOpt,
     data: DataOpt = None,
     split: SplitOpt = "train",
     corpus: CorpusOpt = None,

@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from tasb import layout
 from tasb.apps.command import user_errors
-from tasb.apps.options import CorpusOpt, DataOpt, QrelsOpt, QueriesOpt, SetOpt, SplitOpt, data_config, load, text
+from tasb.apps.options import CorpusOpt, DataOpt, QrelsOpt, QueriesOpt, SetOpt, SplitOpt, TeacherOutOpt, data_config, load, text
 from tasb.config import DataConfig, TeacherConfig, load_config
 
 
@@ -22,12 +23,12 @@ def run_teacher_train(config: TeacherConfig, data: DataConfig, out: str | Path, 
     check_judged_passages(dataset, data.data, data.split, data.qrels)
     candidates = read_run(run) if run else bm25_search(dataset.corpus, dataset.queries, k=config.negatives_depth)
     train_cross_encoder(config, dataset.queries, dataset.corpus, dataset.qrels, candidates, Path(out))
-    return Path(out) / "model"
+    return Path(out) / layout.MODEL
 
 
 @user_errors
 def command(
-    out: Annotated[Path, typer.Option("--out", help="folder for the teacher (model/ and teacher_log.jsonl)")],
+    out: TeacherOutOpt,
     data: DataOpt = None,
     split: SplitOpt = "train",
     corpus: CorpusOpt = None,

@@ -27,7 +27,8 @@ from transformers import TrainerCallback
 from tasb.config import TrainConfig
 from tasb.data.records import Dataset, Pair, ScoredPair
 from tasb.errors import InputError
-from tasb.fsutil import atomic_write, write_json
+from tasb.fsutil import write_json
+from tasb.layout import CHECKPOINT_STATE, DONE, METRICS, MODEL, checkpoint_dir, mark
 from tasb.training.trainer import load_student
 
 __all__ = ["BASELINE_NAME", "train_sentence_transformers"]
@@ -104,10 +105,10 @@ def train_sentence_transformers(
     trainer.train()
     seconds = time.monotonic() - started
     shutil.rmtree(folder / ".hf-trainer", ignore_errors=True)
-    student.save(folder / "model")
+    student.save(folder / MODEL)
     steps = trainer.state.global_step
     write_json(
-        folder / "metrics.json",
+        folder / METRICS,
         {
             "steps": steps,
             "seconds": round(seconds, 3),
@@ -116,8 +117,7 @@ def train_sentence_transformers(
             "recipe": "MultipleNegativesRankingLoss (scale 20, cosine), NO_DUPLICATES batches, warmup_ratio 0.1, linear decay",
         },
     )
-    with atomic_write(folder / "DONE"):
-        pass
+    mark(folder, DONE)
     logger.info("sentence-transformers baseline: %d steps in %.0f s", steps, seconds)
     return folder
 
@@ -155,10 +155,10 @@ class _Snapshots(TrainerCallback):
         if state.global_step % self.every:
             return control
         saving = time.monotonic()
-        snapshot = self.folder / "checkpoints" / f"step-{state.global_step}"
-        self.student.save(snapshot / "model")
+        snapshot = checkpoint_dir(self.folder, state.global_step)
+        self.student.save(snapshot / MODEL)
         elapsed = saving - self.started - self.paused_s
-        write_json(snapshot / "state.json", {"progress": {"step": state.global_step, "elapsed_s": round(elapsed, 3)}})
+        write_json(snapshot / CHECKPOINT_STATE, {"progress": {"step": state.global_step, "elapsed_s": round(elapsed, 3)}})
         # saving is not training: the curve's minutes leave it out
         self.paused_s += time.monotonic() - saving
         return control

@@ -41,6 +41,10 @@ from tasb.errors import InputError
 from tasb.evaluation.metrics import check_measures
 from tasb.evaluation.plots import validation_plot
 from tasb.fsutil import atomic_dir, atomic_write, link_or_copy, write_json
+from tasb.layout import (
+    BEST, CHECKPOINT_STATE, CHECKPOINTS, CONFIG, DONE, METRICS, MODEL, TRAIN_LOG, TRAINER_STATE, VALIDATION_LOG, VALIDATION_PLOT,
+    checkpoint_dir, checkpoints, mark, unmark,
+)
 from tasb.models.cards import student_card, write_card
 from tasb.models.inference import autocast
 from tasb.models.student import BertDot
@@ -54,12 +58,6 @@ from tasb.training.dual import DualLoss, build_loss, label_masks, passage_ids
 from tasb.training.tracking import TENSORBOARD_DIR, Tracking
 from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
 
-LOG_FILE = "train_log.jsonl"
-VALIDATION_LOG = "validation.jsonl"
-BEST = "best"
-CHECKPOINTS = "checkpoints"
-STATE_JSON = "state.json"
-TRAINER_STATE = "trainer_state.pt"
 RUN_KIND = "training run"
 
 __all__ = ["check_train_config", "load_student", "train", "train_step"]
@@ -204,11 +202,11 @@ def _train_in_folder(
     if checkpoint is not None:
         _restore(checkpoint, run)
     if world.is_main:
-        _truncate_log(folder / LOG_FILE, run.progress.step)
+        _truncate_log(folder / TRAIN_LOG, run.progress.step)
         # without a checkpoint even the step-0 evaluation is redone
         _truncate_log(folder / VALIDATION_LOG, run.progress.step if checkpoint is not None else -1)
-        (folder / "DONE").unlink(missing_ok=True)
-        save_config(config, folder / "config.yaml")
+        unmark(folder, DONE)
+        save_config(config, folder / CONFIG)
 
     try:
         stopped_by = _loop(run)
@@ -229,20 +227,19 @@ def _finish(run: _Run, stopped_by: str, training_queries: int | None = None) -> 
         "stopped_by": stopped_by,
     }
     if run.validation is None:
-        run.student.save(run.folder / "model")
+        run.student.save(run.folder / MODEL)
     else:
         # best/ stays: a resumed run with a larger budget compares against it
-        _copy_folder(run.folder / BEST, run.folder / "model")
+        _copy_folder(run.folder / BEST, run.folder / MODEL)
         stopping = run.early_stopping
         metrics.update(
             best_step=stopping.best_step, best_validation=stopping.best_value, validation_metric=run.config.validation.metric
         )
         _plot_validation(run)
-    write_json(run.folder / "metrics.json", metrics)
+    write_json(run.folder / METRICS, metrics)
     held_out = len(run.validation.queries) if run.validation is not None else None
-    write_card(run.folder / "model", student_card(run.config, metrics, training_queries, held_out, run.loss_fn))
-    with atomic_write(run.folder / "DONE"):
-        pass
+    write_card(run.folder / MODEL, student_card(run.config, metrics, training_queries, held_out, run.loss_fn))
+    mark(run.folder, DONE)
 
 
 def _loop(run: _Run) -> str:
@@ -313,7 +310,7 @@ def expected_steps(steps: int, done: int, done_here: int, seconds_here: float, e
 
 def _log_file(run: _Run) -> TextIO:
     # ranks other than 0 compute the same losses; only rank 0 writes them
-    return (run.folder / LOG_FILE).open("a", encoding="utf-8") if run.world.is_main else open(os.devnull, "w")
+    return (run.folder / TRAIN_LOG).open("a", encoding="utf-8") if run.world.is_main else open(os.devnull, "w")
 
 
 def _validate(run: _Run, started: float) -> bool:
@@ -337,7 +334,7 @@ def _plot_validation(run: _Run) -> None:
     lines = [json.loads(line) for line in (run.folder / VALIDATION_LOG).read_text(encoding="utf-8").splitlines()]
     curve = ([line["step"] for line in lines], [line[metric] for line in lines])
     best = (run.early_stopping.best_step, run.early_stopping.best_value)
-    validation_plot(run.folder / "validation.png", {run.folder.name: curve}, {run.folder.name: best}, metric)
+    validation_plot(run.folder / VALIDATION_PLOT, {run.folder.name: curve}, {run.folder.name: best}, metric)
 
 
 def _train_step(run: _Run, batch: list[ScoredPair]) -> tuple[float, dict[str, float]]:
@@ -412,9 +409,8 @@ def _log(log: TextIO, run: _Run, steps_per_s: float) -> None:
 
 
 def _save_checkpoint(run: _Run) -> None:
-    checkpoints = run.folder / CHECKPOINTS
-    with atomic_dir(checkpoints / f"step-{run.progress.step}") as tmp:
-        run.student.save(tmp / "model")
+    with atomic_dir(checkpoint_dir(run.folder, run.progress.step)) as tmp:
+        run.student.save(tmp / MODEL)
         _save_trainer_state(
             {
                 "optimizer": run.optimizer.state_dict(),
@@ -429,11 +425,11 @@ def _save_checkpoint(run: _Run) -> None:
             "early_stopping": run.early_stopping.state(),
             **_global_rng_states(),
         }
-        (tmp / STATE_JSON).write_text(json.dumps(state) + "\n", encoding="utf-8")
+        (tmp / CHECKPOINT_STATE).write_text(json.dumps(state) + "\n", encoding="utf-8")
         if (run.folder / BEST).is_dir():
             # the best model as of this step: a resume must not keep a best/ saved after the checkpoint
             shutil.copytree(run.folder / BEST, tmp / BEST, copy_function=link_or_copy)
-    for old in _checkpoints(checkpoints)[: -run.config.keep_checkpoints]:
+    for old in checkpoints(run.folder)[: -run.config.keep_checkpoints]:
         shutil.rmtree(old)
 
 
@@ -448,12 +444,12 @@ def _save_trainer_state(state: dict, path: Path) -> None:
 
 def _restore(folder: Path, run: _Run) -> None:
     """Put the run back where ``folder`` left it; RNGs last, as loading the model may draw from them."""
-    trained = BertDot.load(str(folder / "model"), device=str(run.student.encoder.device))
+    trained = BertDot.load(str(folder / MODEL), device=str(run.student.encoder.device))
     run.student.encoder.load_state_dict(trained.encoder.state_dict())
     trainer_state = torch.load(folder / TRAINER_STATE, weights_only=True)
     run.optimizer.load_state_dict(trainer_state["optimizer"])
     run.scheduler.load_state_dict(trainer_state["scheduler"])
-    state = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
+    state = json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8"))
     run.sampler.load_state(state["sampler"])
     run.progress = _Progress(**state["progress"])
     run.early_stopping = EarlyStopping(run.config.validation.patience, **state.get("early_stopping", {}))
@@ -491,14 +487,8 @@ def _set_global_rng_states(state: dict[str, Any]) -> None:
     np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
 
 
-def _checkpoints(checkpoints: Path) -> list[Path]:
-    """Complete checkpoint folders, oldest first (temp folders of an interrupted write start with a dot)."""
-    found = [p for p in checkpoints.glob("step-*") if p.is_dir() and p.name[len("step-") :].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[len("step-") :]))
-
-
 def _newest_checkpoint(folder: Path) -> Path | None:
-    found = _checkpoints(folder / CHECKPOINTS)
+    found = checkpoints(folder)
     return found[-1] if found else None
 
 
@@ -519,7 +509,7 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def _refuse_earlier_run(folder: Path) -> None:
-    earlier = [name for name in (LOG_FILE, CHECKPOINTS, "model", "DONE", VALIDATION_LOG) if (folder / name).exists()]
+    earlier = [name for name in (TRAIN_LOG, CHECKPOINTS, MODEL, DONE, VALIDATION_LOG) if (folder / name).exists()]
     if earlier:
         raise InputError(
             folder, "a new or empty run folder (resume to continue the run in it)", f"a folder holding {earlier[0]}"
