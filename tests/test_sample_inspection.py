@@ -13,7 +13,7 @@ from scipy.stats import chisquare
 from typer.testing import CliRunner
 
 from tasb.cli import app
-from tasb.apps.sample import cluster_usage
+from tasb.sampling.stats import cluster_usage
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CLUSTERS, PER_CLUSTER = 6, 10

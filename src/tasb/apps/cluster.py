@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import numpy as np
 import typer
 
 from tasb import layout
@@ -47,6 +46,8 @@ class ClusterConfig(Checked):
 
 def run_clustering(config: ClusterConfig) -> dict[str, Any]:
     """Cluster the queries of ``config.data`` into ``config.output_dir`` (whole or not at all); returns the summary."""
+    import numpy as np
+
     from tasb.data import load_queries, write_clusters
     from tasb.evaluation.plots import cluster_plot
     from tasb.fsutil import atomic_dir

@@ -32,12 +32,12 @@ from tasb.apps.options import SetOpt
 from tasb.config import (
     AT_LEAST_1, SEED, Checked, DataConfig, InBatchLossName, Sampler, TeacherMode, TrainConfig, check_config, load_config, save_config,
 )
-from tasb.data import Dataset, Run, load_dataset, read_run, read_scores, write_qrels, write_run
 from tasb.errors import InputError, named
 from tasb.fsutil import atomic_write, write_json
 from tasb.outputs import run_folder
 
 if TYPE_CHECKING:
+    from tasb.data import Dataset, Run
     from tasb.models.student import BertDot
     from tasb.training.colbert_teacher import ColbertTeacher
     from tasb.training.validation import ValidationSet
@@ -146,6 +146,8 @@ class _Experiment:
         if self._scores is None:
             if not self.config.train.teacher_scores:
                 raise InputError("config", "train.teacher_scores: the path of a teacher score file")
+            from tasb.data import read_scores
+
             self._scores = read_scores(self.config.train.teacher_scores)
         return self._scores
 
@@ -172,6 +174,7 @@ class _Experiment:
 
     def evaluate(self, folder: Path, run: Run, system: dict[str, Any], started: float) -> None:
         """Test metrics and per-query values of ``run``, then ``EVALUATED``: the system is finished."""
+        from tasb.data import write_run
         from tasb.evaluation import evaluate, evaluate_per_query
 
         config = self.config
@@ -206,6 +209,8 @@ def run_experiment(config: ExperimentConfig) -> Path:
 
 
 def _run_grid(config: ExperimentConfig, folder: Path, runs: dict[str, TrainConfig]) -> Path:
+    from tasb.data import write_qrels
+
     experiment = _Experiment(config)
     save_config(config, folder / layout.EXPERIMENT_CONFIG)  # once the data has loaded: a failed start leaves an earlier config be
     write_qrels(experiment.test_set.qrels, folder / layout.TEST_QRELS)
@@ -297,6 +302,8 @@ def _st_baseline_run(experiment: _Experiment, folder: Path) -> Run:
 
 
 def _reference_run(path: str, test_set: Dataset) -> Run:
+    from tasb.data import read_run
+
     run = read_run(path)
     unknown = sorted(set(run) - set(test_set.queries))
     if unknown:
@@ -316,6 +323,8 @@ def _test_data(config: ExperimentConfig) -> DataConfig:
 
 
 def _load(data: DataConfig) -> Dataset:
+    from tasb.data import load_dataset
+
     # judgments are needed on both sides: validation on the training queries, evaluation on the test ones
     return load_dataset(data.data, data.split, corpus=data.corpus, queries=data.queries, qrels=data.qrels)
 

@@ -13,22 +13,20 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 
 from tasb import layout
 from tasb.apps.command import user_errors
 from tasb.apps.options import SetOpt
 from tasb.config import AT_LEAST_1, Checked, PipelineConfig, check_config, load_config, save_config, to_dict
-from tasb.data import read_corpus, read_qrels, read_queries, read_run, write_run
 from tasb.errors import InputError
-from tasb.evaluation.metrics import evaluate, recall_at_cutoffs
-from tasb.evaluation.tables import markdown_table
 from tasb.fsutil import atomic_write, write_json
 from tasb.outputs import run_folder
-from tasb.retrieval.pipeline import STAGES, Components, Pipeline, run_in_batches
+
+if TYPE_CHECKING:
+    from tasb.retrieval.pipeline import Components
 
 MEASURES = ("nDCG@10", "RR@10", "R@1000")
 PIPELINES_KIND = "pipelines table"
@@ -80,6 +78,9 @@ def run_pipelines(config: PipelinesConfig) -> Path:
 
 
 def _run_all(config: PipelinesConfig, out: Path) -> Path:
+    from tasb.data import read_corpus, read_qrels, read_queries
+    from tasb.retrieval.pipeline import Components
+
     components = Components(read_corpus(config.corpus))
     save_config(config, out / layout.PIPELINES_CONFIG)
     results: dict[str, dict[str, dict]] = {}
@@ -107,6 +108,12 @@ def file_stem(name: str) -> str:
 def _evaluated(
     pipeline: PipelineConfig, components: Components, queries, qrels, folder: Path, config: PipelinesConfig, shared: dict
 ) -> dict:
+    import numpy as np
+
+    from tasb.data import write_run
+    from tasb.evaluation.metrics import evaluate
+    from tasb.retrieval.pipeline import STAGES, Pipeline, run_in_batches
+
     record_path = folder / f"{file_stem(pipeline.name)}.json"
     settings = _inputs(pipeline, shared)
     if record_path.is_file() and (folder / f"{file_stem(pipeline.name)}.trec").is_file():
@@ -158,6 +165,8 @@ def _digest(value: object) -> str:
 
 
 def _plot_recall(config: PipelinesConfig, topics: str, qrels, out: Path) -> None:
+    from tasb.data import read_run
+    from tasb.evaluation.metrics import recall_at_cutoffs
     from tasb.evaluation.plots import recall_plot
 
     first_stages = [p.name for p in config.pipelines if not p.depth]
@@ -170,6 +179,11 @@ def _plot_recall(config: PipelinesConfig, topics: str, qrels, out: Path) -> None
 
 def markdown_tables(results: dict[str, dict[str, dict]], config: PipelinesConfig) -> str:
     """One row per pipeline: each topic set's measures and milliseconds per query; then the stages' share."""
+    import numpy as np
+
+    from tasb.evaluation.tables import markdown_table
+    from tasb.retrieval.pipeline import STAGES
+
     topic_names = list(results)
     measures = []
     for pipeline in config.pipelines:

@@ -29,12 +29,12 @@ from tasb.config import (
     AT_LEAST_0, AT_LEAST_1, POSITIVE, ColbertConfig, DataConfig, Optimisation, StudentConfig, TeacherConfig, Teaching, TrainConfig,
     ValidationConfig, check_config, load_config, save_config, values_of,
 )
-from tasb.data import Dataset, Run, ensemble, load_dataset, training_pairs, write_run, write_scores
 from tasb.errors import InputError
 from tasb.fsutil import atomic_write, write_json
 from tasb.outputs import run_folder
 
 if TYPE_CHECKING:
+    from tasb.data import Dataset, Run
     from tasb.models.student import BertDot
     from tasb.retrieval.index import DenseIndex
     from tasb.training.validation import ValidationSet
@@ -132,6 +132,8 @@ class _Stages:
 
 
 def _load_splits(config: QuickstartConfig) -> tuple[Dataset, Dataset]:
+    from tasb.data import load_dataset
+
     data = config.data or DEFAULT_DATASET
     try:
         return load_dataset(data, config.train_split), load_dataset(data, config.test_split)
@@ -224,6 +226,7 @@ def _start_over(config: QuickstartConfig, out: Path) -> None:
 
 
 def _run_stages(config: QuickstartConfig, out: Path) -> Path:
+    from tasb.data import ensemble, training_pairs, write_run, write_scores
     from tasb.evaluation import evaluate
     from tasb.evaluation.tables import results_table
     from tasb.models.cards import write_card
@@ -359,6 +362,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
 def _evaluate_trained(
     run_folder: Path, name: str, test_set: Dataset, out: Path, config: QuickstartConfig
 ) -> tuple[BertDot, DenseIndex, dict[str, float]]:
+    from tasb.data import write_run
     from tasb.evaluation import evaluate
     from tasb.models.cards import write_card
     from tasb.models.student import BertDot

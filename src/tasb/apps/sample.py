@@ -11,20 +11,21 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, Optional, Sequence
 
-import numpy as np
 import typer
 
 from tasb.apps.command import from_options, user_errors
 from tasb.apps.options import text
 from tasb.config import AT_LEAST_1, SEED, PairSampling, check_config
-from tasb.data import read_clusters, read_scores
-from tasb.data.records import ScoredPair
 from tasb.errors import InputError
 from tasb.fsutil import atomic_write
-from tasb.sampling import PairArrays, RandomSampler, build_sampler, margin_bins
-from tasb.sampling.checks import check_sampling_inputs
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tasb.data.records import ScoredPair
+    from tasb.sampling import PairArrays
 
 NAMES = {"random": "Random", "tas": "TAS", "tas-balanced": "TAS-Balanced"}
 # without a clusters file, TAS-Balanced is compared with every query in this one cluster
@@ -60,7 +61,13 @@ class SampleConfig(PairSampling):
 
 def run_sampling(config: SampleConfig) -> dict[str, Any]:
     """Draw ``config.batches`` batches into ``config.out`` and the comparison plot (both whole or not at all); returns a summary."""
+    import numpy as np
+
+    from tasb.data import read_clusters, read_scores
     from tasb.evaluation import plots
+    from tasb.sampling import PairArrays, build_sampler, margin_bins
+    from tasb.sampling.checks import check_sampling_inputs
+    from tasb.sampling.stats import cluster_usage, draw
 
     check_config(config)
     out, plot = Path(config.out), config.plot_path
@@ -112,22 +119,6 @@ def run_sampling(config: SampleConfig) -> dict[str, Any]:
         "clusters": len(usage) if usage is not None else None,
         "bin_share": {name: (np.bincount(bins[idx], minlength=config.margin_bins) / len(idx)).tolist() for name, idx in compared.items()},
     }
-
-
-def draw(sampler: RandomSampler, batches: int) -> np.ndarray:
-    """The next ``batches`` batches as pair indices, one row each."""
-    return np.stack([sampler.next_indices() for _ in range(batches)])
-
-
-def cluster_usage(indices: np.ndarray, query_index: np.ndarray, labels: list[str]) -> np.ndarray:
-    """In how many of the batches (rows of pair ``indices``) each cluster appears, clusters in first-seen order of ``labels``."""
-    numbers: dict[str, int] = {}
-    query_cluster = np.fromiter((numbers.setdefault(label, len(numbers)) for label in labels), dtype=np.int64, count=len(labels))
-    in_batch = np.sort(query_cluster[query_index[indices]], axis=1)
-    # a cluster counts once per batch however many of its queries the batch holds
-    first = np.ones(in_batch.shape, dtype=bool)
-    first[:, 1:] = in_batch[:, 1:] != in_batch[:, :-1]
-    return np.bincount(in_batch[first], minlength=len(numbers))
 
 
 def _write_batches(
