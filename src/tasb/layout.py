@@ -24,6 +24,7 @@ CONFIG = "config.yaml"  # the resolved config, stamped with VERSION_KEY
 VERSION_KEY = "tasb_version"
 METRICS = "metrics.json"
 TRAIN_LOG = "train_log.jsonl"
+TENSORBOARD = "tensorboard"  # the logged losses, rates and validation metrics, when the run asked for them
 TEACHER_LOG = "teacher_log.jsonl"
 VALIDATION_LOG = "validation.jsonl"
 VALIDATION_PLOT = "validation.png"

@@ -12,8 +12,6 @@ from typing import Mapping
 
 from tasb.errors import InputError
 
-TENSORBOARD_DIR = "tensorboard"
-
 
 class Tracking:
     """Scalars by step, under ``train/`` and ``validation/``; does nothing when switched off."""

@@ -42,7 +42,8 @@ from tasb.evaluation.metrics import check_measures
 from tasb.evaluation.plots import validation_plot
 from tasb.fsutil import atomic_dir, atomic_write, link_or_copy, write_json
 from tasb.layout import (
-    BEST, CHECKPOINT_STATE, CHECKPOINTS, CONFIG, DONE, METRICS, MODEL, TRAIN_LOG, TRAINER_STATE, VALIDATION_LOG, VALIDATION_PLOT,
+    BEST, CHECKPOINT_STATE, CHECKPOINTS, CONFIG, DONE, METRICS, MODEL, TENSORBOARD, TRAIN_LOG, TRAINER_STATE, VALIDATION_LOG,
+    VALIDATION_PLOT,
     checkpoint_dir, checkpoints, mark, unmark,
 )
 from tasb.models.cards import student_card, write_card
@@ -55,7 +56,7 @@ from tasb.sampling.checks import check_sampling_inputs
 from tasb.training.colbert_teacher import ColbertTeacher, build_colbert_teacher
 from tasb.training.distributed import World, init_world, leave_world
 from tasb.training.dual import DualLoss, build_loss, label_masks, passage_ids
-from tasb.training.tracking import TENSORBOARD_DIR, Tracking
+from tasb.training.tracking import Tracking
 from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
 
 RUN_KIND = "training run"
@@ -197,7 +198,7 @@ def _train_in_folder(
         validation=validation,
         early_stopping=EarlyStopping(config.validation.patience),
         world=world,
-        tracking=Tracking(folder / TENSORBOARD_DIR if config.tensorboard and world.is_main else None),
+        tracking=Tracking(folder / TENSORBOARD if config.tensorboard and world.is_main else None),
     )
     if checkpoint is not None:
         _restore(checkpoint, run)
