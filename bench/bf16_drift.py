@@ -24,6 +24,7 @@ from tasb import layout
 from tasb.config import StudentConfig, TrainConfig
 from tasb.data import load_dataset, read_scores
 from tasb.evaluation.metrics import evaluate
+from tasb.markdown import markdown_table
 from tasb.models.student import BertDot
 from tasb.retrieval.index import build_index, search
 from tasb.training.trainer import load_student, train
@@ -84,14 +85,11 @@ def main(argv: list[str] | None = None) -> None:
         workdir = Path(args.out or tmp)
         encoding = encoding_drift(args.data, args.model, workdir)
         training = training_drift(args.data, args.scores, args.steps, args.model, args.sampler_process, workdir)
-    print("| what | precision | nDCG@10 | R@100 | speed |")
-    print("|---|---|---|---|---|")
-    for name in ("fp32", "bf16"):
-        row = encoding[name]
-        print(f"| encoding | {name} | {row['nDCG@10']:.4f} | {row['R@100']:.4f} | {row['passages_per_s']:.1f} passages/s |")
-    for name in ("fp32", "bf16"):
-        row = training[name]
-        print(f"| training | {name} | {row['nDCG@10']:.4f} | {row['R@100']:.4f} | {row['seconds_per_step']:.2f} s/step |")
+    rows = [["encoding", name, f"{encoding[name]['nDCG@10']:.4f}", f"{encoding[name]['R@100']:.4f}",
+             f"{encoding[name]['passages_per_s']:.1f} passages/s"] for name in ("fp32", "bf16")]
+    rows += [["training", name, f"{training[name]['nDCG@10']:.4f}", f"{training[name]['R@100']:.4f}",
+              f"{training[name]['seconds_per_step']:.2f} s/step"] for name in ("fp32", "bf16")]
+    print("\n".join(markdown_table(["what", "precision", "nDCG@10", "R@100", "speed"], rows)))
     summary = {
         "model": args.model,
         "encoding": encoding,

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from tasb import layout
+from tasb.markdown import markdown_table
 from tasb.serve.launch import free_port
 
 DATA = Path(os.environ.get("TASB_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -66,10 +67,9 @@ def main(argv: list[str] | None = None) -> None:
             "checkpoint_every": args.steps, "bf16": True, "sampler_process": False, "seed": 42,
         }))
         seconds = {processes: run(config, Path(tmp) / f"run-{processes}", processes, args.warmup) for processes in (1, 2)}
-    print("| processes | seconds per step (median after warm-up) |")
-    print("|---|---|")
-    for processes, value in seconds.items():
-        print(f"| {processes} | {value:.3f} |")
+    print("\n".join(markdown_table(
+        ["processes", "seconds per step (median after warm-up)"], [[str(processes), f"{value:.3f}"] for processes, value in seconds.items()]
+    )))
     print(json.dumps({"model": args.model, "batch_size": args.batch_size, "one_process_s": seconds[1], "two_processes_s": seconds[2],
                       "two_over_one": seconds[2] / seconds[1]}))
 

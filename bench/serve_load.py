@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from tasb.data import read_queries
+from tasb.markdown import markdown_table
 from tasb.serve.launch import running_server
 
 DATA = Path(os.environ.get("TASB_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -94,10 +95,11 @@ def main(argv: list[str] | None = None) -> None:
         load(port, [rng.choice(texts) for _ in range(args.warmup)], 1, args.warmup)
         levels = {str(c): load(port, [rng.choice(texts) for _ in range(args.requests)], c, args.requests) for c in args.concurrency}
 
-    print("| concurrency | QPS | p50 ms | p99 ms | p99 / p50 | errors |")
-    print("|---|---|---|---|---|---|")
-    for concurrency, row in levels.items():
-        print(f"| {concurrency} | {row['qps']:.1f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['p99_ms'] / row['p50_ms']:.2f} | {row['errors']} |")
+    rows = [
+        [concurrency, f"{row['qps']:.1f}", f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}", f"{row['p99_ms'] / row['p50_ms']:.2f}", str(row["errors"])]
+        for concurrency, row in levels.items()
+    ]
+    print("\n".join(markdown_table(["concurrency", "QPS", "p50 ms", "p99 ms", "p99 / p50", "errors"], rows)))
     summary = {"index": args.index, "serve_args": args.serve_arg, "concurrency": levels}
     if "1" in levels and "8" in levels:
         summary["qps_8_over_1"] = levels["8"]["qps"] / levels["1"]["qps"]

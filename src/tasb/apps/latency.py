@@ -93,7 +93,7 @@ def run_latency(config: LatencyConfig) -> dict:
 
 def latency_table(results: dict) -> str:
     """The figures as Table 1 rows: one per index and batch size."""
-    from tasb.evaluation.tables import markdown_table
+    from tasb.markdown import markdown_table
 
     header = [
         "index", "passages", "batch", "encode avg / p99 ms", "search avg / p99 ms", "total avg / p99 ms",

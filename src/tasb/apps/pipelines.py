@@ -181,7 +181,7 @@ def markdown_tables(results: dict[str, dict[str, dict]], config: PipelinesConfig
     """One row per pipeline: each topic set's measures and milliseconds per query; then the stages' share."""
     import numpy as np
 
-    from tasb.evaluation.tables import markdown_table
+    from tasb.markdown import markdown_table
     from tasb.retrieval.pipeline import STAGES
 
     topic_names = list(results)

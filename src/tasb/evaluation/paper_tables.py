@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from tasb.evaluation.significance import better
-from tasb.evaluation.tables import markdown_table, table_row
+from tasb.markdown import markdown_table, table_row
 
 # The paper's row orders; a value beating such a row is marked with the row's letter
 SAMPLERS = {"random": "r", "tas": "t", "tas-balanced": "b"}

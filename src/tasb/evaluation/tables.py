@@ -1,19 +1,8 @@
-"""Tables in Markdown, the one writer every results table goes through (the quickstart's, a teacher's judgement,
-the pipelines table, the latency table, the report's)."""
+"""Measures as a Markdown table: one row per system, one column per measure (the quickstart's table, a teacher's judgement)."""
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """The lines of a Markdown table: the header, the rule under it, one line per row of cells."""
-    return [table_row(header), "|" + "|".join("---" for _ in header) + "|", *(table_row(row) for row in rows)]
-
-
-def table_row(cells: Sequence[str]) -> str:
-    """One line of a Markdown table."""
-    return "| " + " | ".join(cells) + " |"
+from tasb.markdown import markdown_table
 
 
 def results_table(rows: dict[str, dict[str, float]], notes: dict[str, str] | None = None) -> str:

@@ -29,6 +29,7 @@ import yaml
 
 from tasb.fsutil import atomic_write, write_json
 from tasb.layout import MODEL_CARD, MODEL_META
+from tasb.markdown import markdown_table
 
 __all__ = [
     "colbert_card", "cross_encoder_card", "hub_id", "logged_training", "render_card", "render_section", "student_card",
@@ -107,15 +108,15 @@ def render_section(meta: Mapping[str, Any], info: Mapping[str, Any]) -> str:
     if data:
         lines += ["### Training data", "", *_bullets(data), ""]
     if recipe:
-        lines += ["### Recipe", "", "| setting | value |", "|---|---|"]
-        lines += [f"| {_cell(name)} | {_cell(_value(value))} |" for name, value in recipe.items() if value not in (None, "")]
-        lines.append("")
+        rows = [[_cell(name), _cell(_value(value))] for name, value in recipe.items() if value not in (None, "")]
+        lines += ["### Recipe", "", *markdown_table(["setting", "value"], rows), ""]
     if metrics:
-        lines += ["### Metrics", "", "| measured on | measure | value |", "|---|---|---|"]
-        for where, values in metrics.items():
-            values = values if isinstance(values, Mapping) else {"value": values}
-            lines += [f"| {_cell(where)} | {_cell(name)} | {_cell(_value(value))} |" for name, value in values.items()]
-        lines.append("")
+        rows = [
+            [_cell(where), _cell(name), _cell(_value(value))]
+            for where, values in metrics.items()
+            for name, value in (values if isinstance(values, Mapping) else {"value": values}).items()
+        ]
+        lines += ["### Metrics", "", *markdown_table(["measured on", "measure", "value"], rows), ""]
     for note in info.get("notes") or []:
         lines += [note, ""]
     return "\n".join(lines + [END]) + "\n"
