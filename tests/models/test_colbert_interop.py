@@ -20,7 +20,7 @@ from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
 
 from tasb.models.colbert import ColBERT, PassageTokenCache, maxsim
 from tasb.retrieval.scorers import ColbertScorer, build_scorer
-from tasb.training.inbatch_teacher import ColbertTeacher
+from tasb.training.colbert_teacher import ColbertTeacher
 
 QUERIES = {
     "q1": "what do mitochondria do",
