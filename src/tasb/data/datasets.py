@@ -87,7 +87,7 @@ def load_queries(
 
 
 def load_dataset(
-    data: str | None = None,
+    data: str | os.PathLike[str] | None = None,
     split: str = "test",
     corpus: str | None = None,
     queries: str | None = None,
@@ -95,6 +95,7 @@ def load_dataset(
     need_qrels: bool = True,
 ) -> Dataset:
     """Explicit files win over the folder's; queries are restricted to those judged in the split's qrels."""
+    data = None if data is None else os.fspath(data)
     if data is not None and data.startswith("irds:"):
         return load_irds(data[len("irds:") :], split)
     loaded_queries, loaded_qrels = load_queries(data, split, queries, qrels, need_qrels)
