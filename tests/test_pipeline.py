@@ -7,11 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from sentence_transformers import SentenceTransformer
 from typer.testing import CliRunner
 
 from tasb.cli import app
-from tasb.data import read_corpus, read_qrels, read_run, read_scores
+from tasb.config import ValidationConfig
+from tasb.data import load_dataset, read_corpus, read_qrels, read_run, read_scores
+from tasb.models.student import BertDot
+from tasb.training.validation import build_validation_set, validation_score
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +128,8 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     # the first run teaches pairwise only from BM25 + a cross-encoder: no ColBERT is trained
     # and no sentence-transformers baseline, neither as a row nor as a teacher
     _ok("quickstart", *settings, "--set", "teacher_mode=pairwise", "--set", "teacher_ensemble.colbert=0",
-        "--set", "teacher_ensemble.cross-encoder=1", "--set", "teacher_ensemble.baseline=0", "--set", "baseline=false")
+        "--set", "teacher_ensemble.cross-encoder=1", "--set", "teacher_ensemble.baseline=0", "--set", "baseline=false",
+        "--set", "student_start=initial")
     pairwise = json.loads((out / "metrics.json").read_text())["results"]
     assert "teacher: cross-encoder alone" in pairwise and not (out / "colbert").exists()
     assert not (out / "baseline").exists() and not any("sentence-transformers" in row for row in pairwise)
@@ -156,6 +161,15 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert validated[0]["step"] == 0 and validated[-1]["step"] == 5
     metrics = json.loads((out / "student" / "metrics.json").read_text())
     assert metrics["best_step"] in (0, 5)
+    # by default the student starts from the trained baseline: its step 0 is the baseline's validation score,
+    # so the student handed back never validates below the baseline, and its config names where it started
+    baseline = BertDot.load(str(out / "baseline" / "model"))
+    held_out = build_validation_set(
+        ValidationConfig(qids=str(out / "validation_qids.txt"), depth=20), load_dataset(mini_scifact, "train"), []
+    )
+    assert validated[0]["nDCG@10"] == pytest.approx(validation_score(baseline, held_out, "nDCG@10", 1), abs=1e-6)
+    started = yaml.safe_load((out / "student" / "config.yaml").read_text())["student"]["model"]
+    assert Path(started) == (out / "baseline" / "model").resolve()
     taught = {row.qid for row in read_scores(out / "teacher_scores.tsv")}
     judged = set(read_qrels(mini_scifact / "qrels" / "train.tsv"))
     assert len(judged - taught) == 2

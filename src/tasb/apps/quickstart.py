@@ -78,6 +78,10 @@ class QuickstartConfig(Teaching, Optimisation):
     )
     teacher_eval_depth: int = 100
     student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
+    # where the student's training starts: the initial model, or the sentence-transformers baseline once it has
+    # trained (it is a teacher member; its minutes count as the teacher's). Validation counts the starting model
+    # too, so a student started from the baseline never validates below it
+    student_start: Literal["initial", "baseline"] = "baseline"
     # ColBERT's in-batch margins are about twice the cosine student's (x score_scale 10): least squares gives .49
     colbert_scale: float = 0.5
     # the default student normalises (cosine scores), the teacher's margins are z-scores
@@ -159,7 +163,7 @@ def _needs_colbert(config: QuickstartConfig) -> bool:
 
 
 def _needs_baseline(config: QuickstartConfig) -> bool:
-    return config.baseline or config.teacher_ensemble.get("baseline", 0) > 0
+    return config.baseline or config.teacher_ensemble.get("baseline", 0) > 0 or config.student_start == "baseline"
 
 
 def validation_size(judged_queries: int) -> int:
@@ -337,6 +341,11 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
 
     with stage("student training, index, search"):
         train_config = _train_config(config, out)
+        if config.student_start == "baseline":
+            # the student's own config names the weights it started from, so its folder and card say so
+            start_from = dataclasses.replace(config.student, model=str((baseline_folder / layout.MODEL).resolve()))
+            train_config = dataclasses.replace(train_config, student=start_from)
+            student = load_student(start_from)
         # the trained ColBERT teaches in-batch with the passage cache it re-ranked with
         inbatch_teacher = build_colbert_teacher(
             train_config, train_set.corpus, scored, model=colbert, passages=colbert_passages
@@ -344,7 +353,8 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         run_folder = train(
             train_config, train_set, scored, student=student, inbatch_teacher=inbatch_teacher, validation=validation
         )
-        student_name = f"trained student (TAS-B recipe, {_teaching(config)})"
+        started = ", from the baseline" if config.student_start == "baseline" else ""
+        student_name = f"trained student (TAS-B recipe, {_teaching(config)}{started})"
         *_, rows[student_name] = _evaluate_trained(run_folder, "student", test_set, out, config)
         notes[student_name] = _steps_note(run_folder)
 
