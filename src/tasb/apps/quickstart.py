@@ -83,9 +83,9 @@ class QuickstartConfig(Teaching, Optimisation):
     # too, so a student started from the baseline never validates below it
     student_start: Literal["initial", "baseline"] = "baseline"
     # ColBERT's in-batch margins are about twice the cosine student's (x score_scale 10): least squares gives .49
-    colbert_scale: float = 0.5
+    colbert_scale: float | None = 0.5
     # the default student normalises (cosine scores), the teacher's margins are z-scores
-    score_scale: float = 10.0
+    score_scale: float | None = 10.0
     # ~2.8-3.5 s a step here at batch 16 with bf16: 170-210 steps fit in the 10 minutes (the baseline gets the same)
     train_steps: int = 250
     train_max_minutes: float | None = 10.0

@@ -134,11 +134,13 @@ class Teaching(Checked):
     # the rows of Table 3: the loss of the in-batch part
     inbatch_loss: InBatchLossName = "margin-mse"
     alpha: float = 0.75
-    # ColBERT scores are multiplied by this before the in-batch loss: brings them to the student's scale
-    colbert_scale: float = 1.0
+    # ColBERT scores are multiplied by this before the in-batch loss: brings them to the student's scale;
+    # null: fitted when training starts (tasb.training.scales)
+    colbert_scale: float | None = 1.0
     # student scores are multiplied by this before margins are compared to the teacher's: 1 for the
-    # paper's unnormalised dot product; a cosine student needs ~10 to reach z-normalised teacher margins
-    score_scale: float = 1.0
+    # paper's unnormalised dot product; a cosine student needs ~10 to reach z-normalised teacher margins;
+    # null: fitted when training starts, the teacher's margins' root mean square over the starting student's
+    score_scale: float | None = 1.0
     # weight of the judged labels beside the teachers: cross-entropy of each query's judged positive against
     # every passage of the batch (sentence-transformers' MultipleNegativesRankingLoss); 0 = the paper's losses
     # alone. On SciFact (150 steps, 100 held-out train queries) validation nDCG@10 .748 with it, .716 for the

@@ -86,5 +86,10 @@ def build_colbert_teacher(
         model = ColBERT.for_scoring(config.colbert_teacher)
     pids = [pid for row in pairs for pid in (row.pid_pos, row.pid_neg)]
     return ColbertTeacher.build(
-        model, corpus, pids, config.colbert_cache, config.colbert_cache_max_gb, config.colbert_scale, config.bf16, passages=passages
+        model, corpus, pids, config.colbert_cache, config.colbert_cache_max_gb, _unfitted(config.colbert_scale), config.bf16, passages=passages
     )
+
+
+def _unfitted(scale: float | None) -> float:
+    # a null scale is fitted once the student is at hand (tasb.training.scales sets teacher.scale)
+    return 1.0 if scale is None else scale

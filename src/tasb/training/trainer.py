@@ -56,6 +56,7 @@ from tasb.sampling.checks import check_sampling_inputs
 from tasb.training.colbert_teacher import ColbertTeacher, build_colbert_teacher
 from tasb.training.distributed import World, init_world, leave_world
 from tasb.training.dual import DualLoss, build_loss, label_masks, passage_ids
+from tasb.training.scales import resolve_scales
 from tasb.training.tracking import Tracking
 from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
 
@@ -182,14 +183,22 @@ def _train_in_folder(
         scores = _without_queries(scores, validation.queries)
     set_seed(config.seed)
     student = load_student(config.student, world.device) if student is None else student
+    inbatch_teacher = _inbatch_teacher(config, dataset, scores, inbatch_teacher)
+    # fitted on the starting student, once: a resumed run takes them from its checkpoint
+    fitted = _checkpoint_scales(checkpoint) if checkpoint is not None else {}
+    teaching = world.share(resolve_scales(
+        dataclasses.replace(config, **fitted), student, dataset, scores, inbatch_teacher, config.batch_size, config.seed, config.bf16
+    ))
+    if inbatch_teacher is not None:
+        inbatch_teacher.scale = teaching.colbert_scale
     optimizer = torch.optim.Adam(student.encoder.parameters(), lr=config.learning_rate)
     run = _Run(
         folder=folder,
-        config=config,
+        config=teaching,
         dataset=dataset,
         student=student,
-        loss_fn=build_loss(config, student, dataset.qrels, dataset.source),
-        inbatch_teacher=_inbatch_teacher(config, dataset, scores, inbatch_teacher),
+        loss_fn=build_loss(teaching, student, dataset.qrels, dataset.source),
+        inbatch_teacher=inbatch_teacher,
         sampler=_in_background(config, _build_sampler(config, scores) if sampler is None else sampler),
         optimizer=optimizer,
         # the paper trains at a constant rate; a scheduler object keeps warmup (and any other schedule) one line away
@@ -223,6 +232,8 @@ def _finish(run: _Run, stopped_by: str, training_queries: int | None = None) -> 
     """The final (or best validated) model and metrics, then ``DONE``: its presence means everything else is whole."""
     metrics = {
         "steps": run.progress.step,
+        "score_scale": run.config.score_scale,
+        "colbert_scale": run.config.colbert_scale,
         "final_loss": run.progress.final_loss(),
         "seconds": round(run.progress.elapsed_s, 3),
         "stopped_by": stopped_by,
@@ -421,6 +432,7 @@ def _save_checkpoint(run: _Run) -> None:
             tmp / TRAINER_STATE,
         )
         state = {
+            "scales": {"score_scale": run.config.score_scale, "colbert_scale": run.config.colbert_scale},
             "progress": dataclasses.asdict(run.progress),
             "sampler": run.sampler.state(),
             "early_stopping": run.early_stopping.state(),
@@ -441,6 +453,11 @@ def _save_trainer_state(state: dict, path: Path) -> None:
         # torch reports a failed write (a full disk, a quota) as a RuntimeError; as an OSError the CLI says it in one line
         reason = str(err).strip().splitlines()[-1] if str(err).strip() else "the write failed"
         raise OSError(errno.EIO, f"could not write the checkpoint: {reason}", str(path)) from err
+
+
+def _checkpoint_scales(folder: Path) -> dict[str, float]:
+    """The scales the checkpointed run trained with (none recorded before scales could be fitted)."""
+    return json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8")).get("scales", {})
 
 
 def _restore(folder: Path, run: _Run) -> None:
@@ -570,6 +587,8 @@ def train_step(
     Nothing is written and no sampler, validation or checkpoint is involved; one process.
     ``inbatch_teacher`` defaults as in ``train`` (built from ``config.colbert_teacher`` for in-batch modes).
     """
+    if config.score_scale is None or config.colbert_scale is None:
+        raise InputError("score_scale" if config.score_scale is None else "colbert_scale", "a number: train_step has no score file to fit it on", "null")
     optimizer = torch.optim.Adam(student.encoder.parameters(), lr=config.learning_rate)
     run = _Run(
         folder=Path(config.output_dir),
