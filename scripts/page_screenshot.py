@@ -22,7 +22,7 @@ from tasb.serve.launch import running_server
 DATA = Path(os.environ.get("TASB_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 DEFAULT_SERVER = [
     "--index", "runs/trec-dl/index", "--corpus", str(DATA / "msmarco-trec-dl-pool-corpus" / "collection.tsv"),
-    "--bm25", "--rerank", "colbert:all-MiniLM-L6-v2", "--depth", "100",
+    "--bm25", "--scorer", "colbert:all-MiniLM-L6-v2", "--rerank-depth", "100",
 ]
 
 

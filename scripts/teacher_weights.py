@@ -3,7 +3,7 @@
     python scripts/teacher_weights.py --data ../shared/data/scifact --run runs/quickstart \
         --dense baseline=runs/quickstart/baseline/model
 
-Re-ranks BM25's top-``--depth`` of the quickstart's held-out queries (``RUN/validation_qids.txt``, judged
+Re-ranks BM25's top ``--rerank-depth`` of the quickstart's held-out queries (``RUN/validation_qids.txt``, judged
 training queries no teacher or student trained on) with BM25, the run's ColBERT and each ``--dense``
 bi-encoder, then with every weighted ensemble of them (per-query z-scores, weights from ``--grid``), and
 prints the 25 best and one JSON object of every nDCG@10 on its last line.
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--run", required=True, type=Path, help="a quickstart folder: validation_qids.txt, colbert/model")
     parser.add_argument("--dense", nargs="*", default=[], help="NAME=PATH of bi-encoders to add as members")
     parser.add_argument("--grid", nargs="*", type=float, default=[0, 0.25, 0.5, 1])
-    parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--rerank-depth", type=int, default=100)
     args = parser.parse_args()
 
     data = load_dataset(args.data, "train")
@@ -40,8 +40,8 @@ def main() -> None:
     queries = {qid: data.queries[qid] for qid in qids}
     qrels = {qid: data.qrels[qid] for qid in qids}
     bm25 = BM25(data.corpus)
-    run = bm25.search(queries, k=args.depth)
-    top = heads(run, args.depth)
+    run = bm25.search(queries, k=args.rerank_depth)
+    top = heads(run, args.rerank_depth)
     colbert = ColBERT.load(str(args.run / "colbert" / layout.MODEL))
     scorers = {"bm25": BM25Scorer(bm25), "colbert": ColbertScorer(colbert, PassageTokenCache(colbert, bf16=True))}
     scorers.update({name: DotScorer(BertDot.load(path)) for name, path in (spec.split("=", 1) for spec in args.dense)})

@@ -53,11 +53,11 @@ TRAIN = ["train", "train.yaml"]
 INDEX = ["index", "--corpus", "corpus.tsv", "--model", "@tiny", "--out", "new_index", "--no-bf16"]
 SEARCH = ["search", "--index", "index", "--queries", "queries.tsv", "--out", "dense.trec"]
 VERIFY = ["index", "verify", "index"]
-TEACHER_SCORE = ["teacher", "score", "--teacher", "bm25", "--run", "run_a.trec", "--corpus", "corpus.tsv", "--queries", "queries.tsv",
+TEACHER_SCORE = ["teacher", "score", "--scorer", "bm25", "--run", "run_a.trec", "--corpus", "corpus.tsv", "--queries", "queries.tsv",
                  "--qrels", "qrels.txt", "--out", "scored.tsv"]
 TEACHER_TRAIN = ["teacher", "train", "--run", "run_a.trec", "--corpus", "corpus.tsv", "--queries", "queries.tsv", "--qrels", "qrels.txt",
                  "--out", "teacher", "--set", "model=@tiny", "--set", "steps=1"]
-RERANK = ["rerank", "--model", "bm25", "--run", "run_a.trec", "--corpus", "corpus.tsv", "--queries", "queries.tsv", "--out", "reranked.trec"]
+RERANK = ["rerank", "--scorer", "bm25", "--run", "run_a.trec", "--corpus", "corpus.tsv", "--queries", "queries.tsv", "--out", "reranked.trec"]
 
 UTF8_BREAK = b"\xff\xfe broken \xc3\x28"
 

@@ -40,7 +40,7 @@ SMOKES = {
         {"model", "encoding", "training", "encoding_ndcg_drift", "training_ndcg_drift", "encoding_speedup", "training_speedup"},
     ),
     "cluster.py": Smoke(
-        lambda p: ["--n", "500", "--d", "8", "--k", "5", "--niter", "2"],
+        lambda p: ["--n", "500", "--d", "8", "--num-clusters", "5", "--niter", "2"],
         {"n", "d", "k", "niter", "threads", "seconds", "target_s", "met"},
     ),
     "distributed_step.py": Smoke(

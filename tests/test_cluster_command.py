@@ -47,7 +47,7 @@ def _ok(*args) -> str:
 @pytest.mark.slow
 def test_cluster_writes_every_output(queries_tsv, tiny_bert_dir, tmp_path):
     out = tmp_path / "clusters"
-    output = _ok("--queries", queries_tsv, "--model", tiny_bert_dir, "--out", out, "--k", 4, "--seed", 1, "--plot-clusters", 3, "--no-bf16")
+    output = _ok("--queries", queries_tsv, "--model", tiny_bert_dir, "--out", out, "--num-clusters", 4, "--seed", 1, "--plot-clusters", 3, "--no-bf16")
     assert "54 queries in 4 clusters" in output
 
     rows = [line.split("\t") for line in (out / "clusters.tsv").read_text().splitlines()]
@@ -73,7 +73,7 @@ def test_cluster_writes_every_output(queries_tsv, tiny_bert_dir, tmp_path):
 
 @pytest.mark.slow
 def test_same_seed_same_clusters_and_rerun_replaces_the_folder(queries_tsv, tiny_bert_dir, tmp_path):
-    common = ("--queries", queries_tsv, "--model", tiny_bert_dir, "--k", 5, "--no-bf16")
+    common = ("--queries", queries_tsv, "--model", tiny_bert_dir, "--num-clusters", 5, "--no-bf16")
     _ok(*common, "--out", tmp_path / "a")
     _ok(*common, "--out", tmp_path / "b")
     _ok(*common, "--out", tmp_path / "b")
@@ -87,7 +87,7 @@ def test_default_k_is_one_cluster_per_200_queries(queries_tsv, tiny_bert_dir, tm
 
 
 def test_bad_k_exits_2_before_writing(queries_tsv, tiny_bert_dir, tmp_path):
-    result = _run("--queries", queries_tsv, "--model", tiny_bert_dir, "--out", tmp_path / "c", "--k", 55)
+    result = _run("--queries", queries_tsv, "--model", tiny_bert_dir, "--out", tmp_path / "c", "--num-clusters", 55)
     assert result.exit_code == 2
     assert "between 1 and the number of vectors (54)" in result.output
     assert not (tmp_path / "c").exists()
@@ -96,7 +96,7 @@ def test_bad_k_exits_2_before_writing(queries_tsv, tiny_bert_dir, tmp_path):
 def test_a_folder_of_other_files_is_not_replaced(queries_tsv, tiny_bert_dir, tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("mine")
-    result = _run("--queries", queries_tsv, "--model", tiny_bert_dir, "--out", tmp_path / "notes", "--k", 2)
+    result = _run("--queries", queries_tsv, "--model", tiny_bert_dir, "--out", tmp_path / "notes", "--num-clusters", 2)
     assert result.exit_code == 2 and "other files" in result.output
     assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
 

@@ -76,7 +76,7 @@ def setup(tmp_path, tiny_bert_dir):
             GridConfig(sampler=["tas-balanced"], teacher_mode=["dual"], seed=[1, 2]),
         ],
         compare_to=["bm25", "initial"],
-        depth=10,
+        k=10,
     )
 
 

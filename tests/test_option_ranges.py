@@ -32,12 +32,14 @@ ZERO_OPTIONS = {"seed", "rrf_k", "synthetic", "plot_examples", "weight", "second
 ZERO_FIELDS = {
     "TeacherConfig": {"warmup_steps", "seed"},
     "ColbertConfig": {"dim", "warmup_steps", "seed"},
+    "TeacherTrainConfig": {"warmup_steps", "seed"},
+    "ColbertTrainConfig": {"dim", "warmup_steps", "seed"},
     "ValidationConfig": {"queries", "seed"},
     "TrainConfig": {"alpha", "pairwise_weight", "colbert_cache_max_gb", "steps", "contrastive_weight", "warmup_steps", "seed"},
     "GridConfig": {"seed"},
     "IndexConfig": {"ivf_lists", "pq_subquantizers"},
     "FuseConfig": {"weights", "rrf_k"},
-    "PipelineConfig": {"bm25_k1", "bm25_b", "fusion_weights", "rrf_k", "rerank_weights", "depth"},
+    "PipelineConfig": {"bm25_k1", "bm25_b", "fusion_weights", "rrf_k", "scorer_weights"},
     "ServeConfig": {"batch_wait_ms"},
     "LatencyConfig": {"seconds", "warmup", "synthetic", "seed"},
     "ClusterConfig": {"seed", "plot_examples"},
@@ -52,10 +54,10 @@ ZERO_FIELDS = {
     "InBatchTeacherSpec": {"colbert_cache_max_gb"},
     # the configs of the commands whose options are all they take
     "Bm25Config": {"k1", "b"},
-    "TeacherScoreConfig": {"weight", "seed"},
-    "TeacherEnsembleConfig": {"weight"},
-    "TeacherEvalConfig": {"weight"},
-    "RerankConfig": {"weight"},
+    "TeacherScoreConfig": {"weights", "seed"},
+    "TeacherEnsembleConfig": {"weights"},
+    "TeacherEvalConfig": {"weights"},
+    "RerankConfig": {"weights"},
 }
 
 
@@ -114,7 +116,7 @@ OPTION_CASES = [
 
 def test_the_walk_finds_the_options_the_issue_names():
     found = {(" ".join(path), option) for path, option, _ in (case.values for case in OPTION_CASES)}
-    for case in [("bm25", "--k"), ("bm25", "--k1"), ("fuse", "--depth"), ("fuse", "--weight"), ("teacher score", "--depth"),
+    for case in [("bm25", "--k"), ("bm25", "--k1"), ("fuse", "--k"), ("fuse", "--weight"), ("teacher score", "--negatives-depth"),
                  ("teacher score", "--negatives-per-query"), ("evaluate", "--rel"), ("index", "--batch-size")]:
         assert case in found
 

@@ -229,9 +229,9 @@ def test_a_model_asking_to_run_its_own_code(command, remote_code_model, workdir)
     folder, marker = remote_code_model
     argv = {
         "index": ["index", "--corpus", "corpus.tsv", "--model", str(folder), "--out", "out/index", "--no-bf16"],
-        "rerank": ["rerank", "--model", str(folder), "--run", "run_a.trec", "--corpus", "corpus.tsv", "--queries", "queries.tsv",
+        "rerank": ["rerank", "--scorer", str(folder), "--run", "run_a.trec", "--corpus", "corpus.tsv", "--queries", "queries.tsv",
                    "--out", "out/reranked.trec", "--no-bf16"],
-        "rerank-colbert": ["rerank", "--model", f"colbert:{folder}", "--run", "run_a.trec", "--corpus", "corpus.tsv",
+        "rerank-colbert": ["rerank", "--scorer", f"colbert:{folder}", "--run", "run_a.trec", "--corpus", "corpus.tsv",
                            "--queries", "queries.tsv", "--out", "out/reranked.trec", "--no-bf16"],
     }[command]
     message = _refused(argv, workdir, _listing(workdir))

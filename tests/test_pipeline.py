@@ -65,8 +65,8 @@ def test_commands_chain_from_bm25_to_evaluation(mini_scifact, tiny_bert_dir, tmp
     _ok("bm25", *data, "--split", "test", "--out", tmp_path / "bm25.test.trec")
     _ok("teacher", "train", *data, "--out", tmp_path / "teacher", "--run", tmp_path / "bm25.train.trec",
         "--set", f"model={tiny_bert_dir}", "--set", "steps=2", "--set", "batch_size=2", "--set", "num_negatives=3")
-    _ok("teacher", "score", *data, "--teacher", tmp_path / "teacher" / "model", "--teacher", "bm25",
-        "--run", tmp_path / "bm25.train.trec", "--depth", 10, "--negatives-per-query", 3, "--out", tmp_path / "scores.tsv")
+    _ok("teacher", "score", *data, "--scorer", tmp_path / "teacher" / "model", "--scorer", "bm25",
+        "--run", tmp_path / "bm25.train.trec", "--negatives-depth", 10, "--negatives-per-query", 3, "--out", tmp_path / "scores.tsv")
     scores = read_scores(tmp_path / "scores.tsv")
     assert len({s.qid for s in scores}) == 12 and all(len({r.pid_neg for r in scores if r.qid == s.qid}) <= 3 for s in scores)
 
@@ -180,7 +180,7 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
 def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(mini_scifact, tiny_bert_dir, tmp_path):
     data = ["--data", mini_scifact, "--split", "test"]
     _ok("bm25", *data, "--k", 50, "--out", tmp_path / "bm25.trec")
-    output = _ok("teacher", "eval", *data, "--run", tmp_path / "bm25.trec", "--teacher", "bm25", "--depth", 10,
+    output = _ok("teacher", "eval", *data, "--run", tmp_path / "bm25.trec", "--scorer", "bm25", "--rerank-depth", 10,
                  "--out", tmp_path / "reranked.trec")
     rows = {line.split("|")[1].strip(): line for line in output.splitlines() if line.startswith("| ")}
     assert {"candidates", "bm25 re-ranks top-10"} <= set(rows)
@@ -188,8 +188,8 @@ def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(m
     assert rows["candidates"].split("|")[2:] == rows["bm25 re-ranks top-10"].split("|")[2:]
     assert set(read_run(tmp_path / "reranked.trec")) == set(read_run(tmp_path / "bm25.trec"))
     # an ensemble is reported with each of its members alone; the file holds the ensemble's ranking
-    output = _ok("teacher", "eval", *data, "--run", tmp_path / "bm25.trec", "--teacher", "bm25", "--teacher",
-                 f"colbert:{tiny_bert_dir}", "--weight", 1, "--weight", 1e-9, "--depth", 10, "--out", tmp_path / "ens.trec")
+    output = _ok("teacher", "eval", *data, "--run", tmp_path / "bm25.trec", "--scorer", "bm25", "--scorer",
+                 f"colbert:{tiny_bert_dir}", "--weight", 1, "--weight", 1e-9, "--rerank-depth", 10, "--out", tmp_path / "ens.trec")
     rows = {line.split("|")[1].strip(): line for line in output.splitlines() if line.startswith("| ")}
     assert {"candidates", "bm25 re-ranks top-10", f"colbert:{tiny_bert_dir} re-ranks top-10", "ensemble re-ranks top-10"} <= set(rows)
     # a ColBERT weighted 1e-9 only breaks ties: the ensemble ranks like BM25
@@ -198,7 +198,7 @@ def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(m
     train = ["--data", mini_scifact, "--split", "train"]
     _ok("bm25", *train, "--k", 20, "--out", tmp_path / "train.trec")
     for name, teacher in (("a.tsv", "bm25"), ("b.tsv", "bm25")):
-        _ok("teacher", "score", *train, "--teacher", teacher, "--run", tmp_path / "train.trec", "--depth", 10,
+        _ok("teacher", "score", *train, "--scorer", teacher, "--run", tmp_path / "train.trec", "--negatives-depth", 10,
             "--negatives-per-query", 2, "--out", tmp_path / name)
     _ok("teacher", "ensemble", tmp_path / "a.tsv", tmp_path / "b.tsv", "--weight", 2, "--weight", 1, "--out", tmp_path / "ab.tsv")
     single, merged = read_scores(tmp_path / "a.tsv"), read_scores(tmp_path / "ab.tsv")
@@ -216,5 +216,5 @@ def test_search_loads_the_model_as_the_index_was_built(mini_scifact, tiny_bert_d
 def test_a_run_naming_passages_outside_the_corpus_is_refused(mini_scifact, tmp_path):
     run = tmp_path / "foreign.trec"
     run.write_text("1 Q0 not-a-doc 1 3.0 x\n")
-    result = CliRunner().invoke(app, ["teacher", "eval", "--data", str(mini_scifact), "--run", str(run), "--teacher", "bm25"])
+    result = CliRunner().invoke(app, ["teacher", "eval", "--data", str(mini_scifact), "--run", str(run), "--scorer", "bm25"])
     assert result.exit_code == 2 and f"{run}:1: expected passage ids of the corpus" in result.output

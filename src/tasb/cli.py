@@ -11,8 +11,9 @@ import typer
 
 from tasb.apps import (
     ann_recall, bm25, cluster, evaluate, experiment, fuse, index, latency, pipelines, quickstart, report, rerank, sample, search, serve,
-    teacher_colbert, teacher_ensemble, teacher_eval, teacher_score, teacher_train, train,
+    show, teacher_colbert, teacher_ensemble, teacher_eval, teacher_score, teacher_train, train,
 )
+from tasb.apps.command import add, epilog
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Dense retrieval trained with TAS-Balanced (Hofstätter et al., SIGIR'21).",
@@ -71,30 +72,33 @@ index_app = typer.Typer(help="Encode passages into an index folder; `merge` join
 app.add_typer(index_app, name="index")
 bench_app = typer.Typer(no_args_is_help=True, help="Measurements of speed: query latency per batch size (the paper's Table 1).")
 app.add_typer(bench_app, name="bench")
+config_app = typer.Typer(no_args_is_help=True, help="Commands' settings: `show COMMAND` prints one's defaults as YAML for --config.")
+app.add_typer(config_app, name="config")
 
-app.command("bm25")(bm25.command)
-index_app.callback(invoke_without_command=True)(index.command)
-index_app.command("merge")(index.merge_command)
-index_app.command("verify")(index.verify_command)
-app.command("ann-recall")(ann_recall.command)
-app.command("search")(search.command)
-app.command("evaluate")(evaluate.command)
-app.command("train")(train.command)
-teacher_app.command("train")(teacher_train.command)
-teacher_app.command("train-colbert")(teacher_colbert.command)
-teacher_app.command("score")(teacher_score.command)
-teacher_app.command("ensemble")(teacher_ensemble.command)
-teacher_app.command("eval")(teacher_eval.command)
-app.command("rerank")(rerank.command)
-app.command("cluster")(cluster.command)
-app.command("sample")(sample.command)
-app.command("quickstart")(quickstart.command)
-app.command("fuse")(fuse.command)
-app.command("experiment")(experiment.command)
-app.command("report")(report.command)
-app.command("pipelines")(pipelines.command)
-app.command("serve")(serve.command)
-bench_app.command("latency")(latency.command)
+add(app, "bm25", bm25.command)
+index_app.callback(invoke_without_command=True, epilog=epilog(index.command))(index.command)
+add(index_app, "merge", index.merge_command)
+add(index_app, "verify", index.verify_command)
+add(app, "ann-recall", ann_recall.command)
+add(app, "search", search.command)
+add(app, "evaluate", evaluate.command)
+add(app, "train", train.command)
+add(teacher_app, "train", teacher_train.command)
+add(teacher_app, "train-colbert", teacher_colbert.command)
+add(teacher_app, "score", teacher_score.command)
+add(teacher_app, "ensemble", teacher_ensemble.command)
+add(teacher_app, "eval", teacher_eval.command)
+add(app, "rerank", rerank.command)
+add(app, "cluster", cluster.command)
+add(app, "sample", sample.command)
+add(app, "quickstart", quickstart.command)
+add(app, "fuse", fuse.command)
+add(app, "experiment", experiment.command)
+add(app, "report", report.command)
+add(app, "pipelines", pipelines.command)
+add(app, "serve", serve.command)
+add(bench_app, "latency", latency.command)
+add(config_app, "show", show.command)
 
 
 def main() -> None:

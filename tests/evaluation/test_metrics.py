@@ -31,7 +31,12 @@ def test_per_query_values_average_to_the_aggregate():
 
 def test_unknown_measure_is_refused():
     with pytest.raises(ValueError, match="unknown measure"):
-        evaluate(RUN, QRELS, measures=("MAP@5",))
+        evaluate(RUN, QRELS, measures=("Bogus@5",))
+
+
+def test_any_ir_measures_name_counts_relevance_from_rel_unless_it_names_its_own():
+    got = evaluate(RUN, QRELS, rel=2, measures=("P@1", "P@3", "AP", "RR(rel=1)@10"))
+    assert got == pytest.approx({"P@1": 0.0, "P@3": 1 / 3, "AP": 1 / 3, "RR(rel=1)@10": 1 / 2})
 
 
 # Published trec_eval figures (Pyserini's) for the rank_llm top-100 runs, checked in the data's SOURCE.md.

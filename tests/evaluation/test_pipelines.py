@@ -37,7 +37,7 @@ def setup(tiny_bert_dir, tmp_path):
         PipelineConfig(name="bm25", bm25=True, k=50),
         PipelineConfig(name="dense", index=str(tmp_path / "index"), k=50, bf16=False),
         PipelineConfig(name="fused", index=str(tmp_path / "index"), bm25=True, k=50, bf16=False),
-        PipelineConfig(name="fused+rerank", index=str(tmp_path / "index"), bm25=True, k=50, bf16=False, rerank=["bm25"], depth=5),
+        PipelineConfig(name="fused+rerank", index=str(tmp_path / "index"), bm25=True, k=50, bf16=False, scorers=["bm25"], rerank_depth=5),
     ]
     return PipelinesConfig(corpus=str(corpus), topics=topics, pipelines=pipelines, output_dir=str(tmp_path / "out"))
 

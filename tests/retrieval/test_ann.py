@@ -88,20 +88,20 @@ def test_index_and_ann_recall_commands(tiny_bert_dir, tmp_path):
     runner = CliRunner()
     built = runner.invoke(app, [
         "index", "--corpus", str(corpus), "--model", str(tiny_bert_dir), "--out", str(tmp_path / "idx"),
-        "--type", "ivfpq", "--set", "ivf_lists=4", "--set", "pq_bits=6", "--no-bf16",
+        "--type", "ivfpq", "--set", "ann.ivf_lists=4", "--set", "ann.pq_bits=6", "--no-bf16",
     ])
     assert built.exit_code == 0, built.output
     assert json.loads((tmp_path / "idx" / "meta.json").read_text())["ann"] == {
         "ivf_lists": 4, "nprobe": 16, "pq_subquantizers": 8, "pq_bits": 6,
     }
-    measured = runner.invoke(app, ["ann-recall", "--index", str(tmp_path / "idx"), "--queries", str(queries), "--k", "10"])
+    measured = runner.invoke(app, ["ann-recall", "--index", str(tmp_path / "idx"), "--queries", str(queries), "--recall-depth", "10"])
     assert measured.exit_code == 0, measured.output
     # stderr's progress bars share the captured output: the report is the JSON object in it
     report = json.loads(measured.output[measured.output.index('{"index_type"') :].splitlines()[0])
     assert report["index_type"] == "ivfpq" and report["queries"] == 10 and 0 < report["recall@10"] <= 1
     refused = runner.invoke(app, [
         "index", "--corpus", str(corpus), "--model", str(tiny_bert_dir), "--out", str(tmp_path / "bad"), "--type", "ivfpq",
-        "--set", "pq_subquantizers=5",
+        "--set", "ann.pq_subquantizers=5",
     ])
     assert refused.exit_code == 2 and "pq_subquantizers" in refused.output and not (tmp_path / "bad").exists()
 
@@ -137,7 +137,7 @@ def test_index_from_refuses_passages_as_well(tiny_bert_dir, tmp_path):
     corpus = tmp_path / "c.tsv"
     corpus.write_text("p1\tone\np2\ttwo\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["index", "--from", str(tmp_path), "--corpus", str(corpus), "--out", str(tmp_path / "x")])
-    assert result.exit_code == 2 and "either --from" in result.output
+    assert result.exit_code == 2 and "--from: expected either" in result.output
 
 
 @pytest.mark.slow

@@ -56,7 +56,7 @@ def test_fuse_command_writes_the_fused_ranking(tmp_path):
     write_run(SPARSE, tmp_path / "sparse.trec")
     out = tmp_path / "fused.trec"
     result = CliRunner().invoke(
-        app, ["fuse", str(tmp_path / "dense.trec"), str(tmp_path / "sparse.trec"), "--out", str(out), "--method", "rrf", "--depth", "2"]
+        app, ["fuse", str(tmp_path / "dense.trec"), str(tmp_path / "sparse.trec"), "--out", str(out), "--method", "rrf", "--k", "2"]
     )
     assert result.exit_code == 0, result.output
     fused = read_run(out)

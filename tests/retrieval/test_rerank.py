@@ -88,8 +88,8 @@ def test_rerank_command_reorders_the_head_and_keeps_the_candidate_set(tmp_path, 
     runner = CliRunner()
     for spec, name in (("bm25", "bm25.trec"), (f"ce:{tiny_bert_dir}", "ce.trec")):
         result = runner.invoke(app, [
-            "rerank", "--model", spec, "--run", str(tmp_path / "first.trec"), "--corpus", str(corpus),
-            "--queries", str(queries), "--depth", "3", "--out", str(tmp_path / name), "--no-bf16",
+            "rerank", "--scorer", spec, "--run", str(tmp_path / "first.trec"), "--corpus", str(corpus),
+            "--queries", str(queries), "--rerank-depth", "3", "--out", str(tmp_path / name), "--no-bf16",
         ])
         assert result.exit_code == 0, result.output
         reranked = read_run(tmp_path / name)

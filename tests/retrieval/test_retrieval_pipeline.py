@@ -58,7 +58,7 @@ def test_both_first_stages_are_fused_dense_first(components, dense_folder, fusio
 
 @pytest.mark.slow
 def test_reranking_reorders_the_head_keeps_the_candidates_and_times_every_stage(components, dense_folder):
-    config = PipelineConfig(index=dense_folder, bm25=True, rerank=["bm25"], depth=5, k=10, bf16=False)
+    config = PipelineConfig(index=dense_folder, bm25=True, scorers=["bm25"], rerank_depth=5, k=10, bf16=False)
     pipeline = Pipeline(config, components)
     # one query at a time on both sides: padding in a batch moves the tiny model's scores by rounding errors
     first = run_in_batches(Pipeline(PipelineConfig(index=dense_folder, bm25=True, k=10, bf16=False), components), QUERIES, 1)
@@ -86,11 +86,10 @@ def _changed(config: PipelineConfig, **fields) -> PipelineConfig:
     "config, named",
     [
         (PipelineConfig(name="none"), "first stage"),
-        (PipelineConfig(bm25=True, depth=10), "rerank models"),
-        (PipelineConfig(bm25=True, rerank=["bm25"]), "depth 0"),
+        (_changed(PipelineConfig(bm25=True, scorers=["bm25"]), rerank_depth=0), "rerank_depth to be at least 1"),
         (_changed(PipelineConfig(bm25=True), k=0), "k to be at least 1"),
         (PipelineConfig(bm25=True, index="i", fusion_weights=[1.0]), "two fusion_weights"),
-        (PipelineConfig(bm25=True, rerank=["bm25"], depth=3, rerank_weights=[1.0, 2.0]), "one rerank_weight"),
+        (PipelineConfig(bm25=True, scorers=["bm25"], rerank_depth=3, scorer_weights=[1.0, 2.0]), "one of scorer_weights per scorer"),
     ],
 )
 def test_pipelines_that_cannot_run_are_refused(config, named):
@@ -106,7 +105,7 @@ def test_an_index_of_another_corpus_is_refused(dense_folder):
 
 @pytest.mark.slow
 def test_a_small_k_still_lets_the_reranker_see_depth_candidates(components, dense_folder):
-    config = PipelineConfig(index=dense_folder, rerank=["bm25"], depth=20, k=1000, bf16=False)
+    config = PipelineConfig(index=dense_folder, scorers=["bm25"], rerank_depth=20, k=1000, bf16=False)
     top3 = Pipeline(config, components).search(QUERIES, k=3)
     top20 = Pipeline(config, components).search(QUERIES, k=20)
     for qid in QUERIES:

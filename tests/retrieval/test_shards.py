@@ -58,7 +58,7 @@ def test_shard_specs_accepted_and_refused():
     assert parse_shard_spec("2/3") == (2, 3)
     assert parse_shard_spec("all/4") == (None, 4)
     for spec in ("3/2", "2/2", "x/2", "2", "0/0", "all/0", "-1/2", "1/2/3", ""):
-        with pytest.raises(InputError, match="--shard"):
+        with pytest.raises(InputError, match="^shard: expected i/N"):
             parse_shard_spec(spec)
 
 
@@ -203,7 +203,7 @@ def test_shard_and_merge_commands(tiny_bert_dir, tmp_path):
     assert f"wrote {out} ({len(CORPUS)} passages" in resumed.stdout
     assert DenseIndex.load(out).ids == list(CORPUS)
 
-    merged = runner.invoke(app, ["index", "merge", str(out), "--type", "ivfpq", "--set", "ivf_lists=4", "--set", "pq_bits=6"])
+    merged = runner.invoke(app, ["index", "merge", str(out), "--type", "ivfpq", "--set", "ann.ivf_lists=4", "--set", "ann.pq_bits=6"])
     assert merged.exit_code == 0, merged.output
     assert "from 2 shards, ivfpq" in merged.stdout
     assert json.loads((out / "meta.json").read_text())["ann"]["ivf_lists"] == 4

@@ -23,7 +23,7 @@ def served(tiny_bert_dir, tmp_path_factory):
     corpus = folder / "corpus.tsv"
     corpus.write_text("".join(f"{pid}\t{text}\n" for pid, text in CORPUS.items()), encoding="utf-8")
     build_index(BertDot.load(str(tiny_bert_dir)), CORPUS, folder / "index", bf16=False, model_name=str(tiny_bert_dir))
-    pipeline = PipelineConfig(index=str(folder / "index"), bm25=True, rerank=["bm25"], depth=8, bf16=False)
+    pipeline = PipelineConfig(index=str(folder / "index"), bm25=True, scorers=["bm25"], rerank_depth=8, bf16=False)
     config = ServeConfig(pipeline=pipeline, corpus=str(corpus), max_k=50, max_query_chars=100, max_batch_queries=4, max_body_bytes=2000)
     service = SearchService(config)
     return config, service
@@ -56,7 +56,7 @@ def test_search_returns_the_pipelines_ranking_with_texts(client, served):
 def test_requests_can_switch_fusion_and_reranking_off(client, served):
     config, _ = served
     body = client.post("/search", json={"query": "subject 4", "k": 5, "fuse": False, "rerank": False}).json()
-    assert [h["pid"] for h in body["hits"]] == [pid for pid, _ in expected(config, "subject 4", 5, bm25=False, rerank=[], depth=0)]
+    assert [h["pid"] for h in body["hits"]] == [pid for pid, _ in expected(config, "subject 4", 5, bm25=False, scorers=[])]
     assert not body["fused"] and not body["reranked"]
 
 

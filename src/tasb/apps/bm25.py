@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import Annotated
 
 import typer
 
-from tasb.apps.command import from_options, user_errors
-from tasb.apps.options import CorpusOpt, DataOpt, QrelsOpt, QueriesOpt, SplitOpt, data_config, load
+from tasb.apps.command import tasb_command
+from tasb.apps.options import DATA, K, OUT, described, load, option
 from tasb.config import AT_LEAST_0, AT_LEAST_1, FRACTION, Checked, DataConfig
 
 
@@ -37,19 +35,16 @@ def run_bm25(config: Bm25Config) -> int:
     return len(dataset.queries)
 
 
-@user_errors
-def command(
-    out: Annotated[Path, typer.Option("--out", help="TREC run file to write")],
-    data: DataOpt = None,
-    split: SplitOpt = "test",
-    corpus: CorpusOpt = None,
-    queries: QueriesOpt = None,
-    qrels: QrelsOpt = None,
-    k: Annotated[int, typer.Option(help="passages per query")] = 1000,
-    k1: Annotated[float, typer.Option(help="BM25 k1 (Anserini's MS MARCO setting: 0.9)")] = 1.5,
-    b: Annotated[float, typer.Option(help="BM25 b (Anserini's MS MARCO setting: 0.4)")] = 0.75,
-):
+@tasb_command(
+    Bm25Config,
+    "tasb bm25 --data scifact --split test --k 1000 --out runs/bm25.test.trec",
+    [
+        described(OUT, "TREC run file to write"), *DATA, K,
+        option("k1", float, "--k1", "BM25 k1 (Anserini's MS MARCO setting: 0.9)"),
+        option("b", float, "--b", "BM25 b (Anserini's MS MARCO setting: 0.4)"),
+    ],
+)
+def command(config: Bm25Config) -> None:
     """BM25 (bm25s, English stemming) over the corpus → TREC run."""
-    config = from_options(Bm25Config, out=str(out), data=data_config(data, split, corpus, queries, qrels), k=k, k1=k1, b=b)
     count = run_bm25(config)
-    typer.echo(f"wrote {out} ({count} queries)")
+    typer.echo(f"wrote {config.out} ({count} queries)")

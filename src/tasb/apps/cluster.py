@@ -11,27 +11,27 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any, Optional
 
 import typer
 
 from tasb import layout
-from tasb.apps.command import from_options, user_errors
-from tasb.apps.options import Bf16Opt, DataOpt, QueriesOpt, SplitOpt, data_config
-from tasb.config import AT_LEAST_0, AT_LEAST_1, SEED, Checked, DataConfig, check_config
+from tasb.apps.command import tasb_command
+from tasb.apps.options import BATCH_SIZE, BF16, DATA_DIR, DEVICE, OUT, QRELS, QUERIES, RANDOM_SEED, SPLIT, described, option
+from tasb.config import AT_LEAST_0, AT_LEAST_1, SEED, DataConfig, Placement, check_config
 from tasb.errors import InputError
 
 
 @dataclasses.dataclass
-class ClusterConfig(Checked):
+class ClusterConfig(Placement):
     """``tasb cluster``: the training queries' topic clusters for TAS (paper Sec. 3, eq. 10)."""
 
-    output_dir: str = "runs/clusters"
+    out: str = "runs/clusters"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     # the BERT_DOT whose query vectors are clustered (the paper: a pairwise-trained baseline)
     model: str = "all-MiniLM-L6-v2"
     # None: about 200 queries per cluster, the paper's 2K clusters for 400K queries
-    k: int | None = None
+    num_clusters: int | None = None
     niter: int = 20
     seed: int = 42
     batch_size: int = 256
@@ -40,12 +40,13 @@ class ClusterConfig(Checked):
     plot_examples: int = 3
 
     limits = {
-        "k": AT_LEAST_1, "niter": AT_LEAST_1, "seed": SEED, "batch_size": AT_LEAST_1, "plot_clusters": AT_LEAST_1, "plot_examples": AT_LEAST_0,
+        "num_clusters": AT_LEAST_1, "niter": AT_LEAST_1, "seed": SEED, "batch_size": AT_LEAST_1, "plot_clusters": AT_LEAST_1,
+        "plot_examples": AT_LEAST_0,
     }
 
 
 def run_clustering(config: ClusterConfig) -> dict[str, Any]:
-    """Cluster the queries of ``config.data`` into ``config.output_dir`` (whole or not at all); returns the summary."""
+    """Cluster the queries of ``config.data`` into ``config.out`` (whole or not at all); returns the summary."""
     import numpy as np
 
     from tasb.data import load_queries, write_clusters
@@ -56,19 +57,19 @@ def run_clustering(config: ClusterConfig) -> dict[str, Any]:
     from tasb.sampling.clustering import check_k, default_k, kmeans
 
     check_config(config)
-    out = Path(config.output_dir)
+    out = Path(config.out)
     # the folder is replaced as a whole: only an earlier cluster folder (or an empty one) may go
     check_folder(out, "cluster folder")
     data = config.data
     queries, _ = load_queries(data.data, data.split, data.queries, data.qrels, need_qrels=False)
     if not queries:
         raise InputError(data.queries or data.data, "at least one query to cluster", "none")
-    k = config.k if config.k is not None else default_k(len(queries))
+    k = config.num_clusters if config.num_clusters is not None else default_k(len(queries))
     check_k(k, len(queries))  # before the encoding, which takes a minute for 400K queries
 
     qids = list(queries)
     texts = [queries[qid] for qid in qids]
-    student = BertDot.load(config.model)
+    student = BertDot.load(config.model, device=config.device)
     vectors = student.encode_queries(texts, batch_size=config.batch_size, bf16=config.bf16, progress="encode queries")
     assignments, centroids = kmeans(vectors, k, seed=config.seed, niter=config.niter)
 
@@ -101,29 +102,27 @@ def run_clustering(config: ClusterConfig) -> dict[str, Any]:
     return summary
 
 
-@user_errors
-def command(
-    out: Annotated[Path, typer.Option("--out", help="folder: clusters.tsv, centroids.npy, sizes.json, clusters.png")],
-    data: DataOpt = None,
-    split: SplitOpt = "train",
-    queries: QueriesOpt = None,
-    qrels: Annotated[Optional[Path], typer.Option("--qrels", help="only the queries judged here are clustered")] = None,
-    model: Annotated[str, typer.Option(help="BERT_DOT folder or name whose query vectors are clustered")] = "all-MiniLM-L6-v2",
-    k: Annotated[Optional[int], typer.Option("--k", help="number of clusters; default: queries / 200 (the paper's 2K for 400K)")] = None,
-    niter: Annotated[int, typer.Option(help="k-means iterations")] = 20,
-    seed: Annotated[int, typer.Option(help="k-means initialisation and the plot's random clusters")] = 42,
-    batch_size: Annotated[int, typer.Option(help="queries per forward pass")] = 256,
-    plot_clusters: Annotated[int, typer.Option(help="random clusters in clusters.png")] = 6,
-    plot_examples: Annotated[int, typer.Option(help="example queries shown per plotted cluster")] = 3,
-    bf16: Bf16Opt = True,
-):
+@tasb_command(
+    ClusterConfig,
+    "tasb cluster --data scifact --split train --model runs/baseline/model --num-clusters 40 --out runs/clusters",
+    [
+        described(OUT, "folder: clusters.tsv, centroids.npy, sizes.json, clusters.png"), DATA_DIR, SPLIT, QUERIES,
+        described(QRELS, "only the queries judged here are clustered"),
+        option("model", str, "--model", "BERT_DOT folder or name whose query vectors are clustered"),
+        option("num_clusters", Optional[int], "--num-clusters", "how many clusters; default: queries / 200 (the paper's 2K for 400K)"),
+        option("niter", int, "--niter", "k-means iterations"),
+        described(RANDOM_SEED, "k-means initialisation and the plot's random clusters"),
+        described(BATCH_SIZE, "queries per forward pass"),
+        option("plot_clusters", int, "--plot-clusters", "random clusters in clusters.png"),
+        option("plot_examples", int, "--plot-examples", "example queries shown per plotted cluster"),
+        BF16, DEVICE,
+    ],
+    aliases={"--k": "--num-clusters"},
+)
+def command(config: ClusterConfig) -> None:
     """Topic clusters of the queries for TAS: encode with a BERT_DOT, k-means (faiss), write the cluster folder and a Figure-1 plot."""
-    config = from_options(
-        ClusterConfig, output_dir=str(out), data=data_config(data, split, None, queries, qrels), model=model, k=k, niter=niter, seed=seed,
-        batch_size=batch_size, bf16=bf16, plot_clusters=plot_clusters, plot_examples=plot_examples,
-    )
     summary = run_clustering(config)
     typer.echo(
-        f"wrote {out} ({summary['n']} queries in {summary['k']} clusters; "
+        f"wrote {config.out} ({summary['n']} queries in {summary['k']} clusters; "
         f"size min {summary['size_min']}, median {summary['size_median']:g}, max {summary['size_max']})"
     )

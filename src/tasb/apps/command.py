@@ -1,9 +1,13 @@
-"""What every command shares: its config built from its options, and errors the user can fix said in one line.
+"""What every command shares: its options declared once with the config key each sets, its config built from
+defaults, ``--config FILE``, ``--set key=value`` and the options given, old option names still taken, and errors
+the user can fix said in one line.
 
-A command's numeric options are checked by its config before any work (``from_options``). Errors the user can
-fix are printed in one line and exit with status 2; bugs keep their traceback. What the operating system
-refuses (a read-only or full file system, no permission, a folder where a file goes) is the user's to fix too.
-A half-written output is removed as the error unwinds, and as SIGTERM unwinds: see ``_terminate_unwinds``.
+A command is a function of its config, declared with :func:`tasb_command`: the options are :class:`Opt` records
+(``tasb.apps.options`` holds the sets several commands share), and an option's default is its config field's, so
+the help, ``tasb config show`` and a run without the option agree. Errors the user can fix are printed in one line
+and exit with status 2; bugs keep their traceback. What the operating system refuses (a read-only or full file
+system, no permission, a folder where a file goes) is the user's to fix too. A half-written output is removed as
+the error unwinds, and as SIGTERM unwinds: see ``_terminate_unwinds``.
 """
 
 from __future__ import annotations
@@ -12,62 +16,218 @@ import contextlib
 import dataclasses
 import errno
 import functools
+import inspect
+import logging
 import os
 import re
 import signal
 import threading
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Annotated, Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
-from tasb.config import FieldError, from_dict
-from tasb.errors import InputError, named
+from tasb.config import check_config, load_config
+from tasb.errors import InputError
 
-C = TypeVar("C")
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger(__name__)
+
+# the parameters every command has besides its options: they say where the config comes from
+CONFIG, SET, CONFIG_FILE = "config", "overrides", "config_file"
+_CONFIG_PARAMS = {
+    CONFIG: Annotated[Optional[Path], typer.Option("--config", help="YAML of this command's settings (tasb config show prints them)")],
+    SET: Annotated[Optional[list[str]], typer.Option("--set", help="a setting: key=value, dotted into sections (repeatable)")],
+}
+_CONFIG_ARGUMENT = Annotated[Optional[Path], typer.Argument(help="YAML of this command's settings, as --config")]
 
 
-def from_options(cls: type[C], renamed: dict[str, str] | None = None, **values: Any) -> C:
-    """``cls`` built from a command's options, typed by typer already, before the command does any work.
+@dataclasses.dataclass(frozen=True)
+class Opt:
+    """One option of a command: its parameter name, its typer annotation, and the dotted config key it sets
+    (default: its name). ``key=None`` marks the rare switch that is not a setting (``tasb train --resume``): it is
+    handed to the command as a keyword, ``default`` its value when not given."""
 
-    A value out of its range is refused naming the option that gave it: ``--field-name``, or the option
-    ``renamed`` gives a field (``{"weights": "--weight"}``); a value a free-text option gave outside a field's
-    choices is refused as the config loader refuses it."""
+    name: str
+    annotation: Any
+    key: str | None = ""
+    default: Any = None
+
+    @property
+    def setting(self) -> str | None:
+        return self.name if self.key == "" else self.key
+
+    def to(self, key: str) -> "Opt":
+        """The same option setting another key (``--device`` is ``train.device`` in an experiment)."""
+        return dataclasses.replace(self, key=key)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What a command is: its config, an example, its options, the old option names it still takes
+    (``--depth`` -> ``--rerank-depth``), and names library code gives settings that are not config keys."""
+
+    config: type
+    example: str
+    options: tuple[Opt, ...]
+    aliases: Mapping[str, str]
+    flags: Mapping[str, str]
+
+
+def tasb_command(
+    config: type,
+    example: str,
+    options: Sequence[Opt | Sequence[Opt]] = (),
+    *,
+    aliases: Mapping[str, str] | None = None,
+    flags: Mapping[str, str] | None = None,
+    positional_config: bool = False,
+) -> Callable[[F], F]:
+    """``func(settings, **switches)`` as a typer command taking ``options``, ``--config`` and ``--set`` (and a
+    positional CONFIG too, for the commands that always took one) and handing ``func`` the config they make."""
+    opts = tuple(item for entry in options for item in ([entry] if isinstance(entry, Opt) else entry))
+    spec = Spec(config, example, opts, aliases or {}, flags or {})
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(ctx: typer.Context, **values: Any) -> Any:
+            settings = None
+            # an OS error on the output is said with the output's path as the user gave it, by option or file
+            with _user_errors(ctx, spec, lambda: getattr(settings, "out", None)):
+                if ctx.invoked_subcommand is not None:
+                    _refuse_group_options(ctx)
+                    return None
+                settings = _settings(ctx, spec)
+                return func(settings, **{opt.name: values[opt.name] for opt in spec.options if opt.key is None})
+
+        # typer reads the parameters from the signature: the options, then where the config comes from
+        defaults = config()
+        declared = [(opt.name, opt.annotation, _default(defaults, opt)) for opt in spec.options]
+        sources = {**({CONFIG_FILE: _CONFIG_ARGUMENT} if positional_config else {}), **_CONFIG_PARAMS}
+        declared += [(name, annotation, None) for name, annotation in sources.items()]
+        params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+        params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind) for name, kind, default in declared]
+        wrapper.__signature__ = inspect.Signature(params)
+        wrapper.spec = spec
+        return wrapper
+
+    return decorate
+
+
+def _default(defaults: object, opt: Opt) -> Any:
+    """What the option shows and means when not given: its config field's default (no default for an empty one)."""
+    if opt.key is None:
+        return opt.default
+    value = defaults
+    for part in opt.setting.split("."):
+        value = getattr(value, part)  # an option naming no field fails here, as the module is imported
+    return None if value in ("", []) else value
+
+
+def _settings(ctx: typer.Context, spec: Spec) -> Any:
+    """The command's config: its defaults, then the YAML file, then ``--set``, then the options given."""
+    params = ctx.params
+    if params.get(CONFIG) and params.get(CONFIG_FILE):
+        raise InputError("--config", "one config file: CONFIG or --config FILE", "both")
+    flags = _flags(ctx)
+    given = {
+        opt.setting: (flags[opt.name], _plain(params[opt.name]))
+        for opt in spec.options
+        if opt.key is not None and _given(ctx, opt.name)
+    }
+    settings = load_config(spec.config, params.get(CONFIG_FILE) or params.get(CONFIG), params.get(SET) or [], given)
+    check_config(settings)
+    return settings
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    # by name: typer carries its own copy of click, whose ParameterSource is not click's
+    return getattr(ctx.get_parameter_source(name), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _plain(value: Any) -> Any:
+    """An option's value as YAML would give it: paths as strings, tuples as lists."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def _flags(ctx: typer.Context) -> dict[str, str]:
+    """Each parameter's name as the user types it: ``--rerank-depth``, or ``RUNS`` for an argument."""
+    return {p.name: p.opts[0] if p.param_type_name == "option" else p.name.upper() for p in ctx.command.params}
+
+
+def _refuse_group_options(ctx: typer.Context) -> None:
+    """A group's own options (``tasb index --out X merge``) belong to it, not to the subcommand after them."""
+    given = [p.opts[0] for p in ctx.command.params if _given(ctx, p.name)]
+    if given:
+        where = f"{ctx.command_path} {ctx.invoked_subcommand}"
+        raise InputError(where, f"its own options after its name ({ctx.command_path} OPTIONS is itself a command)", given[0])
+
+
+class TasbCommand(TyperCommand):
+    """A command that still takes its options' old names, each said once on stderr with the name to use instead."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        spec = getattr(self.callback, "spec", None)
+        return super().parse_args(ctx, _new_spellings(args, spec.aliases if spec else {}, ctx.command_path))
+
+
+def _new_spellings(args: list[str], aliases: Mapping[str, str], command: str) -> list[str]:
+    """``args`` with old option names (``--depth`` or ``--depth=5``) replaced by the new ones, up to a ``--``."""
+    out: list[str] = []
+    said: set[str] = set()
+    for number, arg in enumerate(args):
+        if arg == "--":
+            return out + args[number:]
+        name, eq, value = arg.partition("=")
+        if name in aliases:
+            if name not in said:
+                logger.warning("%s %s is now %s (the old name goes in the next release)", command, name, aliases[name])
+                said.add(name)
+            arg = aliases[name] + eq + value
+        out.append(arg)
+    return out
+
+
+def add(group: typer.Typer, name: str, func: Callable[..., Any]) -> None:
+    """Register a :func:`tasb_command` under ``name``, its example shown below its options in ``--help``."""
+    group.command(name, cls=TasbCommand, epilog=epilog(func))(func)
+
+
+def epilog(func: Callable[..., Any]) -> str:
+    """The end of a command's help: its example."""
+    return f"Example:\n\n{func.spec.example}"
+
+
+@contextlib.contextmanager
+def _user_errors(ctx: typer.Context, spec: Spec, out: Callable[[], object]) -> Iterator[None]:
+    """Errors the user can fix as one line naming the option (or the file and line) that gave the value, status 2.
+
+    Library code names the setting it was given (``rerank_depth``), as an error's place or in backticks in its text;
+    the error is said with the option that sets it here (``--rerank-depth``)."""
     try:
-        config = cls(**values)
-    except FieldError as err:
-        field = re.match(r"\w+", err.key).group()  # weights[1] was given with --weight
-        raise InputError(flag(field, renamed), err.requirement, err.got) from None
-    return from_dict(cls, dataclasses.asdict(config), source="options")
+        with _terminate_unwinds():
+            yield
+    except InputError as err:
+        typer.echo(f"error: {_named(err, ctx, spec)}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as err:
+        typer.echo(f"error: {_os_error(err, out())}", err=True)
+        raise typer.Exit(2) from None
 
 
-def flag(field: str, renamed: dict[str, str] | None = None) -> str:
-    """The option that sets config field ``field``: ``--field-name`` unless ``renamed`` says otherwise."""
-    return (renamed or {}).get(field) or "--" + field.replace("_", "-")
-
-
-def user_errors(func: F | None = None, *, flags: dict[str, str] | None = None) -> F:
-    """``func`` as a command whose user errors are one line and exit status 2.
-
-    ``flags`` maps the settings library code names in its errors (``depth``) to the options that give them here
-    (``--depth``)."""
-    if func is None:
-        return functools.partial(user_errors, flags=flags)
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            with _terminate_unwinds(), named(flags or {}):
-                return func(*args, **kwargs)
-        except InputError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-        except OSError as err:
-            typer.echo(f"error: {_os_error(err, kwargs.get('out'))}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
+def _named(err: InputError, ctx: typer.Context, spec: Spec) -> InputError:
+    """``err`` with the settings it names (as its place, or in backticks in its text) said as this command's options."""
+    flags = _flags(ctx)
+    names = {**{name: flags[opt.name] for opt in spec.options for name in (opt.name, opt.setting) if name}, **spec.flags}
+    expected = re.sub(r"`([\w.]+)`", lambda match: names.get(match[1], match[0]), err.expected)
+    # a file or folder that exists is the place, whatever its name: an index folder called "index" is not --index
+    setting = err.path in names and err.line is None and not Path(err.path).exists()
+    if not setting and expected == err.expected:
+        return err
+    return InputError(names[err.path] if setting else err.path, expected, err.got, line=err.line)
 
 
 # tempfile's names for the atomic outputs of tasb.fsutil: ".NAME.XXXXXXXX.tmp", and ".NAME.old" while a folder is swapped

@@ -22,15 +22,15 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from tasb import layout
-from tasb.apps.command import user_errors
-from tasb.apps.options import SetOpt
+from tasb.apps.command import tasb_command
+from tasb.apps.options import DEVICE
 from tasb.config import (
-    AT_LEAST_1, SEED, Checked, DataConfig, InBatchLossName, Sampler, TeacherMode, TrainConfig, check_config, load_config, save_config,
+    AT_LEAST_1, SEED, Checked, DataConfig, InBatchLossName, Sampler, TeacherMode, TrainConfig, check_config, save_config,
 )
 from tasb.errors import InputError, named
 from tasb.fsutil import atomic_write, write_json
@@ -85,11 +85,13 @@ class ExperimentConfig(Checked):
     measures: list[str] = dataclasses.field(default_factory=lambda: ["nDCG@10", "RR@10", "R@100", "R@1000"])
     # RR and recall count a passage relevant from this grade up (TREC-DL: 2); nDCG uses the grades
     rel: int = 1
-    depth: int = 1000
+    # passages per query in every system's test run
+    k: int = 1000
     # an evaluated run's checkpoints (~270 MB each for MiniLM) are deleted; its model and logs stay
     keep_checkpoints: bool = False
 
-    limits = {"rel": AT_LEAST_1, "depth": AT_LEAST_1}
+    limits = {"rel": AT_LEAST_1, "k": AT_LEAST_1}
+    renamed = {"depth": "k"}
 
     def validate(self) -> None:
         """Settings that would fail a run, refused before the baselines take their minutes."""
@@ -178,7 +180,7 @@ class _Experiment:
         from tasb.evaluation import evaluate, evaluate_per_query
 
         config = self.config
-        write_run(run, folder / layout.TEST_RUN, tag=folder.name, k=config.depth)
+        write_run(run, folder / layout.TEST_RUN, tag=folder.name, k=config.k)
         write_json(folder / layout.TEST_METRICS, evaluate(run, self.test_set.qrels, config.rel, config.measures))
         write_json(folder / layout.PER_QUERY, evaluate_per_query(run, self.test_set.qrels, config.rel, config.measures))
         write_json(folder / layout.SYSTEM, {**system, "evaluation_seconds": round(time.monotonic() - started, 1)})
@@ -188,7 +190,7 @@ class _Experiment:
         from tasb.retrieval.index import build_index, search
 
         index = build_index(student, self.test_set.corpus, folder / "index", bf16=self.config.train.bf16, model_name=model_name)
-        run = search(index, student, self.test_set.queries, k=self.config.depth)
+        run = search(index, student, self.test_set.queries, k=self.config.k)
         shutil.rmtree(folder / "index")  # 4 bytes x dim per passage per run; the run file is what the report needs
         return run
 
@@ -237,7 +239,7 @@ def _train_and_evaluate(experiment: _Experiment, run: TrainConfig) -> None:
             inbatch_teacher=experiment.inbatch_teacher(run), validation=experiment.validation(),
         )
     started = time.monotonic()
-    student = BertDot.load(str(folder / layout.MODEL))
+    student = BertDot.load(str(folder / layout.MODEL), device=run.device)
     test_run = experiment.dense_run(student, str((folder / layout.MODEL).resolve()), folder)
     system = {
         "kind": "student", "name": folder.name, "sampler": run.sampler, "teacher_mode": run.teacher_mode,
@@ -256,12 +258,12 @@ def _baselines(experiment: _Experiment) -> None:
     config = experiment.config
     wanted: dict[str, tuple[str, Any]] = {}
     if config.bm25_baseline:
-        wanted["bm25"] = ("BM25", lambda folder: BM25(experiment.test_set.corpus).search(experiment.test_set.queries, config.depth))
+        wanted["bm25"] = ("BM25", lambda folder: BM25(experiment.test_set.corpus).search(experiment.test_set.queries, config.k))
     if config.initial_baseline:
         model = config.train.student.model
         wanted["initial"] = (
             f"initial student ({Path(model).name}, untrained)",
-            lambda folder: experiment.dense_run(load_student(config.train.student), model, folder),
+            lambda folder: experiment.dense_run(load_student(config.train.student, config.train.device), model, folder),
         )
     if config.sentence_transformers_baseline:
         wanted[ST_BASELINE] = (f"{BASELINE_NAME} (same triples, same budget)", lambda folder: _st_baseline_run(experiment, folder))
@@ -298,7 +300,8 @@ def _st_baseline_run(experiment: _Experiment, folder: Path) -> Run:
         validation = experiment.validation()
         held_out = validation.queries if validation is not None else ()
         train_sentence_transformers(experiment.config.train, experiment.train_set, experiment.scores, folder, exclude=held_out)
-    return experiment.dense_run(BertDot.load(str(folder / layout.MODEL)), str((folder / layout.MODEL).resolve()), folder)
+    model = BertDot.load(str(folder / layout.MODEL), device=experiment.config.train.device)
+    return experiment.dense_run(model, str((folder / layout.MODEL).resolve()), folder)
 
 
 def _reference_run(path: str, test_set: Dataset) -> Run:
@@ -329,11 +332,11 @@ def _load(data: DataConfig) -> Dataset:
     return load_dataset(data.data, data.split, corpus=data.corpus, queries=data.queries, qrels=data.qrels)
 
 
-@user_errors
-def command(
-    config: Annotated[Path, typer.Argument(help="YAML config (ExperimentConfig fields: train, test, grids, ...)")],
-    overrides: SetOpt = None,
-):
+@tasb_command(
+    ExperimentConfig, "tasb experiment configs/scifact-grid.yaml --set train.steps=1000 --device cpu", [DEVICE.to("train.device")],
+    positional_config=True,
+)
+def command(config: ExperimentConfig) -> None:
     """Train and evaluate every run of a grid (sampler × teacher × in-batch loss × seed); rerun to resume."""
-    folder = run_experiment(load_config(ExperimentConfig, config, overrides or []))
+    folder = run_experiment(config)
     typer.echo(f"every run is evaluated; tables and plots: tasb report {folder}")

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Optional
 
 import typer
 
-from tasb.apps.command import from_options, user_errors
-from tasb.apps.options import SetOpt
-from tasb.config import AT_LEAST_0, AT_LEAST_1, SEED, Checked, apply_overrides, from_dict
+from tasb.apps.command import tasb_command
+from tasb.apps.options import DEVICE, INDEX, JSON, K, MODEL, QUERIES, described, option
+from tasb.config import AT_LEAST_0, AT_LEAST_1, SEED, Placement
 from tasb.errors import InputError
-
-# the options that set a field of another name
-FLAGS = {"batch_sizes": "--batch-size"}
 
 
 @dataclasses.dataclass
-class LatencyConfig(Checked):
+class LatencyConfig(Placement):
     """``tasb bench latency``: query encoding + search time per batch size, the paper's Table 1."""
 
     # an index folder from `tasb index` (any type); its model encodes the queries
@@ -40,21 +36,22 @@ class LatencyConfig(Checked):
     # None: encode queries as the index encoded its passages
     bf16: bool | None = None
     seed: int = 0
+    # the figures as one JSON object rather than the table
+    json: bool = False
 
     limits = {
         "batch_sizes": AT_LEAST_1, "k": AT_LEAST_1, "seconds": AT_LEAST_0, "min_repeats": AT_LEAST_1, "max_repeats": AT_LEAST_1,
         "warmup": AT_LEAST_0, "synthetic": AT_LEAST_0, "seed": SEED,
     }
 
+    required = {
+        "index": "an index folder from `tasb index`", "queries": "a query file (TSV qid<TAB>text or BEIR JSONL) whose texts are timed",
+        "batch_sizes": "batch sizes of at least 1",
+    }
+
     def validate(self) -> None:
         """Settings that cannot produce a measurement, refused before anything is loaded."""
         super().validate()
-        if not self.index:
-            raise InputError("index", "an index folder from `tasb index`")
-        if not self.queries:
-            raise InputError("queries", "a query file (TSV qid<TAB>text or BEIR JSONL) whose texts are timed")
-        if not self.batch_sizes:
-            raise InputError("batch_sizes", "batch sizes of at least 1", str(self.batch_sizes))
         if self.max_repeats < self.min_repeats:
             raise InputError("config", "1 <= min_repeats <= max_repeats", f"{self.min_repeats}, {self.max_repeats}")
 
@@ -70,7 +67,7 @@ def run_latency(config: LatencyConfig) -> dict:
 
     check_config(config)
     dense = DenseIndex.load(config.index)
-    model = load_index_model(dense, config.model)
+    model = load_index_model(dense, config.model, config.device)
     texts = list(read_queries(config.queries).values())
     bf16 = dense.meta["bf16"] if config.bf16 is None else config.bf16
 
@@ -112,22 +109,20 @@ def latency_table(results: dict) -> str:
     return "\n".join(markdown_table(header, rows))
 
 
-@user_errors(flags={**FLAGS, "index": "--index", "queries": "--queries"})
-def command(
-    index: Annotated[Path, typer.Option("--index", help="index folder from `tasb index` (flat, hnsw or ivfpq)")],
-    queries: Annotated[Path, typer.Option("--queries", help="query texts to time: TSV qid<TAB>text or BEIR JSONL")],
-    batch_size: Annotated[Optional[list[int]], typer.Option("--batch-size", help="repeatable; default 1, 10, 100, 1000")] = None,
-    k: Annotated[int, typer.Option(help="passages retrieved per query")] = 1000,
-    synthetic: Annotated[int, typer.Option(help="also time a flat index of this many random vectors; 0 skips it")] = 1_000_000,
-    seconds: Annotated[float, typer.Option(help="time budget per batch size (at least min_repeats batches)")] = 10.0,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of the table")] = False,
-    overrides: SetOpt = None,
-):
+@tasb_command(
+    LatencyConfig,
+    "tasb bench latency --index runs/index --queries queries.tsv --batch-size 1 --batch-size 100 --synthetic 0 --json",
+    [
+        described(INDEX, "index folder from `tasb index` (flat, hnsw or ivfpq)"),
+        described(QUERIES.to("queries"), "query texts to time: TSV qid<TAB>text or BEIR JSONL"), MODEL,
+        option("batch_size", Optional[list[int]], "--batch-size", "queries per batch to time (repeatable)", "batch_sizes"),
+        described(K, "passages retrieved per query"),
+        option("synthetic", int, "--synthetic", "also time a flat index of this many random vectors; 0 skips it"),
+        option("seconds", float, "--seconds", "time budget per batch size (at least min_repeats batches)"),
+        described(JSON, "print one JSON object instead of the table"), DEVICE,
+    ],
+)
+def command(config: LatencyConfig) -> None:
     """Query encoding + search latency per batch size, average and p99 (Table 1); flat search vs its memory bound."""
-    values = {"index": str(index), "queries": str(queries), "k": k, "synthetic": synthetic, "seconds": seconds}
-    if batch_size:
-        values["batch_sizes"] = batch_size
-    from_options(LatencyConfig, FLAGS, **values)  # every option in range before the other settings
-    config = from_dict(LatencyConfig, apply_overrides(values, overrides or []), source="options")
     results = run_latency(config)
-    typer.echo(json.dumps(results) if as_json else latency_table(results))
+    typer.echo(json.dumps(results) if config.json else latency_table(results))

@@ -1,46 +1,95 @@
-"""The options several commands take, spelled once, and what they share in reading them."""
+"""The options several commands take, each spelled once with the config key it sets (``docs/cli.md`` is their
+vocabulary), the sets of them commands share, and what those commands share in reading them."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from tasb.config import DataConfig
+from tasb.apps.command import Opt
+from tasb.config import Checked, DataConfig
 from tasb.errors import InputError
 
 if TYPE_CHECKING:
     from tasb.data import Dataset, Run
 
-DataOpt = Annotated[Optional[str], typer.Option("--data", help="BEIR folder, a name under $TASB_DATA_DIR, or irds:ID")]
-SplitOpt = Annotated[str, typer.Option("--split", help="qrels split of the BEIR folder (qrels/<split>.tsv)")]
-CorpusOpt = Annotated[Optional[Path], typer.Option("--corpus", help="passages: BEIR JSONL or TSV pid<TAB>text")]
-QueriesOpt = Annotated[Optional[Path], typer.Option("--queries", help="queries: BEIR JSONL or TSV qid<TAB>text")]
-QrelsOpt = Annotated[Optional[Path], typer.Option("--qrels", help="judgments: TREC 'qid 0 pid grade' or BEIR TSV")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="override a config field: key=value (repeatable)")]
-Bf16Opt = Annotated[bool, typer.Option("--bf16/--no-bf16", help="bf16 autocast: ~2x faster on AVX-512-BF16 CPUs")]
-ModelOpt = Annotated[Optional[str], typer.Option(help="default: the model that built the index")]
-IndexOpt = Annotated[Path, typer.Option("--index", help="index folder from `tasb index`")]
-TeacherOpt = Annotated[
-    list[str],
-    typer.Option("--teacher", help="cross-encoder folder/name ([ce:]MODEL), colbert:MODEL, bm25, or dot:MODEL; repeat to ensemble"),
-]
-WeightOpt = Annotated[Optional[list[float]], typer.Option("--weight", help="ensemble weight per --teacher")]
-MaxLengthOpt = Annotated[Optional[int], typer.Option(help="cross-encoder token cap")]
-TeacherOutOpt = Annotated[Path, typer.Option("--out", help="folder for the teacher (model/ and teacher_log.jsonl)")]
 
-# a scorer spec list and its weights, as retrieval.build_scorer names them, given by these options
-TEACHER_FLAGS = {"specs": "--teacher", "weights": "--weight"}
+def option(name: str, kind: Any, flag: str, help: str, key: str = "") -> Opt:
+    """``--flag`` setting config key ``key`` (default: ``name``), its value of type ``kind``."""
+    return Opt(name, Annotated[kind, typer.Option(*flag.split(" "), help=help)], key)
 
 
-def data_config(data: str | None, split: str, corpus: Path | None = None, queries: Path | None = None, qrels: Path | None = None) -> DataConfig:
-    """The data options as the config section every command reads its data from."""
-    return DataConfig(data=data, split=split, corpus=text(corpus), queries=text(queries), qrels=text(qrels))
+def argument(name: str, kind: Any, help: str, key: str = "") -> Opt:
+    return Opt(name, Annotated[kind, typer.Argument(help=help, show_default=False)], key)
 
 
-def text(path: Path | None) -> str | None:
-    return str(path) if path is not None else None
+def described(opt: Opt, help: str) -> Opt:
+    """``opt`` with the help its command gives it (what ``--out`` writes differs from command to command)."""
+    kind, info = opt.annotation.__origin__, copy.copy(opt.annotation.__metadata__[0])
+    info.help = help
+    return Opt(opt.name, Annotated[kind, info], opt.key, opt.default)
+
+
+# where queries, passages and judgments come from: the data section (DataConfig)
+DATA_DIR = option("data", Optional[str], "--data", "BEIR folder, a name under $TASB_DATA_DIR, or irds:ID", "data.data")
+SPLIT = option("split", str, "--split", "the BEIR folder's split: qrels/<split>.tsv", "data.split")
+CORPUS = option("corpus", Optional[Path], "--corpus", "passages: BEIR JSONL or TSV pid<TAB>text", "data.corpus")
+QUERIES = option("queries", Optional[Path], "--queries", "queries: BEIR JSONL or TSV qid<TAB>text", "data.queries")
+QRELS = option("qrels", Optional[Path], "--qrels", "judgments: TREC 'qid 0 pid grade' or BEIR TSV", "data.qrels")
+DATA = (DATA_DIR, SPLIT, CORPUS, QUERIES, QRELS)
+QUERY_DATA = (DATA_DIR, SPLIT, QUERIES, QRELS)
+
+OUT = option("out", Optional[Path], "--out", "where to write")
+RUN = option("run", Optional[Path], "--run", "a TREC run: qid Q0 pid rank score tag")
+INDEX = option("index", Optional[Path], "--index", "index folder from `tasb index`")
+MODEL = option("model", Optional[str], "--model", "BERT_DOT folder or name; default: the model that built the index")
+K = option("k", int, "--k", "passages returned per query")
+REL = option("rel", int, "--rel", "lowest grade RR, recall and the like count as relevant (TREC-DL: 2); nDCG uses the grades")
+RANDOM_SEED = option("seed", int, "--seed", "the seed every random choice derives from")
+BATCH_SIZE = option("batch_size", int, "--batch-size", "texts per forward pass")
+BF16 = option("bf16", bool, "--bf16/--no-bf16", "bf16 autocast: ~2x faster on AVX-512-BF16 CPUs")
+DEVICE = option("device", str, "--device", "where models run: auto (a GPU if torch sees one, else the CPU), cpu, cuda, cuda:N, mps")
+MAX_LENGTH = option("max_length", Optional[int], "--max-length", "cross-encoder token cap; default: the model's")
+JSON = option("json", bool, "--json", "print one JSON object")
+
+# what scores (query, passage) pairs: a scorer spec, or several as an ensemble (retrieval.build_scorer)
+SCORERS = (
+    option(
+        "scorer", Optional[list[str]], "--scorer",
+        "cross-encoder folder or name ([ce:]MODEL), colbert:MODEL, dot:MODEL or bm25; repeat for an ensemble", "scorers",
+    ),
+    option("weight", Optional[list[float]], "--weight", "ensemble weight per --scorer, in order; default: equal", "weights"),
+)
+RERANK_DEPTH = option("rerank_depth", int, "--rerank-depth", "candidates per query the scorer re-ranks; the rest keep their order below")
+NEGATIVES_DEPTH = option("negatives_depth", int, "--negatives-depth", "negatives come from each query's top this many of the run")
+
+# a run's top candidates re-ranked by scorers: tasb rerank, tasb teacher eval
+RERANKING = (*SCORERS, described(RUN, "candidates to re-rank (TREC run)"), *DATA, RERANK_DEPTH, MAX_LENGTH, BF16, DEVICE)
+# an index searched with queries by the model that built it: tasb search, tasb ann-recall
+DENSE_SEARCH = (INDEX, *QUERY_DATA, MODEL, DEVICE)
+
+
+@dataclasses.dataclass
+class TeacherTraining(Checked):
+    """What a teacher trains on and where it goes, beside its recipe: tasb teacher train and train-colbert."""
+
+    out: str = ""
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    # the run negatives come from; empty: BM25's top negatives_depth
+    run: str = ""
+
+    required = {"out": "a folder for the teacher"}
+
+
+# a teacher trained on judged positives and a run's negatives (TeacherTraining): tasb teacher train, train-colbert
+TEACHER_TRAINING = (
+    described(OUT, "folder for the teacher (model/ and teacher_log.jsonl)"), *DATA,
+    described(RUN, "negatives come from this run; default: BM25's top negatives_depth"), DEVICE,
+)
 
 
 def load(config: DataConfig, need_qrels: bool = True) -> "Dataset":
@@ -62,12 +111,19 @@ def read_run_of(path: str | Path, dataset: "Dataset") -> "Run":
     return run
 
 
-def open_index(index_dir: str | Path, data: DataConfig, model: str | None):
-    """An index folder, the queries to search it with, and the student that built it (or ``model``) set up as
-    its meta.json describes and checked against it."""
+def negatives_run(run: str, dataset: "Dataset", depth: int) -> "Run":
+    """Where a teacher's training negatives come from: ``run`` (over the dataset's corpus), else BM25's top ``depth``."""
+    from tasb.retrieval.bm25 import bm25_search
+
+    return read_run_of(run, dataset) if run else bm25_search(dataset.corpus, dataset.queries, k=depth)
+
+
+def open_index(index_dir: str | Path, data: DataConfig, model: str | None, device: str):
+    """An index folder, the queries to search it with, and the student that built it (or ``model``) on ``device``,
+    set up as its meta.json describes and checked against it."""
     from tasb.data import load_queries
     from tasb.retrieval.index import DenseIndex, load_index_model
 
     dense = DenseIndex.load(index_dir)
     topics, _ = load_queries(data.data, data.split, data.queries, data.qrels, need_qrels=False)
-    return dense, topics, load_index_model(dense, model)
+    return dense, topics, load_index_model(dense, model, device)

@@ -13,14 +13,14 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
 from tasb import layout
-from tasb.apps.command import user_errors
-from tasb.apps.options import SetOpt
-from tasb.config import AT_LEAST_1, Checked, PipelineConfig, check_config, load_config, save_config, to_dict
+from tasb.apps.command import tasb_command
+from tasb.apps.options import DEVICE
+from tasb.config import AT_LEAST_1, PipelineConfig, Placement, check_config, save_config, to_dict
 from tasb.errors import InputError
 from tasb.fsutil import atomic_write, write_json
 from tasb.outputs import run_folder
@@ -42,7 +42,7 @@ class TopicSetConfig:
 
 
 @dataclasses.dataclass
-class PipelinesConfig(Checked):
+class PipelinesConfig(Placement):
     """``tasb pipelines``: every pipeline over every topic set, evaluated and timed per query, as one table."""
 
     corpus: str = ""
@@ -81,7 +81,7 @@ def _run_all(config: PipelinesConfig, out: Path) -> Path:
     from tasb.data import read_corpus, read_qrels, read_queries
     from tasb.retrieval.pipeline import Components
 
-    components = Components(read_corpus(config.corpus))
+    components = Components(read_corpus(config.corpus), config.device)
     save_config(config, out / layout.PIPELINES_CONFIG)
     results: dict[str, dict[str, dict]] = {}
     for topics in config.topics:
@@ -169,7 +169,7 @@ def _plot_recall(config: PipelinesConfig, topics: str, qrels, out: Path) -> None
     from tasb.evaluation.metrics import recall_at_cutoffs
     from tasb.evaluation.plots import recall_plot
 
-    first_stages = [p.name for p in config.pipelines if not p.depth]
+    first_stages = [p.name for p in config.pipelines if not p.scorers]
     if not first_stages:
         return
     folder = out / file_stem(topics)
@@ -205,12 +205,9 @@ def markdown_tables(results: dict[str, dict[str, dict]], config: PipelinesConfig
     return "\n".join(lines) + "\n"
 
 
-@user_errors
-def command(
-    config: Annotated[Path, typer.Argument(help="YAML config (PipelinesConfig: corpus, topics, pipelines, rel, ...)")],
-    overrides: SetOpt = None,
-):
+@tasb_command(PipelinesConfig, "tasb pipelines configs/trec-dl.yaml --set batch_size=8", [DEVICE], positional_config=True)
+def command(config: PipelinesConfig) -> None:
     """Run retrieval pipelines (BM25, dense, fused, each re-ranked or not) over topic sets: measures, ms per query, recall plot."""
-    folder = run_pipelines(load_config(PipelinesConfig, config, overrides or []))
+    folder = run_pipelines(config)
     typer.echo((folder / layout.RESULTS).read_text(encoding="utf-8"))
     typer.echo(f"runs, per-pipeline JSON and recall plots in {folder}")

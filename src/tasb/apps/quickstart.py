@@ -18,16 +18,16 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, Optional
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
 from tasb import layout
-from tasb.apps.command import user_errors
-from tasb.apps.options import SetOpt
+from tasb.apps.command import tasb_command
+from tasb.apps.options import DATA_DIR, DEVICE, described
 from tasb.config import (
-    AT_LEAST_0, AT_LEAST_1, POSITIVE, ColbertConfig, DataConfig, Optimisation, StudentConfig, TeacherConfig, Teaching, TrainConfig,
-    ValidationConfig, check_config, load_config, save_config, values_of,
+    AT_LEAST_0, AT_LEAST_1, POSITIVE, ColbertConfig, DataConfig, Optimisation, StudentConfig, TeacherConfig, TeacherRecipe, Teaching,
+    TrainConfig, ValidationConfig, check_config, save_config, values_of,
 )
 from tasb.errors import InputError
 from tasb.fsutil import atomic_write, write_json
@@ -149,13 +149,16 @@ def _load_splits(config: QuickstartConfig) -> tuple[Dataset, Dataset]:
         raise
 
 
-def _index_and_search(
-    student: BertDot, model_name: str, dataset: Dataset, folder: Path, config: QuickstartConfig
-) -> tuple[DenseIndex, Run]:
+def _index_and_search(student: BertDot, model_name: str, dataset: Dataset, folder: Path, config: QuickstartConfig) -> tuple[DenseIndex, Run]:
     from tasb.retrieval.index import build_index, search
 
     index = build_index(student, dataset.corpus, folder, bf16=config.bf16, model_name=model_name)
     return index, search(index, student, dataset.queries, k=1000)
+
+
+def _on_device(recipe: TeacherRecipe, config: QuickstartConfig) -> TeacherRecipe:
+    """A teacher's recipe on the quickstart's device, unless the recipe names one of its own."""
+    return recipe if recipe.device != "auto" else dataclasses.replace(recipe, device=config.device)
 
 
 def _needs_colbert(config: QuickstartConfig) -> bool:
@@ -166,23 +169,13 @@ def _needs_baseline(config: QuickstartConfig) -> bool:
     return config.baseline or config.teacher_ensemble.get("baseline", 0) > 0 or config.student_start == "baseline"
 
 
-def validation_size(judged_queries: int) -> int:
-    """Held-out queries for a collection with this many judged training queries: a tenth, 20 to 100 of them.
-
-    Fewer than 20 cannot tell a better model from a worse one; past 100 the rest teach more than they measure.
-    A collection too small to spare 20 while keeping 4 in 5 for training holds out a fifth.
-    """
-    if judged_queries < 5:
-        return 0
-    return max(1, judged_queries // 5) if judged_queries < 100 else min(100, max(20, round(judged_queries / 10)))
-
-
 def _validation(config: QuickstartConfig, train_set: Dataset) -> ValidationSet | None:
+    from tasb.training.validation import build_validation_set, held_out_size
+
     judged = train_set.judged_queries()
-    size = validation_size(len(judged)) if config.validation_queries is None else config.validation_queries
+    size = held_out_size(len(judged)) if config.validation_queries is None else config.validation_queries
     if size == 0:
         return None
-    from tasb.training.validation import build_validation_set
 
     return build_validation_set(dataclasses.replace(_validation_settings(config), queries=size), train_set, judged)
 
@@ -267,7 +260,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         rows["BM25"] = evaluate(bm25_test, test_set.qrels)
 
     with stage("initial student, zero-shot"):
-        student = load_student(config.student)
+        student = load_student(config.student, config.device)
         initial_index, initial_run = _index_and_search(
             student, config.student.model, test_set, out / "index-initial", config
         )
@@ -289,7 +282,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     if _needs_colbert(config):
         with stage("ColBERT teacher training"):
             colbert = train_colbert(
-                config.colbert, train_set.queries, train_set.corpus, out / "colbert",
+                _on_device(config.colbert, config), train_set.queries, train_set.corpus, out / "colbert",
                 qrels=teaching_qrels, run=bm25_train,
             )
         # one cache of passage token vectors serves re-ranking, pair scoring and the in-batch teacher
@@ -299,7 +292,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     if weights.get("cross-encoder", 0) > 0:
         with stage("cross-encoder teacher training"):
             cross_encoder = train_cross_encoder(
-                config.cross_encoder, train_set.queries, train_set.corpus, teaching_qrels, bm25_train, out / "teacher"
+                _on_device(config.cross_encoder, config), train_set.queries, train_set.corpus, teaching_qrels, bm25_train, out / "teacher"
             )
         members["cross-encoder"] = cross_encoder_scorer(cross_encoder, bf16=config.bf16)
     pairs = training_pairs(
@@ -345,7 +338,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
             # the student's own config names the weights it started from, so its folder and card say so
             start_from = dataclasses.replace(config.student, model=str((baseline_folder / layout.MODEL).resolve()))
             train_config = dataclasses.replace(train_config, student=start_from)
-            student = load_student(start_from)
+            student = load_student(start_from, config.device)
         # the trained ColBERT teaches in-batch with the passage cache it re-ranked with
         inbatch_teacher = build_colbert_teacher(
             train_config, train_set.corpus, scored, model=colbert, passages=colbert_passages
@@ -378,7 +371,7 @@ def _evaluate_trained(
     from tasb.models.student import BertDot
 
     trained_path = str((run_folder / layout.MODEL).resolve())
-    model = BertDot.load(trained_path)
+    model = BertDot.load(trained_path, device=config.device)
     index, test_run = _index_and_search(model, trained_path, test_set, out / f"index-{name}", config)
     write_run(test_run, out / f"{name}.test.trec", tag=name)
     metrics = evaluate(test_run, test_set.qrels)
@@ -397,11 +390,7 @@ def _steps_note(run_folder: Path) -> str:
 def _teaching(config: QuickstartConfig) -> str:
     inbatch = f"in-batch {config.inbatch_loss} from ColBERT"
     pairwise = [] if config.pairwise_weight == 0 else [_weighted(config.pairwise_weight, "pairwise Margin-MSE")]
-    parts = {
-        "pairwise": pairwise,
-        "in-batch": [inbatch],
-        "dual": pairwise + [_weighted(config.alpha, inbatch)],
-    }[config.teacher_mode]
+    parts = {"pairwise": pairwise, "in-batch": [inbatch], "dual": pairwise + [_weighted(config.alpha, inbatch)]}[config.teacher_mode]
     if config.contrastive_weight > 0:
         parts.append(_weighted(config.contrastive_weight, "labels"))
     return " + ".join(parts)
@@ -411,15 +400,11 @@ def _weighted(weight: float, part: str) -> str:
     return part if weight == 1 else f"{weight:g} × {part}"
 
 
-@user_errors
-def command(
-    data: Annotated[Optional[str], typer.Option("--data", help="BEIR folder (default: scifact under $TASB_DATA_DIR)")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="YAML with QuickstartConfig fields")] = None,
-    overrides: SetOpt = None,
-):
+@tasb_command(
+    QuickstartConfig,
+    "tasb quickstart --data ../shared/data/scifact --set train_steps=100 --set output_dir=runs/qs",
+    [described(DATA_DIR.to("data"), "BEIR folder (default: scifact under $TASB_DATA_DIR)"), DEVICE],
+)
+def command(config: QuickstartConfig) -> None:
     """SciFact end to end: BM25 → teacher → student → index → search → evaluate, in one table."""
-    settings = load_config(QuickstartConfig, config, overrides or [])
-    if data is not None:
-        settings.data = data
-    folder = run_quickstart(settings)
-    typer.echo(f"everything is in {folder}")
+    typer.echo(f"everything is in {run_quickstart(config)}")

@@ -7,15 +7,17 @@ them, the rest of the page left as it is.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from tasb import layout
-from tasb.apps.command import user_errors
-from tasb.config import load_config
+from tasb.apps.command import tasb_command
+from tasb.apps.options import OUT, argument, described, option
+from tasb.config import Checked, load_config
 from tasb.errors import InputError
 
 if TYPE_CHECKING:
@@ -209,15 +211,32 @@ def _recall_figure(experiment: Experiment, path: Path, base: Path, rel: int) -> 
     return [f"![Recall at cut-offs]({path.relative_to(base).as_posix()})", "", caption + ".*", ""]
 
 
-@user_errors
-def command(
-    experiment_dir: Annotated[Path, typer.Argument(help="folder written by tasb experiment")],
-    out: Annotated[Optional[Path], typer.Option(help="Markdown file to write (figures go to figures/ beside it)")] = None,
-    title: Annotated[Optional[str], typer.Option(help="heading of the report")] = None,
-):
+@dataclasses.dataclass
+class ReportConfig(Checked):
+    """``tasb report``: which experiment folder, and where its report goes."""
+
+    experiment: str = ""
+    # None: <experiment>/report.md; figures go to figures/ beside it
+    out: str | None = None
+    # None: a heading naming the experiment
+    title: str | None = None
+
+    required = {"experiment": "a folder written by tasb experiment"}
+
+
+@tasb_command(
+    ReportConfig,
+    "tasb report runs/scifact-grid --out docs/results.md --title 'Ablations on SciFact'",
+    [
+        argument("experiment", Optional[Path], "folder written by tasb experiment"),
+        described(OUT, "Markdown file to write (figures go to figures/ beside it); default: EXPERIMENT/report.md"),
+        option("title", Optional[str], "--title", "heading of the report"),
+    ],
+)
+def command(config: ReportConfig) -> None:
     """Tables shaped like the paper's Tables 3-5 with paired t-test marks, validation curves and recall at cut-offs."""
     from tasb.apps.experiment import ExperimentConfig
 
-    settings = load_config(ExperimentConfig, experiment_dir / layout.EXPERIMENT_CONFIG)
-    path = build_report(experiment_dir, out, title=title, rel=settings.rel)
+    settings = load_config(ExperimentConfig, Path(config.experiment) / layout.EXPERIMENT_CONFIG)
+    path = build_report(config.experiment, config.out, title=config.title, rel=settings.rel)
     typer.echo(f"report in {path}")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Any, Optional, Sequence
 
 import typer
 
-from tasb.apps.command import from_options, user_errors
-from tasb.apps.options import text
+from tasb.apps.command import tasb_command
+from tasb.apps.options import BATCH_SIZE, OUT, RANDOM_SEED, described, option
 from tasb.config import AT_LEAST_1, SEED, PairSampling, check_config
 from tasb.errors import InputError
 from tasb.fsutil import atomic_write
@@ -141,26 +141,27 @@ def _write_batches(
         handle.write(json.dumps({"batch": number, "pairs": pairs}) + "\n")
 
 
-@user_errors
-def command(
-    teacher_scores: Annotated[Path, typer.Option("--teacher-scores", help="score file: score_pos score_neg qid pid_pos pid_neg")],
-    clusters: Annotated[Optional[Path], typer.Option("--clusters", help="qid<TAB>cluster (tasb cluster's clusters.tsv); tas and tas-balanced need it")] = None,
-    sampler: Annotated[Literal["random", "tas", "tas-balanced"], typer.Option(help="random (eq. 9), tas (eq. 11) or tas-balanced (eq. 13)")] = "random",
-    batch_size: Annotated[int, typer.Option(help="pairs per batch, each of another query")] = 32,
-    batches: Annotated[int, typer.Option(help="batches to draw")] = 100,
-    seed: Annotated[int, typer.Option(help="the samplers' seed: the same seed draws the same batches")] = 42,
-    clusters_per_batch: Annotated[int, typer.Option(help="the paper's n: clusters a batch is drawn from")] = 1,
-    margin_bins: Annotated[int, typer.Option(help="the paper's h: margin ranges per query")] = 10,
-    out: Annotated[Path, typer.Option("--out", help="JSON lines, one batch each")] = Path("batches.jsonl"),
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG: Random vs TAS-Balanced margins, cluster usage; default <out stem>.png")] = None,
-):
+@tasb_command(
+    SampleConfig,
+    "tasb sample --teacher-scores runs/teacher_scores.tsv --clusters runs/clusters/clusters.tsv --sampler tas-balanced \\\n"
+    "    --batches 200 --out runs/batches.jsonl",
+    [
+        option("teacher_scores", Optional[Path], "--teacher-scores", "score file: score_pos score_neg qid pid_pos pid_neg"),
+        option("clusters", Optional[Path], "--clusters", "qid<TAB>cluster (tasb cluster's clusters.tsv); tas and tas-balanced need it"),
+        option("sampler", str, "--sampler", "random (eq. 9), tas (eq. 11) or tas-balanced (eq. 13)"),
+        described(BATCH_SIZE, "pairs per batch, each of another query"),
+        option("batches", int, "--batches", "batches to draw"),
+        described(RANDOM_SEED, "the samplers' seed: the same seed draws the same batches"),
+        option("clusters_per_batch", int, "--clusters-per-batch", "the paper's n: clusters a batch is drawn from"),
+        option("margin_bins", int, "--margin-bins", "the paper's h: margin ranges per query"),
+        described(OUT, "JSON lines, one batch each"),
+        option("plot", Optional[Path], "--plot", "PNG: Random vs TAS-Balanced margins, cluster usage; default <out stem>.png"),
+    ],
+)
+def command(config: SampleConfig) -> None:
     """Draw batches from a teacher score file (no model, no text) into JSON lines, with a plot of Random vs TAS-Balanced."""
-    config = from_options(
-        SampleConfig, teacher_scores=str(teacher_scores), clusters=text(clusters) or "", sampler=sampler, batch_size=batch_size,
-        batches=batches, seed=seed, clusters_per_batch=clusters_per_batch, margin_bins=margin_bins, out=str(out), plot=text(plot) or "",
-    )
     summary = run_sampling(config)
-    typer.echo(f"wrote {summary['out']} ({batches} batches of {batch_size} pairs, {sampler}) and {summary['plot']}")
+    typer.echo(f"wrote {summary['out']} ({config.batches} batches of {config.batch_size} pairs, {config.sampler}) and {summary['plot']}")
     typer.echo("share of sampled pairs per margin bin (0: smallest margins):")
     for name, shares in summary["bin_share"].items():
         typer.echo(f"  {name:<28}" + " ".join(f"{share:.2f}" for share in shares))

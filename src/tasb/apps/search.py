@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import Annotated
 
 import typer
 
-from tasb.apps.command import from_options, user_errors
-from tasb.apps.options import DataOpt, IndexOpt, ModelOpt, QrelsOpt, QueriesOpt, SplitOpt, data_config, open_index
-from tasb.config import AT_LEAST_1, Checked, DataConfig
+from tasb.apps.command import tasb_command
+from tasb.apps.options import DENSE_SEARCH, K, OUT, described, open_index
+from tasb.config import AT_LEAST_1, DataConfig, Placement
 
 
 @dataclasses.dataclass
-class SearchConfig(Checked):
+class SearchConfig(Placement):
     """``tasb search``: each query's top-k passages of an index."""
 
     index: str = ""
@@ -25,6 +23,7 @@ class SearchConfig(Checked):
     k: int = 1000
 
     limits = {"k": AT_LEAST_1}
+    required = {"index": "an index folder"}
 
 
 def run_search(config: SearchConfig) -> int:
@@ -32,23 +31,17 @@ def run_search(config: SearchConfig) -> int:
     from tasb.data import write_run
     from tasb.retrieval.index import search
 
-    dense, topics, student = open_index(config.index, config.data, config.model)
+    dense, topics, student = open_index(config.index, config.data, config.model, config.device)
     write_run(search(dense, student, topics, k=config.k, check_model=False), config.out, tag="tasb", k=config.k)
     return len(topics)
 
 
-@user_errors
-def command(
-    index: IndexOpt,
-    out: Annotated[Path, typer.Option("--out", help="TREC run file to write")],
-    data: DataOpt = None,
-    split: SplitOpt = "test",
-    queries: QueriesOpt = None,
-    qrels: QrelsOpt = None,
-    model: ModelOpt = None,
-    k: Annotated[int, typer.Option(help="passages per query")] = 1000,
-):
+@tasb_command(
+    SearchConfig,
+    "tasb search --index runs/index --data scifact --split test --k 1000 --out runs/student.trec",
+    [*DENSE_SEARCH, K, described(OUT, "TREC run file to write")],
+)
+def command(config: SearchConfig) -> None:
     """Search an index with the queries → TREC run (qid Q0 pid rank score tag)."""
-    config = from_options(SearchConfig, index=str(index), out=str(out), data=data_config(data, split, None, queries, qrels), model=model, k=k)
     count = run_search(config)
-    typer.echo(f"wrote {out} ({count} queries)")
+    typer.echo(f"wrote {config.out} ({count} queries)")

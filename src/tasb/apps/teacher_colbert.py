@@ -2,47 +2,47 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated, Optional
 
 import typer
 
 from tasb import layout
-from tasb.apps.command import user_errors
-from tasb.apps.options import CorpusOpt, DataOpt, QrelsOpt, QueriesOpt, SetOpt, SplitOpt, TeacherOutOpt, data_config, load, read_run_of, text
-from tasb.config import ColbertConfig, DataConfig, load_config
+from tasb.apps.command import tasb_command
+from tasb.apps.options import TEACHER_TRAINING, TeacherTraining, load, negatives_run
+from tasb.config import ColbertConfig, values_of
 
 
-def run_teacher_colbert(config: ColbertConfig, data: DataConfig, out: str | Path, run: str | Path | None = None) -> Path:
-    """Train into ``out``; listwise negatives from ``run``, or BM25's top ``negatives_depth``. Returns the model folder."""
+@dataclasses.dataclass
+class ColbertTrainConfig(TeacherTraining, ColbertConfig):
+    """``tasb teacher train-colbert``: the recipe (``ColbertConfig``, its keys at the top level), the data and where it goes.
+
+    Only the listwise loss reads ``run``, the judged pairs' negatives."""
+
+
+def run_teacher_colbert(config: ColbertTrainConfig) -> Path:
+    """Train into ``config.out``; listwise negatives from ``config.run``, or BM25's top ``negatives_depth``. Returns the model folder."""
     from tasb.data import check_judged_passages, read_scores
-    from tasb.retrieval.bm25 import bm25_search
     from tasb.training.colbert_trainer import train_colbert
 
+    data = config.data
     listwise = config.loss in ("listwise", "both")
     dataset = load(data, need_qrels=listwise)
     candidates = None
     if listwise:
         check_judged_passages(dataset, data.data, data.split, data.qrels)
-        candidates = read_run_of(run, dataset) if run else bm25_search(dataset.corpus, dataset.queries, k=config.negatives_depth)
+        candidates = negatives_run(config.run, dataset, config.negatives_depth)
     scores = read_scores(config.teacher_scores) if config.teacher_scores else None
-    train_colbert(config, dataset.queries, dataset.corpus, Path(out), qrels=dataset.qrels, run=candidates, scores=scores)
-    return Path(out) / layout.MODEL
+    recipe = ColbertConfig(**values_of(config, ColbertConfig))
+    train_colbert(recipe, dataset.queries, dataset.corpus, Path(config.out), qrels=dataset.qrels, run=candidates, scores=scores)
+    return Path(config.out) / layout.MODEL
 
 
-@user_errors
-def command(
-    out: TeacherOutOpt,
-    data: DataOpt = None,
-    split: SplitOpt = "train",
-    corpus: CorpusOpt = None,
-    queries: QueriesOpt = None,
-    qrels: QrelsOpt = None,
-    run: Annotated[Optional[Path], typer.Option("--run", help="negatives for the listwise loss come from this run; default BM25")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="YAML with ColbertConfig fields")] = None,
-    overrides: SetOpt = None,
-):
-    """Fine-tune a ColBERT teacher: listwise on judged pairs and/or Margin-MSE on a score file (recipe: ColbertConfig)."""
-    settings = load_config(ColbertConfig, config, overrides or [])
-    model = run_teacher_colbert(settings, data_config(data, split, corpus, queries, qrels), out, text(run))
-    typer.echo(f"trained ColBERT teacher in {model}")
+@tasb_command(
+    ColbertTrainConfig,
+    "tasb teacher train-colbert --data scifact --split train --out runs/colbert --set steps=200 --set dim=0",
+    TEACHER_TRAINING,
+)
+def command(config: ColbertTrainConfig) -> None:
+    """Fine-tune a ColBERT teacher: listwise on judged pairs and/or Margin-MSE on a score file (its recipe: ColbertConfig's keys, by --set)."""
+    typer.echo(f"trained ColBERT teacher in {run_teacher_colbert(config)}")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Optional
 
 import typer
 
-from tasb.apps.command import from_options, user_errors
-from tasb.apps.options import WeightOpt
+from tasb.apps.command import tasb_command
+from tasb.apps.options import OUT, SCORERS, argument, described
 from tasb.config import AT_LEAST_0, Checked
 
 
@@ -19,26 +19,29 @@ class TeacherEnsembleConfig(Checked):
 
     scores: list[str] = dataclasses.field(default_factory=list)
     # one per score file; empty: equal
-    weight: list[float] = dataclasses.field(default_factory=list)
+    weights: list[float] = dataclasses.field(default_factory=list)
     out: str = "ensemble.tsv"
 
-    limits = {"weight": AT_LEAST_0}
+    limits = {"weights": AT_LEAST_0}
+    required = {"scores": "score files over the same pairs"}
 
 
 def run_teacher_ensemble(config: TeacherEnsembleConfig) -> int:
     """Write the ensembled score file; returns how many pairs it holds."""
     from tasb.data import ensemble_files, write_scores
 
-    return write_scores(ensemble_files(config.scores, config.weight or None), config.out)
+    return write_scores(ensemble_files(config.scores, config.weights or None), config.out)
 
 
-@user_errors(flags={"weights": "--weight"})
-def command(
-    scores: Annotated[list[Path], typer.Argument(help="score files over the same pairs")],
-    out: Annotated[Path, typer.Option("--out", help="ensembled score file")],
-    weight: WeightOpt = None,
-):
+@tasb_command(
+    TeacherEnsembleConfig,
+    "tasb teacher ensemble runs/scores_ce.tsv runs/scores_colbert.tsv --weight 1 --weight 0.5 --out runs/ensemble.tsv",
+    [
+        argument("scores", Optional[list[Path]], "score files over the same pairs"), described(OUT, "ensembled score file"),
+        described(SCORERS[1], "weight per score file, in order; default: equal"),
+    ],
+)
+def command(config: TeacherEnsembleConfig) -> None:
     """Average several score files (per-query z-normalised): the paper's teacher ensemble."""
-    config = from_options(TeacherEnsembleConfig, scores=[str(path) for path in scores], weight=weight or [], out=str(out))
     count = run_teacher_ensemble(config)
-    typer.echo(f"wrote {out} ({count} pairs)")
+    typer.echo(f"wrote {config.out} ({count} pairs)")

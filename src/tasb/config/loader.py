@@ -8,6 +8,7 @@ type are refused with an :class:`~tasb.errors.InputError` naming the key and the
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import types
 import typing
@@ -23,6 +24,7 @@ from tasb.fsutil import atomic_write
 from tasb.layout import VERSION_KEY
 
 C = TypeVar("C")
+logger = logging.getLogger(__name__)
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -37,6 +39,12 @@ def _locate(key: str, source: str, lines: dict[str, int | str] | None) -> tuple[
     if isinstance(found, str):
         return found, None
     return source, found
+
+
+def _refused(key: str, at: str, requirement: str, got: str | None, line: int | None) -> InputError:
+    """``key``'s value refused where it came from; an option (``--k``) sets one key, so its error need not name it."""
+    by_option = at.startswith("--") and not at.startswith("--set ")
+    return InputError(at, requirement if by_option else f"{key} to be {requirement}", got, line=line)
 
 
 def _coerce(value: Any, annotation: Any, key: str, source: str, lines: dict[str, int | str] | None = None) -> Any:
@@ -56,28 +64,28 @@ def _coerce(value: Any, annotation: Any, key: str, source: str, lines: dict[str,
         raise errors[0]
     if origin is Literal:
         if value not in args:
-            raise InputError(at, f"{key} to be one of {', '.join(map(str, args))}", repr(value), line=line)
+            raise _refused(key, at, f"one of {', '.join(map(str, args))}", repr(value), line)
         return value
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict):
-            raise InputError(at, f"{key} to be a mapping of {annotation.__name__} fields", repr(value), line=line)
+            raise _refused(key, at, f"a mapping of {annotation.__name__} fields", repr(value), line)
         return from_dict(annotation, value, source, prefix=f"{key}.", lines=lines)
     if origin is list:
         if not isinstance(value, list):
-            raise InputError(at, f"{key} to be a list", repr(value), line=line)
+            raise _refused(key, at, "a list", repr(value), line)
         return [_coerce(item, args[0], f"{key}[{i}]", source, lines) for i, item in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise InputError(at, f"{key} to be a mapping", repr(value), line=line)
+            raise _refused(key, at, "a mapping", repr(value), line)
         return {str(k): _coerce(v, args[1], f"{key}.{k}", source, lines) for k, v in value.items()}
     if annotation is bool:
         if isinstance(value, bool):
             return value
-        raise InputError(at, f"{key} to be true or false", repr(value), line=line)
+        raise _refused(key, at, "true or false", repr(value), line)
     if annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise InputError(at, f"{key} to be an integer", repr(value), line=line)
+        raise _refused(key, at, "an integer", repr(value), line)
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -86,15 +94,15 @@ def _coerce(value: Any, annotation: Any, key: str, source: str, lines: dict[str,
                 return float(value)
             except ValueError:
                 pass
-        raise InputError(at, f"{key} to be a number", repr(value), line=line)
+        raise _refused(key, at, "a number", repr(value), line)
     if annotation is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-        raise InputError(at, f"{key} to be a string", repr(value), line=line)
+        raise _refused(key, at, "a string", repr(value), line)
     if annotation is type(None):
         if value is None:
             return None
-        raise InputError(at, f"{key} to be null", repr(value), line=line)
+        raise _refused(key, at, "null", repr(value), line)
     raise TypeError(f"unsupported config annotation {annotation!r} for {key}")
 
 
@@ -112,7 +120,8 @@ def from_dict(
     names, or to another source (``--set``) that gave their value, for an error to point at.
     """
     hints = _field_types(cls)
-    lines = lines or {}
+    lines = lines if lines is not None else {}
+    values = _renamed_keys(cls, values, source, prefix, lines)
     # the first unknown key in the file (keys YAML read as numbers too: `1: x` is a key, not a crash)
     unknown = sorted(set(values) - set(hints), key=lambda k: (_line_of(lines, f"{prefix}{k}"), str(k)))
     if unknown:
@@ -135,7 +144,32 @@ def from_dict(
         # out of range: named at the line of the file or the option that gave the value, not the config as a whole
         key = f"{prefix}{err.key}"
         at, line = _locate(_given_as(key, lines), source, lines)
-        raise InputError(at, f"{key} to be {err.requirement}", err.got, line=line) from None
+        raise _refused(key, at, err.requirement, err.got, line) from None
+
+
+def _renamed_keys(cls: type, values: dict[str, Any], source: str, prefix: str, lines: dict[str, int | str]) -> dict[str, Any]:
+    """``values`` with the keys ``cls.renamed`` lists under their new names (``section.key`` moves a key into a
+    section), each said once: old files and ``--set`` keys keep working."""
+    old_keys = [old for old in getattr(cls, "renamed", {}) if old in values]
+    if not old_keys:
+        return values
+    values = dict(values)
+    for old in old_keys:
+        new = cls.renamed[old]
+        at, line = _locate(f"{prefix}{old}", source, lines)
+        *sections, name = new.split(".")
+        node = values
+        for section in sections:
+            node[section] = dict(node.get(section) or {})
+            node = node[section]
+        if name in node:
+            raise InputError(at, f"{prefix}{new} (the new name of {prefix}{old}) or {prefix}{old}, not both", f"{old} and {new}", line=line)
+        node[name] = values.pop(old)
+        if f"{prefix}{old}" in lines:
+            lines[f"{prefix}{new}"] = lines[f"{prefix}{old}"]
+        where = f"{at}:{line}" if line else at
+        logger.warning("%s: %s%s is now %s%s (the old name goes in the next release)", where, prefix, old, prefix, new)
+    return values
 
 
 def _given_as(key: str, lines: dict[str, int | str]) -> str:
@@ -156,19 +190,26 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     """Merge ``key.sub=value`` strings (values parsed as YAML scalars) into a nested mapping."""
     for item in overrides:
         path, value = _parse_override(item)
-        node = values
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise InputError("--set", f"{'.'.join(path[:-1])} to be a section", item)
-        node[path[-1]] = value
+        _put(values, path, value, f"--set {item}")
     return values
 
 
-def load_config(cls: type[C], path: str | Path | None = None, overrides: list[str] | None = None) -> C:
-    """Defaults of ``cls``, then the YAML file at ``path``, then ``overrides``.
+def _put(values: dict[str, Any], path: list[str], value: Any, given_by: str) -> None:
+    node = values
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise InputError(given_by, f"{'.'.join(path[:-1])} to be a section", repr(node))
+    node[path[-1]] = value
 
-    A refused key or value of the file is reported with its line, one of ``overrides`` by the option."""
+
+def load_config(
+    cls: type[C], path: str | Path | None = None, overrides: list[str] | None = None, options: dict[str, tuple[str, Any]] | None = None
+) -> C:
+    """Defaults of ``cls``, then the YAML file at ``path``, then ``overrides``, then ``options``.
+
+    ``options`` maps dotted keys to ``(option, value)``: values a command's options gave, already typed. A refused
+    key or value of the file is reported with its line, one of ``overrides`` or ``options`` by the option."""
     values: dict[str, Any] = {}
     source = "config"
     lines: dict[str, int | str] = {}
@@ -185,13 +226,14 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
         values = loaded or {}
         lines = _key_lines(text)
     values.pop(VERSION_KEY, None)  # stamped by save_config: a saved config loads back unchanged
-    values = apply_overrides(values, overrides or [])
-    for item in (overrides or []) if path is not None else []:
-        # a value given with --set is not on the file's line any more: an error names the option, not the file
-        # (without a file the source stays "config": commands also pass their own options as overrides)
-        key = ".".join(_parse_override(item)[0])
+    given = [(_parse_override(item), f"--set {item}") for item in overrides or []]
+    given += [((key.split("."), value), option) for key, (option, value) in (options or {}).items()]
+    for (path_parts, value), option in given:
+        _put(values, path_parts, value, option)
+        # a value given by option is not on the file's line any more: an error names the option, not the file
+        key = ".".join(path_parts)
         lines = {k: v for k, v in lines.items() if not k.startswith((f"{key}.", f"{key}["))}
-        lines[key] = f"--set {item}"
+        lines[key] = option
     return from_dict(cls, values, source, lines=lines)
 
 

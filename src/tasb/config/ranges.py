@@ -66,9 +66,13 @@ class Checked:
     ``limits`` maps each numeric field to its ``Range`` (None is always admitted where a field may be None; a
     list or mapping has each of its numbers checked); a config composed of sections (its base classes) takes
     theirs too, its own winning. ``validate`` holds the rules no single field can say: settings that contradict
-    each other or that a run cannot do without (defaults need not pass them); ``check_config`` runs it."""
+    each other or that a run cannot do without (``required``; defaults need not pass them); ``check_config`` runs it."""
 
     limits: typing.ClassVar[dict[str, Range]] = {}
+    # old key -> the field's name now: files written with the old key still load, with a warning naming it
+    renamed: typing.ClassVar[dict[str, str]] = {}
+    # fields a run cannot do without, each with what it should hold: refused by ``validate`` while empty
+    required: typing.ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,7 +88,10 @@ class Checked:
                     raise FieldError(key, limit.describe(value), value)
 
     def validate(self) -> None:
-        """Refuse settings that cannot run together, naming their keys; nothing by default."""
+        """Refuse settings that cannot run together, naming their keys: by default, only empty ``required`` fields."""
+        for name, expected in self.required.items():
+            if getattr(self, name) in ("", None, []):
+                raise InputError(name, expected)
 
 
 def _numbers(key: str, value: Any):

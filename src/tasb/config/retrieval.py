@@ -6,6 +6,7 @@ import dataclasses
 from typing import Literal
 
 from tasb.config.ranges import AT_LEAST_0, AT_LEAST_1, FRACTION, PORT, Checked, Range
+from tasb.config.sections import Placement
 from tasb.errors import InputError
 
 
@@ -49,20 +50,22 @@ class PipelineConfig(Checked):
     fusion_weights: list[float] = dataclasses.field(default_factory=list)
     normalization: Literal["min-max", "z-score"] = "min-max"
     rrf_k: int = 60
-    # re-ranker specs as for `tasb rerank` (a cross-encoder folder, colbert:MODEL, dot:MODEL, bm25); several: an ensemble
-    rerank: list[str] = dataclasses.field(default_factory=list)
-    rerank_weights: list[float] = dataclasses.field(default_factory=list)
-    # how many of the first stage's top passages are re-ranked; 0: no re-ranking
-    depth: int = 0
+    # scorer specs that re-rank the first stage (a cross-encoder folder, colbert:MODEL, dot:MODEL, bm25); several: an
+    # ensemble, weighted by scorer_weights (empty: equal); none: no re-ranking
+    scorers: list[str] = dataclasses.field(default_factory=list)
+    scorer_weights: list[float] = dataclasses.field(default_factory=list)
+    # how many of the first stage's top passages the scorers re-rank
+    rerank_depth: int = 100
     # a ColBERT re-ranker keeps passage encodings across queries (faster on repeats; memory grows with them)
     rerank_cache: bool = False
     k: int = 1000
     bf16: bool = True
 
     limits = {
-        "bm25_k1": AT_LEAST_0, "bm25_b": FRACTION, "fusion_weights": AT_LEAST_0, "rrf_k": AT_LEAST_0, "rerank_weights": AT_LEAST_0,
-        "depth": AT_LEAST_0, "k": AT_LEAST_1,
+        "bm25_k1": AT_LEAST_0, "bm25_b": FRACTION, "fusion_weights": AT_LEAST_0, "rrf_k": AT_LEAST_0, "scorer_weights": AT_LEAST_0,
+        "rerank_depth": AT_LEAST_1, "k": AT_LEAST_1,
     }
+    renamed = {"rerank": "scorers", "rerank_weights": "scorer_weights", "depth": "rerank_depth"}
 
     def validate(self) -> None:
         """A pipeline that cannot run is refused naming it, before anything is loaded."""
@@ -70,16 +73,14 @@ class PipelineConfig(Checked):
         where = f"pipeline {self.name!r}" if self.name else "pipeline"
         if not self.index and not self.bm25:
             raise InputError(where, "a first stage: index (a dense index folder) and/or bm25: true")
-        if bool(self.depth) != bool(self.rerank):
-            raise InputError(where, "rerank models with a depth >= 1, or neither", f"depth {self.depth}, rerank {self.rerank}")
         if self.fusion_weights and len(self.fusion_weights) != 2:
             raise InputError(where, "two fusion_weights: dense, then BM25", str(self.fusion_weights))
-        if self.rerank_weights and len(self.rerank_weights) != len(self.rerank):
-            raise InputError(where, f"one rerank_weight per rerank model ({len(self.rerank)})", str(self.rerank_weights))
+        if self.scorer_weights and len(self.scorer_weights) != len(self.scorers):
+            raise InputError(where, f"one of scorer_weights per scorer ({len(self.scorers)})", str(self.scorer_weights))
 
 
 @dataclasses.dataclass
-class ServeConfig(Checked):
+class ServeConfig(Placement):
     """``tasb serve``: an HTTP search endpoint over a pipeline; requests may switch its fusion and re-ranking off."""
 
     pipeline: PipelineConfig = dataclasses.field(default_factory=PipelineConfig)
@@ -110,6 +111,8 @@ class ServeConfig(Checked):
         super().validate()
         if not self.pipeline.index:
             raise InputError("pipeline.index", "a dense index folder to serve")
+        if not self.corpus and not self.data:
+            raise InputError("corpus", "the passages the index holds (a corpus file or a data folder): hits carry their text")
         if self.default_k > self.max_k:
             raise InputError("default_k", f"a value between 1 and max_k ({self.max_k})", str(self.default_k))
         if self.default_k > self.max_results_per_request:

@@ -8,6 +8,7 @@ config's top level, as the YAML files have always spelled them.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Literal
 
 from tasb.config.ranges import AT_LEAST_0, AT_LEAST_1, POSITIVE, SEED, Checked
@@ -75,9 +76,26 @@ class ValidationConfig(Checked):
     }
 
 
+# torch's device names, and auto
+_DEVICE = re.compile(r"auto|cpu|mps|(cuda|xpu)(:\d+)?")
+
+
 @dataclasses.dataclass
-class Optimisation(Checked):
-    """How a model learns: batches, Adam's rate and warm-up, bf16 autocast, and the seed every RNG derives from.
+class Placement(Checked):
+    """Where a command's models run: ``auto`` is the GPU when torch sees one (under torchrun, each process's own),
+    else the CPU; or ``cpu``, ``cuda``, ``cuda:N``, ``mps``."""
+
+    device: str = "auto"
+
+    def validate(self) -> None:
+        super().validate()
+        if not _DEVICE.fullmatch(self.device):
+            raise InputError("device", "auto, cpu, cuda, cuda:N, mps or xpu", self.device)
+
+
+@dataclasses.dataclass
+class Optimisation(Placement):
+    """How a model learns: batches, Adam's rate and warm-up, bf16 autocast, the device, and the seed every RNG derives from.
 
     The defaults are the student's; a config composing this section may declare other defaults."""
 
@@ -120,7 +138,7 @@ class PairSampling(Checked):
     def validate(self) -> None:
         super().validate()
         if self.sampler != "random" and not self.clusters:
-            raise InputError("clusters", f"a clusters file (qid<TAB>cluster, e.g. from tasb cluster) for sampler {self.sampler}", "none")
+            raise InputError("clusters", f"a clusters file (qid<TAB>cluster lines, a clusters.tsv) for sampler {self.sampler}", "none")
 
 
 @dataclasses.dataclass

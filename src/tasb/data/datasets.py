@@ -13,11 +13,11 @@ DATA_DIR_ENV = "TASB_DATA_DIR"
 
 
 def resolve_data_path(data: str | None) -> Path:
-    """A data folder from ``--data``, else ``$TASB_DATA_DIR``; a relative name is also tried under the latter."""
+    """The data folder ``data`` names, else ``$TASB_DATA_DIR``; a relative name is also tried under the latter."""
     root = os.environ.get(DATA_DIR_ENV)
     if data is None:
         if not root:
-            raise InputError(None, f"a dataset: pass --data PATH (a BEIR folder or irds:ID) or set {DATA_DIR_ENV}")
+            raise InputError("data", f"a dataset (a BEIR folder or irds:ID), or {DATA_DIR_ENV} set to one")
         return Path(root)
     path = Path(data).expanduser()
     if path.exists():
@@ -70,11 +70,7 @@ def load_queries(
         return dataset.queries, dataset.qrels
     folder = resolve_data_path(data) if (data is not None or not queries) else None
     queries_path = Path(queries) if queries else _beir_file(folder, "queries.jsonl")
-    qrels_path = Path(qrels) if qrels else (folder / "qrels" / f"{split}.tsv" if folder else None)
-    if qrels_path is not None and not qrels_path.exists() and not qrels:
-        raise InputError(qrels_path, f"qrels for split '{split}' (choose --split among {_splits(folder)})", "no such file")
-    if need_qrels and qrels_path is None:
-        raise InputError(None, "judgments: pass --qrels FILE or --data FOLDER with qrels/")
+    qrels_path = _qrels_path(folder, split, qrels, need_qrels)
     loaded_qrels = read_qrels(qrels_path) if qrels_path is not None else {}
     all_queries = read_queries(queries_path)
     if loaded_qrels:
@@ -84,6 +80,26 @@ def load_queries(
             raise InputError(qrels_path, f"query ids that exist in {queries_path}", qid, line=line)
         all_queries = {qid: text for qid, text in all_queries.items() if qid in loaded_qrels}
     return all_queries, loaded_qrels
+
+
+def load_qrels(data: str | None = None, split: str = "test", qrels: str | None = None) -> Qrels:
+    """Just the judgments: an explicit file, a BEIR folder's ``qrels/<split>.tsv``, or an ir_datasets split's."""
+    if qrels is None and data is not None and data.startswith("irds:"):
+        return load_irds(data[len("irds:") :], split, with_docs=False).qrels
+    folder = resolve_data_path(data) if qrels is None else None
+    return read_qrels(_qrels_path(folder, split, qrels, need_qrels=True))
+
+
+def _qrels_path(folder: Path | None, split: str, qrels: str | None, need_qrels: bool) -> Path | None:
+    """The explicit qrels file, else the folder's split, which must exist; None when neither is there."""
+    if qrels:
+        return Path(qrels)
+    path = folder / "qrels" / f"{split}.tsv" if folder else None
+    if path is not None and not path.exists():
+        raise InputError(path, f"qrels for split '{split}' (the folder's splits: {_splits(folder)})", "no such file")
+    if need_qrels and path is None:
+        raise InputError("qrels", "judgments: a qrels file, or a data folder with qrels/")
+    return path
 
 
 def load_dataset(

@@ -1,42 +1,41 @@
-"""Thin wrapper over ir-measures, reporting under plain names (``nDCG@10``, ``RR@10``, ``R@1000``).
+"""Thin wrapper over ir-measures, reporting under the names asked for (``nDCG@10``, ``RR@10``, ``R@1000``, ...).
 
-nDCG uses the graded labels with trec_eval's linear gain. RR and recall count a passage relevant from
-grade ``rel`` up: TREC-DL's convention (and the paper's) is ``rel=2``; binary collections use 1.
+nDCG uses the graded labels with trec_eval's linear gain. RR, recall and every other measure that takes a grade
+count a passage relevant from grade ``rel`` up: TREC-DL's convention (and the paper's) is ``rel=2``; binary
+collections use 1.
 """
 
 from __future__ import annotations
 
 import ir_measures
-from ir_measures import RR, R, nDCG
 
 from tasb.data.records import Qrels, Run
 from tasb.errors import InputError
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000")
 RECALL_CUTOFFS = (10, 20, 50, 100, 200, 500, 1000)
+KNOWN = "nDCG@10, RR@10, R@1000, AP, P@10, RR(rel=2)@10"
 
 
 def _measure(name: str, rel: int):
-    kind, _, cutoff = name.partition("@")
-    depth = int(cutoff) if cutoff else None
-    if kind == "nDCG":
-        return nDCG @ depth if depth else nDCG
-    if kind == "RR":
-        return RR(rel=rel) @ depth if depth else RR(rel=rel)
-    if kind == "R":
-        if depth is None:
-            raise ValueError("recall needs a cut-off, e.g. R@1000")
-        return R(rel=rel) @ depth
-    raise ValueError(f"unknown measure {name!r}; known: nDCG@k, RR@k, R@k")
+    """``name`` as ir-measures parses it (``nDCG@10``, ``RR@10``, ``R@1000``, ``AP``, ``P@10``, ``RR(rel=2)@10``, ...),
+    counting a passage relevant from grade ``rel`` up wherever the measure takes a grade and ``name`` gives none."""
+    try:
+        measure = ir_measures.parse_measure(name)
+    except (NameError, ValueError, TypeError, SyntaxError):
+        raise ValueError(f"unknown measure {name!r}; ir-measures names such as {KNOWN}") from None
+    if "rel" in measure.SUPPORTED_PARAMS and "rel" not in measure.params:
+        measure = measure(rel=rel)
+    return measure
 
 
 def check_measures(names, key: str) -> None:
-    """Refuse an unknown measure name up front, before the work whose results it would score."""
+    """Refuse an unknown measure name up front, naming the setting, before the work whose results it would score."""
     for name in names:
         try:
             _measure(name, rel=1)
-        except ValueError as err:
-            raise InputError("config", f"{key}: measures like nDCG@10, RR@10, R@1000 ({err})", name) from None
+        except ValueError:
+            raise InputError(key, f"ir-measures names such as {KNOWN}", name) from None
 
 
 def _measures(names, rel: int) -> dict:

@@ -36,7 +36,7 @@ from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
 from tasb.layout import MODEL_META
 from tasb.models.cards import write_card
-from tasb.models.inference import autocast
+from tasb.models.inference import autocast, resolve_device
 from tasb.models.resolve import loading, read_tasb_meta, resolve_model, transformer_folder
 
 DEFAULT_DIM = 128
@@ -126,6 +126,7 @@ class ColBERT:
         resolved = resolve_model(name_or_path)
         meta = read_tasb_meta(resolved)
         kind = _colbert_folder(resolved)
+        device = resolve_device(device)
         with loading(name_or_path):
             if kind == "multi-vector":
                 encoder = MultiVectorEncoder(resolved, device=device, trust_remote_code=False)
@@ -149,7 +150,7 @@ class ColBERT:
         return model
 
     @classmethod
-    def for_scoring(cls, name_or_path: str) -> "ColBERT":
+    def for_scoring(cls, name_or_path: str, device: str = "cpu") -> "ColBERT":
         """A ColBERT to score with: a saved one (tasb's or any ``MultiVectorEncoder``) as trained, any other model
         in its own token space.
 
@@ -157,7 +158,7 @@ class ColBERT:
         well untrained (all-MiniLM-L6-v2 re-ranks SciFact's BM25 top-100 at .69 nDCG@10).
         """
         saved = _colbert_folder(resolve_model(name_or_path)) is not None
-        return cls.load(name_or_path, dim=None if saved else 0)
+        return cls.load(name_or_path, dim=None if saved else 0, device=device)
 
     @property
     def query_max_length(self) -> int:

@@ -19,7 +19,7 @@ from tasb.errors import InputError
 from tasb.fsutil import atomic_dir
 from tasb.layout import MODEL_META
 from tasb.models.cards import write_card
-from tasb.models.inference import batched_inference
+from tasb.models.inference import batched_inference, resolve_device
 from tasb.models.resolve import loading, read_tasb_meta, resolve_model, transformer_folder
 
 DEFAULT_MAX_LENGTH = 256
@@ -54,7 +54,7 @@ class BertCat:
             # False, not transformers' default None, which asks on the terminal whether to run the folder's code
             model = AutoModelForSequenceClassification.from_pretrained(weights, num_labels=1, dtype=torch.float32, trust_remote_code=False)
             tokenizer = AutoTokenizer.from_pretrained(weights, trust_remote_code=False)
-        return cls(model.to(device), tokenizer, max_length or meta.get("max_length", DEFAULT_MAX_LENGTH))
+        return cls(model.to(resolve_device(device)), tokenizer, max_length or meta.get("max_length", DEFAULT_MAX_LENGTH))
 
     @property
     def device(self) -> torch.device:

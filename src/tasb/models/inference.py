@@ -10,6 +10,13 @@ import torch
 from tqdm.auto import tqdm
 
 
+def resolve_device(device: str) -> str:
+    """``device`` as torch names it: ``auto`` is the GPU when torch sees one, else the CPU."""
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def autocast(enabled: bool, device_type: str = "cpu"):
     """bf16 autocast: about twice as fast on AVX-512-BF16 CPUs (with the same rankings), and on GPUs with bf16."""
     if not enabled:

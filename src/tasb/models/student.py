@@ -22,7 +22,7 @@ from sentence_transformers.sentence_transformer.modules import Normalize, Poolin
 from tasb.fsutil import atomic_dir
 from tasb.layout import MODEL_META
 from tasb.models.cards import hub_id, write_card
-from tasb.models.inference import batched_inference
+from tasb.models.inference import batched_inference, resolve_device
 from tasb.models.resolve import loading, read_tasb_meta, resolve_model
 
 Pooling_ = Literal["cls", "mean"]
@@ -59,6 +59,7 @@ class BertDot:
         """
         resolved = resolve_model(name_or_path)
         meta = read_tasb_meta(resolved)
+        device = resolve_device(device)
         with loading(name_or_path):
             encoder = SentenceTransformer(resolved, device=device)
         modules = list(encoder.children())

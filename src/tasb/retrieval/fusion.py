@@ -67,7 +67,7 @@ def reciprocal_rank_fusion(runs: Sequence[Run], weights: Sequence[float] | None 
 
 def _weights(runs: Sequence[Run], weights: Sequence[float] | None) -> list[float]:
     if len(runs) < 2:
-        raise InputError(None, "at least two runs to fuse", f"{len(runs)}")
+        raise InputError("runs", "at least two runs to fuse", f"{len(runs)}")
     return checked_weights(weights, len(runs), "run")
 
 

@@ -183,7 +183,7 @@ class DenseIndex:
         """Open an index folder; ``verify`` checks its files against the checksums meta.json recorded (~1 s per GB)."""
         path = Path(path)
         if not path.is_dir():
-            raise InputError(path, "an index folder (from `tasb index`)", "no such folder")
+            raise InputError(path, "an index folder (meta.json, ids.txt, embeddings.npy)", "no such folder")
         meta = _read_meta(path / META)
         ids = _read_ids(path / IDS)
         embeddings = _read_embeddings(path / EMBEDDINGS)
@@ -199,7 +199,7 @@ class DenseIndex:
         if verify and meta.get("checksums"):
             problems = verify_folder(path)
             if problems:
-                raise InputError(path, "an intact index folder (rebuild it; `tasb index verify` lists what changed)", "; ".join(problems))
+                raise InputError(path, "an intact index folder (rebuild it)", "; ".join(problems))
         return cls(path, meta, ids, embeddings)
 
     @property
@@ -333,9 +333,9 @@ def _read_embeddings(path: Path) -> np.ndarray:
     return embeddings
 
 
-def load_index_model(index: DenseIndex, model: str | None = None) -> BertDot:
-    """The student that built ``index`` (or ``model``), with the pooling and lengths its meta.json records,
-    checked against the index's fingerprint: searches with it may pass ``check_model=False``."""
+def load_index_model(index: DenseIndex, model: str | None = None, device: str = "cpu") -> BertDot:
+    """The student that built ``index`` (or ``model``), with the pooling and lengths its meta.json records, on
+    ``device``, checked against the index's fingerprint: searches with it may pass ``check_model=False``."""
     meta = index.meta
     name = model or meta["model"]
     try:
@@ -345,6 +345,7 @@ def load_index_model(index: DenseIndex, model: str | None = None) -> BertDot:
             normalize=meta["normalize"],
             query_max_length=meta["query_max_length"],
             passage_max_length=meta["passage_max_length"],
+            device=device,
         )
     except InputError as err:
         if model is not None:
@@ -357,7 +358,7 @@ def load_index_model(index: DenseIndex, model: str | None = None) -> BertDot:
 def _recorded_model_expected(name: str) -> str:
     """What meta.json's model should have been; a relative path depends on where tasb runs."""
     relative = "" if Path(name).expanduser().is_absolute() else ", not an absolute path: looked up from the working directory, then the hub"
-    return f"the model that built the index ('model' is {name}{relative}), or --model with that model"
+    return f"the model that built the index ('model' is {name}{relative}), or `model` naming that model"
 
 
 def search(

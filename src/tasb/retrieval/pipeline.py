@@ -31,8 +31,9 @@ STAGES = ("bm25", "dense", "fusion", "rerank")
 class Components:
     """The corpus and everything loaded from disk for it, each loaded once however many pipelines use it."""
 
-    def __init__(self, corpus: Corpus):
+    def __init__(self, corpus: Corpus, device: str = "cpu"):
         self.corpus = corpus
+        self.device = device
         self._bm25: dict[tuple[float, float], BM25] = {}
         self._dense: dict[tuple[str, str | None], tuple[DenseIndex, BertDot]] = {}
         self._rerankers: dict[tuple, Scorer] = {}
@@ -50,7 +51,7 @@ class Components:
 
         if (folder, model) not in self._dense:
             index = DenseIndex.load(folder)
-            student = load_index_model(index, model)
+            student = load_index_model(index, model, self.device)
             missing = next((pid for pid in index.ids if pid not in self.corpus), None)
             if missing is not None:
                 raise InputError(folder, "an index of the pipelines' corpus", f"passage {missing!r}, which the corpus lacks")
@@ -60,11 +61,12 @@ class Components:
     def reranker(self, config: PipelineConfig) -> "Scorer":
         from tasb.retrieval.scorers import build_scorer
 
-        key = (tuple(config.rerank), tuple(config.rerank_weights), config.bf16, config.rerank_cache)
+        key = (tuple(config.scorers), tuple(config.scorer_weights), config.bf16, config.rerank_cache)
         if key not in self._rerankers:
-            with named({"specs": "rerank", "weights": "rerank_weights"}):
+            with named({"weights": "scorer_weights"}):
                 self._rerankers[key] = build_scorer(
-                    config.rerank, config.rerank_weights or None, self.corpus, bf16=config.bf16, reuse_passages=config.rerank_cache
+                    config.scorers, config.scorer_weights or None, self.corpus, bf16=config.bf16, reuse_passages=config.rerank_cache,
+                    device=self.device,
                 )
         return self._rerankers[key]
 
@@ -78,17 +80,17 @@ class Pipeline:
         self.corpus = components.corpus
         self._bm25 = components.bm25(config.bm25_k1, config.bm25_b) if config.bm25 else None
         self._dense = components.dense(config.index, config.model) if config.index else None
-        self._reranker = components.reranker(config) if config.depth else None
+        self._reranker = components.reranker(config) if config.scorers else None
         self.times: dict[str, list[float]] = defaultdict(list)
 
     def search(self, queries: Queries, k: int | None = None) -> Run:
-        """Each query's top-``k`` (default: the config's ``k``); a re-ranker sees ``depth`` candidates even if k is smaller."""
+        """Each query's top-``k`` (default: the config's ``k``); a re-ranker sees ``rerank_depth`` candidates even if k is smaller."""
         k = k or self.config.k
         if self._reranker is None:
             return self._first_stage(queries, k)
-        first = self._first_stage(queries, max(k, self.config.depth))
+        first = self._first_stage(queries, max(k, self.config.rerank_depth))
         with self._timed("rerank"):
-            reranked = rerank(first, queries, self.corpus, self._reranker, self.config.depth)
+            reranked = rerank(first, queries, self.corpus, self._reranker, self.config.rerank_depth)
         return {qid: dict(ranked(scores, k)) for qid, scores in reranked.items()}
 
     def _first_stage(self, queries: Queries, k: int) -> Run:

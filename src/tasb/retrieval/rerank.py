@@ -19,7 +19,7 @@ def rerank(run: Run, queries: Queries, corpus: Corpus, scorer: "Scorer", depth: 
     the lowest re-ranked one, so any reader that sorts by score sees the intended ranking.
     """
     if depth < 1:
-        raise InputError("depth", "a re-ranking depth of at least 1", str(depth))
+        raise InputError("rerank_depth", "a re-ranking depth of at least 1", str(depth))
     return with_new_heads(run, scorer.score(heads(run, depth), queries, corpus))
 
 
@@ -35,7 +35,7 @@ def rerank_with_members(run: Run, queries: Queries, corpus: Corpus, scorer: "Sco
     if not isinstance(scorer, EnsembleScorer):
         return {scorer.name: rerank(run, queries, corpus, scorer, depth)}
     if depth < 1:
-        raise InputError("depth", "a re-ranking depth of at least 1", str(depth))
+        raise InputError("rerank_depth", "a re-ranking depth of at least 1", str(depth))
     top = heads(run, depth)
     member_scores = [member.score(top, queries, corpus) for member in scorer.members]
     runs: dict[str, Run] = {}

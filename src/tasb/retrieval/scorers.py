@@ -159,7 +159,7 @@ def parse_teacher_spec(spec: str) -> tuple[str, str]:
     kind, sep, model = spec.partition(":")
     if sep and kind in ("ce", "dot", "colbert"):
         if not model:
-            raise InputError("specs", f"a model after '{kind}:'", spec)
+            raise InputError("scorers", f"a model after '{kind}:'", spec)
         return kind, model
     return "ce", spec
 
@@ -171,11 +171,13 @@ def build_scorer(
     max_length: int | None = None,
     bf16: bool = True,
     reuse_passages: bool = True,
+    device: str = "cpu",
 ) -> Scorer:
     """One scorer, or a weighted ensemble, from teacher or re-ranker ``specs`` (see :func:`parse_teacher_spec`) and their
-    ``weights``; the one place a spec becomes a scorer (``reuse_passages``: see :class:`ColbertScorer`)."""
+    ``weights``; the one place a spec becomes a scorer (``reuse_passages``: see :class:`ColbertScorer`), its models
+    loaded on ``device``."""
     if not specs:
-        raise InputError("specs", "at least one scorer (a cross-encoder folder, bm25, dot:MODEL or colbert:MODEL)")
+        raise InputError("scorers", "at least one scorer (a cross-encoder folder, bm25, dot:MODEL or colbert:MODEL)")
     weights = weights or [1.0] * len(specs)
     if len(weights) != len(specs):
         raise InputError("weights", f"one weight per scorer spec ({len(specs)})", str(len(weights)))
@@ -185,12 +187,12 @@ def build_scorer(
         if kind == "bm25":
             members.append(BM25Scorer(BM25(corpus)))
         elif kind == "dot":
-            members.append(DotScorer(BertDot.load(model), bf16=bf16, name=f"dot:{model}"))
+            members.append(DotScorer(BertDot.load(model, device=device), bf16=bf16, name=f"dot:{model}"))
         elif kind == "colbert":
-            colbert = ColBERT.for_scoring(model)
+            colbert = ColBERT.for_scoring(model, device)
             members.append(ColbertScorer(colbert, PassageTokenCache(colbert, bf16), name=f"colbert:{model}", reuse=reuse_passages))
         else:
-            members.append(cross_encoder_scorer(BertCat.load(model, max_length=max_length), bf16=bf16, name=f"ce:{model}"))
+            members.append(cross_encoder_scorer(BertCat.load(model, max_length=max_length, device=device), bf16=bf16, name=f"ce:{model}"))
     return members[0] if len(members) == 1 else EnsembleScorer(members, weights)
 
 

@@ -210,10 +210,10 @@ def _check_split(n: int, count: int) -> None:
 def _split_on_disk(out_dir: Path) -> int:
     folder = shards_dir(out_dir)
     if not folder.is_dir():
-        raise InputError(folder, "shard folders from `tasb index --shard i/N`", "no such folder")
+        raise InputError(folder, "shard folders, written with `shard` i/N", "no such folder")
     splits = sorted({int(match.group(2)) for match in (SHARD_NAME.fullmatch(path.name) for path in folder.iterdir()) if match})
     if not splits:
-        raise InputError(folder, "shard folders (shard-I-of-N) from `tasb index --shard i/N`", "none")
+        raise InputError(folder, "shard folders (shard-I-of-N), written with `shard` i/N", "none")
     if len(splits) > 1:
         raise InputError(folder, "the shards of one split into N (remove the others)", f"shards of {' and of '.join(map(str, splits))}")
     return splits[0]
@@ -222,7 +222,7 @@ def _split_on_disk(out_dir: Path) -> int:
 def _load_shard(out_dir: Path, shard: int, n: int) -> DenseIndex:
     folder = shard_dir(out_dir, shard, n)
     if not folder.is_dir():
-        raise InputError(folder, f"shard {shard}/{n} (write it with `tasb index --shard {shard}/{n}`)", "no such folder")
+        raise InputError(folder, f"shard {shard}/{n} (write it with `shard` {shard}/{n})", "no such folder")
     return DenseIndex.load(folder)
 
 

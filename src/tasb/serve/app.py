@@ -87,14 +87,11 @@ class SearchService:
         check_config(config)
         self.config = config
         self.corpus = load_corpus(config.data, config.corpus)
-        components = Components(self.corpus)
+        components = Components(self.corpus, config.device)
         base = config.pipeline
-        self.can_fuse, self.can_rerank = base.bm25, bool(base.depth)
+        self.can_fuse, self.can_rerank = base.bm25, bool(base.scorers)
         self.pipelines = {
-            (fuse, rerank): Pipeline(
-                dataclasses.replace(base, bm25=fuse, rerank=base.rerank if rerank else [], depth=base.depth if rerank else 0),
-                components,
-            )
+            (fuse, rerank): Pipeline(dataclasses.replace(base, bm25=fuse, scorers=base.scorers if rerank else []), components)
             for fuse in {False, self.can_fuse}
             for rerank in {False, self.can_rerank}
         }
@@ -123,8 +120,8 @@ class SearchService:
             index_type=meta.get("index_type", "flat"),
             passages=meta["count"],
             fusion=self.can_fuse,
-            rerank=self.config.pipeline.rerank if self.can_rerank else [],
-            rerank_depth=self.config.pipeline.depth,
+            rerank=self.config.pipeline.scorers if self.can_rerank else [],
+            rerank_depth=self.config.pipeline.rerank_depth if self.can_rerank else 0,
             uptime_s=time.monotonic() - started,
         )
 

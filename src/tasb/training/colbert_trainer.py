@@ -70,12 +70,12 @@ def train_colbert(
     rng = seed_everything(config.seed)
     model = ColBERT.load(
         config.model, dim=config.dim, query_max_length=config.query_max_length,
-        passage_max_length=config.passage_max_length, seed=config.seed,
+        passage_max_length=config.passage_max_length, seed=config.seed, device=config.device,
     )
     losses = _loss_sources(config, model, rng, queries, corpus, qrels, run, scores)
 
     def next_loss() -> torch.Tensor:
-        with autocast(config.bf16):
+        with autocast(config.bf16, model.device.type):
             return sum(loss() for loss in losses)
 
     with teacher_folder(output_dir):

@@ -39,7 +39,7 @@ def group_loss(logits: torch.Tensor, loss: str) -> torch.Tensor:
 def _step(model: BertCat, batch: list[list[str]], queries: Queries, corpus: Corpus, config: TeacherConfig) -> torch.Tensor:
     query_texts = [queries[row[0]] for row in batch for _ in row[1:]]
     passage_texts = [corpus[pid] for row in batch for pid in row[1:]]
-    with autocast(config.bf16):
+    with autocast(config.bf16, model.device.type):
         logits = model.logits(query_texts, passage_texts)
     return group_loss(logits.view(len(batch), -1), config.loss)
 
@@ -53,7 +53,7 @@ def train_cross_encoder(
     check_teacher_folder(output_dir)
     groups = training_groups(queries, corpus, qrels, run, config.negatives_depth)
     rng = seed_everything(config.seed)  # before loading: the new score head is drawn from torch's RNG
-    model = BertCat.load(config.model, max_length=config.max_length)
+    model = BertCat.load(config.model, max_length=config.max_length, device=config.device)
     batches = group_batches(groups, config.batch_size, config.num_negatives, rng)
     with teacher_folder(output_dir):
         fit(model.model, lambda: _step(model, next(batches), queries, corpus, config), config, output_dir / TEACHER_LOG)

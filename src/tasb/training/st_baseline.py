@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import torch
 from datasets import Dataset as HFDataset
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -29,6 +28,7 @@ from tasb.data.records import Dataset, Pair, ScoredPair
 from tasb.errors import InputError
 from tasb.fsutil import write_json
 from tasb.layout import CHECKPOINT_STATE, DONE, METRICS, MODEL, checkpoint_dir, mark
+from tasb.models.inference import resolve_device
 from tasb.training.trainer import load_student
 
 __all__ = ["BASELINE_NAME", "train_sentence_transformers"]
@@ -83,7 +83,8 @@ def train_sentence_transformers(
         # the library's examples warm up over the first 10% of the steps (warmup_ratio 0.1)
         warmup_steps=round(0.1 * config.steps),
         bf16=config.bf16,
-        use_cpu=not torch.cuda.is_available(),
+        # the trainer places the model itself: on the CPU, or on its GPU when config.device is one
+        use_cpu=resolve_device(config.device) == "cpu",
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         save_strategy="no",
         report_to="none",

@@ -182,7 +182,7 @@ def _train_in_folder(
     if validation is not None:
         scores = _without_queries(scores, validation.queries)
     set_seed(config.seed)
-    student = load_student(config.student, world.device) if student is None else student
+    student = load_student(config.student, _device(config, world)) if student is None else student
     inbatch_teacher = _inbatch_teacher(config, dataset, scores, inbatch_teacher)
     # fitted on the starting student, once: a resumed run takes them from its checkpoint
     fitted = _checkpoint_scales(checkpoint) if checkpoint is not None else {}
@@ -563,6 +563,15 @@ def _inbatch_teacher(
     if config.teacher_mode == "pairwise" or given is not None:
         return given
     return build_colbert_teacher(config, dataset.corpus, scores)
+
+
+def _device(config: TrainConfig, world: World) -> str:
+    """Where the student trains: ``config.device``, which under torchrun must be auto (each process its own GPU)."""
+    if config.device == "auto":
+        return world.device
+    if world.distributed:
+        raise InputError("device", "auto when torchrun starts several processes (each trains on its own GPU)", config.device)
+    return config.device
 
 
 def load_student(settings: StudentConfig, device: str = "cpu") -> BertDot:

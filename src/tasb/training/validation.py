@@ -36,6 +36,17 @@ class ValidationSet:
     corpus: Corpus
 
 
+def held_out_size(judged_queries: int) -> int:
+    """Held-out queries for a collection with this many judged training queries: a tenth, 20 to 100 of them.
+
+    Fewer than 20 cannot tell a better model from a worse one; past 100 the rest teach more than they measure.
+    A collection too small to spare 20 while keeping 4 in 5 for training holds out a fifth.
+    """
+    if judged_queries < 5:
+        return 0
+    return max(1, judged_queries // 5) if judged_queries < 100 else min(100, max(20, round(judged_queries / 10)))
+
+
 def build_validation_set(config: ValidationConfig, dataset: Dataset, scored_qids: Iterable[str]) -> ValidationSet:
     """Hold out ``config.queries`` judged queries among ``scored_qids`` (or those in ``config.qids``) with their candidates."""
     scored = sorted(set(scored_qids))
