@@ -65,3 +65,16 @@ def test_a_key_given_twice_is_reported_at_the_line_whose_value_counts(tmp_path):
     with pytest.raises(InputError) as refused:
         load_config(TrainConfig, config)
     assert f"{config}:3" in str(refused.value) and "steps" in str(refused.value)
+
+
+def test_validation_depth_keeps_loading_under_its_new_name_rerank_depth(tmp_path, caplog):
+    from tasb.apps.quickstart import QuickstartConfig
+    from tasb.config import TrainConfig, load_config
+
+    old = tmp_path / "old.yaml"
+    old.write_text("validation:\n  depth: 7\n")
+    with caplog.at_level("WARNING"):
+        assert load_config(TrainConfig, old, []).validation.rerank_depth == 7
+    assert "validation.depth is now validation.rerank_depth" in caplog.text
+    quickstart = load_config(QuickstartConfig, None, ["teacher_eval_depth=30", "validation_depth=10"])
+    assert (quickstart.teacher_rerank_depth, quickstart.validation_rerank_depth) == (30, 10)

@@ -65,7 +65,7 @@ def setup(tmp_path, tiny_bert_dir):
         learning_rate=1e-4,
         sampler_process=False,
         bf16=False,
-        validation=ValidationConfig(queries=4, every=2, patience=3, depth=5),
+        validation=ValidationConfig(queries=4, every=2, patience=3, rerank_depth=5),
     )
     train.data.data = str(data)
     return ExperimentConfig(

@@ -124,7 +124,7 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
                 "--set", f"student.model={tiny_bert_dir}", "--set", f"colbert.model={tiny_bert_dir}",
                 "--set", f"cross_encoder.model={tiny_bert_dir}", "--set", "colbert.steps=2", "--set", "colbert.batch_size=2",
                 "--set", "cross_encoder.steps=2", "--set", "cross_encoder.batch_size=2", "--set", "train_steps=5",
-                "--set", "batch_size=4", "--set", "teacher_eval_depth=10", "--set", "negatives_per_query=2"]
+                "--set", "batch_size=4", "--set", "teacher_rerank_depth=10", "--set", "negatives_per_query=2"]
     # the first run teaches pairwise only from BM25 + a cross-encoder: no ColBERT is trained
     # and no sentence-transformers baseline, neither as a row nor as a teacher
     _ok("quickstart", *settings, "--set", "teacher_mode=pairwise", "--set", "teacher_ensemble.colbert=0",
@@ -165,7 +165,7 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     # so the student handed back never validates below the baseline, and its config names where it started
     baseline = BertDot.load(str(out / "baseline" / "model"))
     held_out = build_validation_set(
-        ValidationConfig(qids=str(out / "validation_qids.txt"), depth=20), load_dataset(mini_scifact, "train"), []
+        ValidationConfig(qids=str(out / "validation_qids.txt"), rerank_depth=20), load_dataset(mini_scifact, "train"), []
     )
     assert validated[0]["nDCG@10"] == pytest.approx(validation_score(baseline, held_out, "nDCG@10", 1), abs=1e-6)
     started = yaml.safe_load((out / "student" / "config.yaml").read_text())["student"]["model"]

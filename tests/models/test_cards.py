@@ -208,7 +208,7 @@ def test_a_training_run_leaves_its_recipe_and_validation_score_on_the_model_card
     config = TrainConfig(
         output_dir=str(tmp_path / "run"), teacher_scores="scores.tsv", student=StudentConfig(model=str(tiny_bert_dir)),
         batch_size=2, steps=2, learning_rate=1e-4, bf16=False, sampler_process=False,
-        validation=ValidationConfig(queries=2, every=1, depth=5),
+        validation=ValidationConfig(queries=2, every=1, rerank_depth=5),
     )
     folder = train(config, Dataset(corpus, queries, qrels, "synthetic"), scores)
     card = (folder / "model" / "README.md").read_text()

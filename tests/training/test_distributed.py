@@ -102,7 +102,7 @@ def test_two_processes_take_the_steps_of_one_with_the_same_global_batch(setup):
 @pytest.mark.slow
 def test_a_resumed_two_process_run_with_early_stopping_continues_like_one_process(setup):
     extra = ["--set", "steps=6", "--set", "checkpoint_every=2", "--set", "validation.queries=4", "--set", "validation.every=2",
-             "--set", "validation.depth=5", "--set", "validation.patience=10"]
+             "--set", "validation.rerank_depth=5", "--set", "validation.patience=10"]
     _train(setup, "one-6", processes=1, extra=extra)
     _train(setup, "two-resumed", processes=2, extra=[*extra, "--set", "steps=4"])
     _train(setup, "two-resumed", processes=2, extra=[*extra, "--resume"])

@@ -51,7 +51,7 @@ def test_validation_set_holds_out_judged_queries_with_baseline_top_k_and_judged_
     run.write_text(
         "".join(f"q{q} Q0 p{(q + r) % 20}-n1 {r + 1} {10 - r} base\n" for q in range(20) for r in range(3)), encoding="utf-8"
     )
-    config = ValidationConfig(queries=5, run=str(run), depth=2, seed=3)
+    config = ValidationConfig(queries=5, run=str(run), rerank_depth=2, seed=3)
     held_out = build_validation_set(config, dataset, (row.qid for row in scores))
 
     assert len(held_out.queries) == 5
@@ -61,7 +61,7 @@ def test_validation_set_holds_out_judged_queries_with_baseline_top_k_and_judged_
         # top-2 of the baseline, then the relevant passage; the judged non-relevant one is not added
         assert held_out.candidates[qid] == [f"p{q}-n1", f"p{(q + 1) % 20}-n1", f"p{q}"]
     assert held_out.queries != build_validation_set(
-        ValidationConfig(queries=5, run=str(run), depth=2, seed=4), dataset, (row.qid for row in scores)
+        ValidationConfig(queries=5, run=str(run), rerank_depth=2, seed=4), dataset, (row.qid for row in scores)
     ).queries
 
 
@@ -79,7 +79,7 @@ def test_validation_needs_queries_left_to_train_on_and_known_qids(tmp_path):
 @pytest.mark.slow
 def test_rerank_scores_each_candidate_by_the_dot_product_of_its_vectors(tiny_bert_dir):
     dataset, scores = _judged()
-    held_out = build_validation_set(ValidationConfig(queries=4, depth=5), dataset, (row.qid for row in scores))
+    held_out = build_validation_set(ValidationConfig(queries=4, rerank_depth=5), dataset, (row.qid for row in scores))
     student = BertDot.load(str(tiny_bert_dir), query_max_length=12, passage_max_length=16)
 
     run = score_candidates(student, held_out, bf16=False)

@@ -76,7 +76,7 @@ class QuickstartConfig(Teaching, Optimisation):
     teacher_ensemble: dict[str, float] = dataclasses.field(
         default_factory=lambda: {"colbert": 0.25, "bm25": 0.5, "baseline": 1.0, "bi-encoder": 0.0, "cross-encoder": 0.0}
     )
-    teacher_eval_depth: int = 100
+    teacher_rerank_depth: int = 100
     student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
     # where the student's training starts: the initial model, or the sentence-transformers baseline once it has
     # trained (it is a teacher member; its minutes count as the teacher's). Validation counts the starting model
@@ -96,15 +96,16 @@ class QuickstartConfig(Teaching, Optimisation):
     # step 0 (its best validated model is kept, the starting one included); null: a tenth of the judged
     # queries, 20 to 100 (a fifth below 100 queries); 0: none
     validation_queries: int | None = None
-    # the held-out queries re-rank BM25's top validation_depth joined with their judged passages
-    validation_depth: int = 20
+    # the held-out queries re-rank BM25's top validation_rerank_depth joined with their judged passages
+    validation_rerank_depth: int = 20
     validation_every: int = 100
     # sentence-transformers' own recipe (MultipleNegativesRankingLoss) on the same triples and budget, as a row
     baseline: bool = True
 
+    renamed = {"teacher_eval_depth": "teacher_rerank_depth", "validation_depth": "validation_rerank_depth"}
     limits = {
-        "negatives_depth": AT_LEAST_1, "negatives_per_query": AT_LEAST_1, "teacher_ensemble": AT_LEAST_0, "teacher_eval_depth": AT_LEAST_1,
-        "train_steps": AT_LEAST_0, "train_max_minutes": POSITIVE, "validation_queries": AT_LEAST_0, "validation_depth": AT_LEAST_1,
+        "negatives_depth": AT_LEAST_1, "negatives_per_query": AT_LEAST_1, "teacher_ensemble": AT_LEAST_0, "teacher_rerank_depth": AT_LEAST_1,
+        "train_steps": AT_LEAST_0, "train_max_minutes": POSITIVE, "validation_queries": AT_LEAST_0, "validation_rerank_depth": AT_LEAST_1,
         "validation_every": AT_LEAST_1,
     }
 
@@ -182,7 +183,7 @@ def _validation(config: QuickstartConfig, train_set: Dataset) -> ValidationSet |
 
 def _validation_settings(config: QuickstartConfig) -> ValidationConfig:
     # the held-out set and the trainer's evaluations share these; patience never ends a quickstart early
-    return ValidationConfig(every=config.validation_every, depth=config.validation_depth, patience=1_000_000)
+    return ValidationConfig(every=config.validation_every, rerank_depth=config.validation_rerank_depth, patience=1_000_000)
 
 
 def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
@@ -312,8 +313,8 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     active = {name: members[name] for name, weight in weights.items() if weight > 0}
 
     with stage("teachers judged by re-ranking BM25"):
-        top = heads(bm25_test, config.teacher_eval_depth)
-        label = f"re-ranks BM25 top-{config.teacher_eval_depth}"
+        top = heads(bm25_test, config.teacher_rerank_depth)
+        label = f"re-ranks BM25 top-{config.teacher_rerank_depth}"
         member_scores = {name: scorer.score(top, test_set.queries, test_set.corpus) for name, scorer in active.items()}
         for name in ("colbert", "cross-encoder"):
             if name in member_scores:

@@ -135,8 +135,12 @@ def from_dict(
         given = values.get(field.name)
         if isinstance(given, dict) and field.default_factory is not dataclasses.MISSING:
             default = field.default_factory()
-            if dataclasses.is_dataclass(default) or isinstance(default, dict):
-                values[field.name] = {**(to_dict(default) if dataclasses.is_dataclass(default) else default), **given}
+            if dataclasses.is_dataclass(default):
+                # old names first, or the section's defaults would give the new name beside the old one
+                given = _renamed_keys(type(default), given, source, f"{prefix}{field.name}.", lines)
+                values[field.name] = {**to_dict(default), **given}
+            elif isinstance(default, dict):
+                values[field.name] = {**default, **given}
     kwargs = {name: _coerce(val, hints[name], prefix + name, source, lines) for name, val in values.items()}
     try:
         return cls(**kwargs)

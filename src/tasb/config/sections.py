@@ -54,9 +54,9 @@ class ValidationConfig(Checked):
     queries: int = 0
     # a file of qids (one per line) to hold out instead of drawing ``queries`` of them
     qids: str = ""
-    # candidates are a baseline's top-``depth`` joined with the judged passages; "" = BM25's, computed on the fly
+    # candidates are a baseline's top-``rerank_depth`` joined with the judged passages; "" = BM25's, computed on the fly
     run: str = ""
-    depth: int = 100
+    rerank_depth: int = 100
     # evaluate after every ``every`` steps (and once before the first step), stop after ``patience``
     # evaluations without a better ``metric``; the best checkpoint becomes the run's model
     every: int = 100
@@ -71,8 +71,9 @@ class ValidationConfig(Checked):
     def enabled(self) -> bool:
         return bool(self.queries or self.qids)
 
+    renamed = {"depth": "rerank_depth"}
     limits = {
-        "queries": AT_LEAST_0, "depth": AT_LEAST_1, "every": AT_LEAST_1, "patience": AT_LEAST_1, "rel": AT_LEAST_1, "seed": SEED,
+        "queries": AT_LEAST_0, "rerank_depth": AT_LEAST_1, "every": AT_LEAST_1, "patience": AT_LEAST_1, "rel": AT_LEAST_1, "seed": SEED,
     }
 
 

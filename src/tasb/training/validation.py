@@ -55,7 +55,7 @@ def build_validation_set(config: ValidationConfig, dataset: Dataset, scored_qids
     baseline = _baseline_run(config, dataset, queries)
     candidates = {}
     for qid in qids:
-        top = sorted(baseline.get(qid, {}).items(), key=lambda item: -item[1])[: config.depth]
+        top = sorted(baseline.get(qid, {}).items(), key=lambda item: -item[1])[: config.rerank_depth]
         judged = [pid for pid, grade in dataset.qrels[qid].items() if grade >= config.rel and pid in dataset.corpus]
         candidates[qid] = list(dict.fromkeys([pid for pid, _ in top] + judged))
     return ValidationSet(queries, {qid: dataset.qrels[qid] for qid in qids}, candidates, dataset.corpus)
@@ -87,7 +87,7 @@ def _read_qids(path: Path, dataset: Dataset, rel: int) -> list[str]:
 
 def _baseline_run(config: ValidationConfig, dataset: Dataset, queries: Queries) -> Run:
     if not config.run:
-        return BM25(dataset.corpus).search(queries, k=config.depth)
+        return BM25(dataset.corpus).search(queries, k=config.rerank_depth)
     run = read_run(config.run)
     missing = sorted(set(queries) - set(run))
     if missing:
