@@ -16,19 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import json
 import logging
 import math
-import os
-import random
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Iterator, Sequence, TextIO
+from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import get_constant_schedule_with_warmup, set_seed
@@ -40,11 +35,9 @@ from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
 from tasb.evaluation.metrics import check_measures
 from tasb.evaluation.plots import validation_plot
-from tasb.fsutil import atomic_dir, atomic_write, link_or_copy, write_json
+from tasb.fsutil import write_json
 from tasb.layout import (
-    BEST, CHECKPOINT_STATE, CHECKPOINTS, CONFIG, DONE, METRICS, MODEL, TENSORBOARD, TRAIN_LOG, TRAINER_STATE, VALIDATION_LOG,
-    VALIDATION_PLOT,
-    checkpoint_dir, checkpoints, mark, unmark,
+    BEST, CHECKPOINTS, CONFIG, DONE, METRICS, MODEL, TENSORBOARD, TRAIN_LOG, VALIDATION_LOG, VALIDATION_PLOT, mark, unmark,
 )
 from tasb.models.cards import student_card, write_card
 from tasb.models.inference import autocast
@@ -53,10 +46,15 @@ from tasb.outputs import run_folder
 from tasb.sampling import BatchSampler, build_sampler
 from tasb.sampling.background import BackgroundSampler
 from tasb.sampling.checks import check_sampling_inputs
+from tasb.training.checkpoints import (
+    checkpoint_scales, copy_folder, newest_checkpoint, restore_checkpoint, save_checkpoint, truncate_log,
+)
 from tasb.training.colbert_teacher import ColbertTeacher, build_colbert_teacher
 from tasb.training.distributed import World, init_world, leave_world
-from tasb.training.dual import DualLoss, build_loss, label_masks, passage_ids
+from tasb.training.dual import build_loss, label_masks, passage_ids
+from tasb.training.progress import Progress, Rate, expected_steps, log_line, open_train_log
 from tasb.training.scales import resolve_scales
+from tasb.training.state import Run
 from tasb.training.tracking import Tracking
 from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
 
@@ -65,42 +63,6 @@ RUN_KIND = "training run"
 __all__ = ["check_train_config", "load_student", "train", "train_step"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class _Progress:
-    """Where training stands; saved in every checkpoint's ``state.json``."""
-
-    step: int = 0
-    elapsed_s: float = 0.0
-    # losses since the last log line, so a resumed run logs the same means as an uninterrupted one
-    window_loss: float = 0.0
-    window_parts: dict[str, float] = dataclasses.field(default_factory=dict)
-    window_steps: int = 0
-    last_logged_loss: float | None = None
-
-    def final_loss(self) -> float | None:
-        return self.window_loss / self.window_steps if self.window_steps else self.last_logged_loss
-
-
-@dataclasses.dataclass
-class _Run:
-    """What the loop works on."""
-
-    folder: Path
-    config: TrainConfig
-    dataset: Dataset
-    student: BertDot
-    loss_fn: DualLoss
-    inbatch_teacher: ColbertTeacher | None
-    sampler: BatchSampler
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    progress: _Progress
-    validation: ValidationSet | None
-    early_stopping: EarlyStopping
-    world: World
-    tracking: Tracking = dataclasses.field(default_factory=lambda: Tracking(None))
 
 
 def train(
@@ -174,7 +136,7 @@ def _train_in_folder(
     world: World,
 ) -> None:
     # rank 0's choice for every rank: resuming several processes needs the run folder on a shared file system
-    checkpoint = world.share(_newest_checkpoint(folder) if resume and world.is_main else None)
+    checkpoint = world.share(newest_checkpoint(folder) if resume and world.is_main else None)
     if resume and checkpoint is None:
         logger.warning("no checkpoint in %s: training from scratch", folder)
     world.barrier()  # every rank has looked at the folder before rank 0 writes to it
@@ -185,14 +147,14 @@ def _train_in_folder(
     student = load_student(config.student, _device(config, world)) if student is None else student
     inbatch_teacher = _inbatch_teacher(config, dataset, scores, inbatch_teacher)
     # fitted on the starting student, once: a resumed run takes them from its checkpoint
-    fitted = _checkpoint_scales(checkpoint) if checkpoint is not None else {}
+    fitted = checkpoint_scales(checkpoint) if checkpoint is not None else {}
     teaching = world.share(resolve_scales(
         dataclasses.replace(config, **fitted), student, dataset, scores, inbatch_teacher, config.batch_size, config.seed, config.bf16
     ))
     if inbatch_teacher is not None:
         inbatch_teacher.scale = teaching.colbert_scale
     optimizer = torch.optim.Adam(student.encoder.parameters(), lr=config.learning_rate)
-    run = _Run(
+    run = Run(
         folder=folder,
         config=teaching,
         dataset=dataset,
@@ -203,18 +165,18 @@ def _train_in_folder(
         optimizer=optimizer,
         # the paper trains at a constant rate; a scheduler object keeps warmup (and any other schedule) one line away
         scheduler=get_constant_schedule_with_warmup(optimizer, config.warmup_steps),
-        progress=_Progress(),
+        progress=Progress(),
         validation=validation,
         early_stopping=EarlyStopping(config.validation.patience),
         world=world,
         tracking=Tracking(folder / TENSORBOARD if config.tensorboard and world.is_main else None),
     )
     if checkpoint is not None:
-        _restore(checkpoint, run)
+        restore_checkpoint(checkpoint, run)
     if world.is_main:
-        _truncate_log(folder / TRAIN_LOG, run.progress.step)
+        truncate_log(folder / TRAIN_LOG, run.progress.step)
         # without a checkpoint even the step-0 evaluation is redone
-        _truncate_log(folder / VALIDATION_LOG, run.progress.step if checkpoint is not None else -1)
+        truncate_log(folder / VALIDATION_LOG, run.progress.step if checkpoint is not None else -1)
         unmark(folder, DONE)
         save_config(config, folder / CONFIG)
 
@@ -228,7 +190,7 @@ def _train_in_folder(
         _finish(run, stopped_by, training_queries=len({pair.qid for pair in scores}))
 
 
-def _finish(run: _Run, stopped_by: str, training_queries: int | None = None) -> None:
+def _finish(run: Run, stopped_by: str, training_queries: int | None = None) -> None:
     """The final (or best validated) model and metrics, then ``DONE``: its presence means everything else is whole."""
     metrics = {
         "steps": run.progress.step,
@@ -242,7 +204,7 @@ def _finish(run: _Run, stopped_by: str, training_queries: int | None = None) -> 
         run.student.save(run.folder / MODEL)
     else:
         # best/ stays: a resumed run with a larger budget compares against it
-        _copy_folder(run.folder / BEST, run.folder / MODEL)
+        copy_folder(run.folder / BEST, run.folder / MODEL)
         stopping = run.early_stopping
         metrics.update(
             best_step=stopping.best_step, best_validation=stopping.best_value, validation_metric=run.config.validation.metric
@@ -254,12 +216,12 @@ def _finish(run: _Run, stopped_by: str, training_queries: int | None = None) -> 
     mark(run.folder, DONE)
 
 
-def _loop(run: _Run) -> str:
+def _loop(run: Run) -> str:
     """Train until ``steps``, ``max_minutes`` or early stopping; return which one stopped it."""
     config, progress = run.config, run.progress
     budget_s = config.max_minutes * 60 if config.max_minutes is not None else math.inf
     started = time.monotonic() - progress.elapsed_s
-    rate = _Rate()
+    rate = Rate()
     last_checkpoint = progress.step
     stopped_by = "steps"
     world = run.world
@@ -271,7 +233,7 @@ def _loop(run: _Run) -> str:
     bar = tqdm(total=config.steps, initial=progress.step, unit="step", desc="train", dynamic_ncols=True, disable=not world.is_main)
     first_step, loop_started = progress.step, time.monotonic()
     try:
-        with _log_file(run) as log:
+        with open_train_log(run) as log:
             while progress.step < config.steps:
                 if world.agree(time.monotonic() - started >= budget_s):
                     stopped_by = "time"
@@ -290,12 +252,12 @@ def _loop(run: _Run) -> str:
                 bar.update(1)
                 bar.set_postfix(loss=f"{progress.window_loss / progress.window_steps:.4f}", refresh=False)
                 if progress.step % config.log_every == 0:
-                    _log(log, run, rate.take())
+                    log_line(log, run, rate.take())
                 due = run.validation is not None and progress.step % config.validation.every == 0
                 exhausted = due and world.agree(world.is_main and _validate(run, started))
                 if progress.step % config.checkpoint_every == 0:
                     if world.is_main:
-                        _save_checkpoint(run)
+                        save_checkpoint(run)
                     last_checkpoint = progress.step
                 if exhausted:
                     stopped_by = "early-stopping"
@@ -307,25 +269,11 @@ def _loop(run: _Run) -> str:
         _validate(run, started)
     if world.is_main and progress.step != last_checkpoint:
         # the last steps are kept too: a run stopped by its budget can be resumed with a larger one
-        _save_checkpoint(run)
+        save_checkpoint(run)
     return stopped_by
 
 
-def expected_steps(steps: int, done: int, done_here: int, seconds_here: float, elapsed_s: float, budget_s: float) -> int:
-    """The step a run will end at: ``steps``, or fewer when the time budget binds first, at this process's pace
-    so far (``done_here`` steps in ``seconds_here``); what the progress bar counts to, so its ETA is honest."""
-    if done_here == 0 or math.isinf(budget_s):
-        return steps
-    pace = seconds_here / done_here
-    return max(done, min(steps, done + int(max(0.0, budget_s - elapsed_s) / pace)))
-
-
-def _log_file(run: _Run) -> TextIO:
-    # ranks other than 0 compute the same losses; only rank 0 writes them
-    return (run.folder / TRAIN_LOG).open("a", encoding="utf-8") if run.world.is_main else open(os.devnull, "w")
-
-
-def _validate(run: _Run, started: float) -> bool:
+def _validate(run: Run, started: float) -> bool:
     """Score the held-out queries, keep the model if it is the best so far; True when patience has run out."""
     settings, progress = run.config.validation, run.progress
     value = validation_score(run.student, run.validation, settings.metric, settings.rel, run.config.bf16)
@@ -341,7 +289,7 @@ def _validate(run: _Run, started: float) -> bool:
     return run.early_stopping.exhausted
 
 
-def _plot_validation(run: _Run) -> None:
+def _plot_validation(run: Run) -> None:
     metric = run.config.validation.metric
     lines = [json.loads(line) for line in (run.folder / VALIDATION_LOG).read_text(encoding="utf-8").splitlines()]
     curve = ([line["step"] for line in lines], [line[metric] for line in lines])
@@ -349,7 +297,7 @@ def _plot_validation(run: _Run) -> None:
     validation_plot(run.folder / VALIDATION_PLOT, {run.folder.name: curve}, {run.folder.name: best}, metric)
 
 
-def _train_step(run: _Run, batch: list[ScoredPair]) -> tuple[float, dict[str, float]]:
+def _train_step(run: Run, batch: list[ScoredPair]) -> tuple[float, dict[str, float]]:
     """One step on the global ``batch``: this rank encodes its slice, the loss covers the whole batch."""
     student, texts, world = run.student, run.dataset, run.world
     local = world.local(batch)
@@ -381,149 +329,6 @@ def _train_step(run: _Run, batch: list[ScoredPair]) -> tuple[float, dict[str, fl
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     return value, parts
-
-
-class _Rate:
-    """Steps per second since the last log line, measured in this process only (a resume restarts it)."""
-
-    def __init__(self) -> None:
-        self._since = time.monotonic()
-        self._steps = 0
-
-    def tick(self) -> None:
-        self._steps += 1
-
-    def take(self) -> float:
-        now = time.monotonic()
-        rate = self._steps / max(now - self._since, 1e-9)
-        self._since, self._steps = now, 0
-        return rate
-
-
-def _log(log: TextIO, run: _Run, steps_per_s: float) -> None:
-    progress = run.progress
-    loss = progress.window_loss / progress.window_steps
-    line = {
-        "step": progress.step,
-        "loss": loss,
-        **{name: value / progress.window_steps for name, value in progress.window_parts.items()},
-        "lr": run.scheduler.get_last_lr()[0],
-        "steps_per_s": round(steps_per_s, 4),
-        # total seconds the trainer waited for batches: near zero when the background process keeps up
-        **({"sampler_wait_s": round(run.sampler.waited_s, 3)} if isinstance(run.sampler, BackgroundSampler) else {}),
-        "elapsed_s": round(progress.elapsed_s, 3),
-    }
-    log.write(json.dumps(line) + "\n")
-    log.flush()
-    run.tracking.scalars("train", progress.step, {name: value for name, value in line.items() if name != "step"})
-    progress.last_logged_loss = loss
-    progress.window_loss, progress.window_steps, progress.window_parts = 0.0, 0, {}
-
-
-def _save_checkpoint(run: _Run) -> None:
-    with atomic_dir(checkpoint_dir(run.folder, run.progress.step)) as tmp:
-        run.student.save(tmp / MODEL)
-        _save_trainer_state(
-            {
-                "optimizer": run.optimizer.state_dict(),
-                "scheduler": run.scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-            },
-            tmp / TRAINER_STATE,
-        )
-        state = {
-            "scales": {"score_scale": run.config.score_scale, "colbert_scale": run.config.colbert_scale},
-            "progress": dataclasses.asdict(run.progress),
-            "sampler": run.sampler.state(),
-            "early_stopping": run.early_stopping.state(),
-            **_global_rng_states(),
-        }
-        (tmp / CHECKPOINT_STATE).write_text(json.dumps(state) + "\n", encoding="utf-8")
-        if (run.folder / BEST).is_dir():
-            # the best model as of this step: a resume must not keep a best/ saved after the checkpoint
-            shutil.copytree(run.folder / BEST, tmp / BEST, copy_function=link_or_copy)
-    for old in checkpoints(run.folder)[: -run.config.keep_checkpoints]:
-        shutil.rmtree(old)
-
-
-def _save_trainer_state(state: dict, path: Path) -> None:
-    try:
-        torch.save(state, path)
-    except RuntimeError as err:
-        # torch reports a failed write (a full disk, a quota) as a RuntimeError; as an OSError the CLI says it in one line
-        reason = str(err).strip().splitlines()[-1] if str(err).strip() else "the write failed"
-        raise OSError(errno.EIO, f"could not write the checkpoint: {reason}", str(path)) from err
-
-
-def _checkpoint_scales(folder: Path) -> dict[str, float]:
-    """The scales the checkpointed run trained with (none recorded before scales could be fitted)."""
-    return json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8")).get("scales", {})
-
-
-def _restore(folder: Path, run: _Run) -> None:
-    """Put the run back where ``folder`` left it; RNGs last, as loading the model may draw from them."""
-    trained = BertDot.load(str(folder / MODEL), device=str(run.student.encoder.device))
-    run.student.encoder.load_state_dict(trained.encoder.state_dict())
-    trainer_state = torch.load(folder / TRAINER_STATE, weights_only=True)
-    run.optimizer.load_state_dict(trainer_state["optimizer"])
-    run.scheduler.load_state_dict(trainer_state["scheduler"])
-    state = json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8"))
-    run.sampler.load_state(state["sampler"])
-    run.progress = _Progress(**state["progress"])
-    run.early_stopping = EarlyStopping(run.config.validation.patience, **state.get("early_stopping", {}))
-    if run.world.is_main:  # best/ is one folder shared by every rank
-        _restore_best(folder, run.folder)
-    run.world.barrier()
-    _set_global_rng_states(state)
-    torch.set_rng_state(trainer_state["torch_rng"])
-
-
-def _restore_best(checkpoint: Path, folder: Path) -> None:
-    if (checkpoint / BEST).is_dir():
-        _copy_folder(checkpoint / BEST, folder / BEST)
-    else:
-        shutil.rmtree(folder / BEST, ignore_errors=True)
-
-
-def _copy_folder(source: Path, target: Path) -> None:
-    with atomic_dir(target) as tmp:
-        shutil.copytree(source, tmp, dirs_exist_ok=True, copy_function=link_or_copy)
-
-
-def _global_rng_states() -> dict[str, Any]:
-    """Python's and numpy's global RNGs as JSON (torch's is a tensor, saved with the optimizer)."""
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state["state"] = {**numpy_state["state"], "key": numpy_state["state"]["key"].tolist()}
-    return {"python_rng": random.getstate(), "numpy_rng": numpy_state}
-
-
-def _set_global_rng_states(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python_rng"]
-    random.setstate((version, tuple(internal), gauss))
-    numpy_state = state["numpy_rng"]
-    key = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
-    np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
-
-
-def _newest_checkpoint(folder: Path) -> Path | None:
-    found = checkpoints(folder)
-    return found[-1] if found else None
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past ``step``: an interrupted run may have logged steps its checkpoint does not hold."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by the interruption
-            continue
-        if record.get("step", math.inf) <= step:
-            kept.append(line + "\n")
-    with atomic_write(path) as handle:
-        handle.writelines(kept)
 
 
 def _refuse_earlier_run(folder: Path) -> None:
@@ -599,7 +404,7 @@ def train_step(
     if config.score_scale is None or config.colbert_scale is None:
         raise InputError("score_scale" if config.score_scale is None else "colbert_scale", "a number: train_step has no score file to fit it on", "null")
     optimizer = torch.optim.Adam(student.encoder.parameters(), lr=config.learning_rate)
-    run = _Run(
+    run = Run(
         folder=Path(config.output_dir),
         config=config,
         dataset=dataset,
@@ -609,7 +414,7 @@ def train_step(
         sampler=None,
         optimizer=optimizer,
         scheduler=get_constant_schedule_with_warmup(optimizer, config.warmup_steps),
-        progress=_Progress(),
+        progress=Progress(),
         validation=None,
         early_stopping=EarlyStopping(config.validation.patience),
         world=World(),
