@@ -25,7 +25,7 @@ import tasb.apps.rerank
 import tasb.apps.serve
 import tasb.apps.teacher_eval
 import tasb.apps.teacher_score
-from tasb.apps.show import command_config, defaults_yaml
+from tasb.apps.show import command_config
 from tasb.cli import app
 from tasb.config import load_config
 from tasb.data import read_qrels, read_run
@@ -80,7 +80,7 @@ def test_config_show_round_trips_through_config(path, tmp_path):
     shown = runner.invoke(app, ["config", "show", *path.split()])
     assert shown.exit_code == 0, shown.output
     (tmp_path / "defaults.yaml").write_text(shown.stdout, encoding="utf-8")
-    config = command_config(path.split())
+    config = command_config(typer.main.get_command(app), path.split())
     assert load_config(config, tmp_path / "defaults.yaml") == config()
 
 

@@ -98,7 +98,7 @@ add(app, "report", report.command)
 add(app, "pipelines", pipelines.command)
 add(app, "serve", serve.command)
 add(bench_app, "latency", latency.command)
-add(config_app, "show", show.command)
+add(config_app, "show", show.command_for(app))
 
 
 def main() -> None:

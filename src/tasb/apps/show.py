@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+import click
 import typer
 
 from tasb.apps.command import tasb_command
@@ -22,11 +23,9 @@ class ShowConfig(Checked):
     required = {"command": "a command, e.g. rerank or teacher score"}
 
 
-def command_config(words: list[str]) -> type:
-    """The config class of the command ``words`` name (``["teacher", "score"]``), found in the CLI itself."""
-    from tasb.cli import app
-
-    node, path = typer.main.get_command(app), ["tasb"]
+def command_config(root: click.Command, words: list[str]) -> type:
+    """The config class of the command ``words`` name (``["teacher", "score"]``) under the CLI's ``root`` command."""
+    node, path = root, ["tasb"]
     for word in words:
         commands = getattr(node, "commands", {})
         if word not in commands:
@@ -39,20 +38,25 @@ def command_config(words: list[str]) -> type:
     return spec.config
 
 
-def defaults_yaml(words: list[str]) -> str:
+def defaults_yaml(root: click.Command, words: list[str]) -> str:
     """The YAML of the command's config at its defaults, headed by a comment saying how to use it."""
     import yaml
 
     name = " ".join(["tasb", *words])
     head = f"# {name}: every setting at its default; edit, then run {name} --config FILE (options and --set go over it)\n"
-    return head + yaml.safe_dump(to_dict(command_config(words)()), sort_keys=False, allow_unicode=True)
+    return head + yaml.safe_dump(to_dict(command_config(root, words)()), sort_keys=False, allow_unicode=True)
 
 
-@tasb_command(
-    ShowConfig,
-    "tasb config show teacher score > score.yaml\ntasb teacher score --config score.yaml --run runs/bm25.train.trec --scorer bm25",
-    [argument("command", Optional[list[str]], "the command, e.g. rerank, or teacher score")],
-)
-def command(config: ShowConfig) -> None:
-    """Print a command's settings at their defaults as YAML, the file its --config reads."""
-    typer.echo(defaults_yaml(config.command), nl=False)
+def command_for(root: typer.Typer):
+    """``tasb config show`` for the CLI ``root``, which hands itself in: importing tasb.cli here would import upwards."""
+
+    @tasb_command(
+        ShowConfig,
+        "tasb config show teacher score > score.yaml\ntasb teacher score --config score.yaml --run runs/bm25.train.trec --scorer bm25",
+        [argument("command", Optional[list[str]], "the command, e.g. rerank, or teacher score")],
+    )
+    def command(config: ShowConfig) -> None:
+        """Print a command's settings at their defaults as YAML, the file its --config reads."""
+        typer.echo(defaults_yaml(typer.main.get_command(root), config.command), nl=False)
+
+    return command

@@ -52,9 +52,9 @@ from tasb.training.checkpoints import (
 from tasb.training.colbert_teacher import ColbertTeacher, build_colbert_teacher
 from tasb.training.distributed import World, init_world, leave_world
 from tasb.training.dual import build_loss, label_masks, passage_ids
-from tasb.training.progress import Progress, Rate, expected_steps, log_line, open_train_log
+from tasb.training.progress import Progress, Rate, expected_steps
 from tasb.training.scales import resolve_scales
-from tasb.training.state import Run
+from tasb.training.state import Run, log_line, open_train_log
 from tasb.training.tracking import Tracking
 from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
 
