@@ -118,13 +118,13 @@ def test_training_stops_after_patience_and_keeps_the_best_model(tmp_path, tiny_b
 def test_held_out_queries_never_reach_the_sampler(tmp_path, tiny_bert_dir, monkeypatch):
     dataset, scores = _judged()
     seen = {}
-    build = trainer_module._build_sampler
+    build = trainer_module.sampler_for
 
     def spy(config, rows):
         seen["qids"] = {row.qid for row in rows}
         return build(config, rows)
 
-    monkeypatch.setattr(trainer_module, "_build_sampler", spy)
+    monkeypatch.setattr(trainer_module, "sampler_for", spy)
     config = _config(tmp_path, tiny_bert_dir, "run", steps=2, validation=ValidationConfig(queries=5, every=1))
     train(config, dataset, scores)
 

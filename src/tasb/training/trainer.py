@@ -28,8 +28,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_constant_schedule_with_warmup, set_seed
 
-from tasb.config import StudentConfig, TrainConfig, check_config, save_config
-from tasb.data.readers import read_clusters
+from tasb.config import TrainConfig, check_config, save_config
 from tasb.data.records import Dataset, ScoredPair
 from tasb.data.scores import check_score_texts
 from tasb.errors import InputError
@@ -43,20 +42,22 @@ from tasb.models.cards import student_card, write_card
 from tasb.models.inference import autocast
 from tasb.models.student import BertDot
 from tasb.outputs import run_folder
-from tasb.sampling import BatchSampler, build_sampler
+from tasb.sampling import BatchSampler
 from tasb.sampling.background import BackgroundSampler
-from tasb.sampling.checks import check_sampling_inputs
 from tasb.training.checkpoints import (
     checkpoint_scales, copy_folder, newest_checkpoint, restore_checkpoint, save_checkpoint, truncate_log,
 )
-from tasb.training.colbert_teacher import ColbertTeacher, build_colbert_teacher
+from tasb.training.colbert_teacher import ColbertTeacher
 from tasb.training.distributed import World, init_world, leave_world
 from tasb.training.dual import build_loss, label_masks, passage_ids
 from tasb.training.progress import Progress, Rate, expected_steps
 from tasb.training.scales import resolve_scales
+from tasb.training.setup import (
+    in_background, inbatch_teacher_for, load_student, sampler_for, training_device, validation_set, without_queries,
+)
 from tasb.training.state import Run, log_line, open_train_log
 from tasb.training.tracking import Tracking
-from tasb.training.validation import EarlyStopping, ValidationSet, build_validation_set, validation_score
+from tasb.training.validation import EarlyStopping, ValidationSet, validation_score
 
 RUN_KIND = "training run"
 
@@ -140,12 +141,12 @@ def _train_in_folder(
     if resume and checkpoint is None:
         logger.warning("no checkpoint in %s: training from scratch", folder)
     world.barrier()  # every rank has looked at the folder before rank 0 writes to it
-    validation = _validation_set(config, dataset, scores, validation)
+    validation = validation_set(config, dataset, scores, validation)
     if validation is not None:
-        scores = _without_queries(scores, validation.queries)
+        scores = without_queries(scores, validation.queries)
     set_seed(config.seed)
-    student = load_student(config.student, _device(config, world)) if student is None else student
-    inbatch_teacher = _inbatch_teacher(config, dataset, scores, inbatch_teacher)
+    student = load_student(config.student, training_device(config, world)) if student is None else student
+    inbatch_teacher = inbatch_teacher_for(config, dataset, scores, inbatch_teacher)
     # fitted on the starting student, once: a resumed run takes them from its checkpoint
     fitted = checkpoint_scales(checkpoint) if checkpoint is not None else {}
     teaching = world.share(resolve_scales(
@@ -161,7 +162,7 @@ def _train_in_folder(
         student=student,
         loss_fn=build_loss(teaching, student, dataset.qrels, dataset.source),
         inbatch_teacher=inbatch_teacher,
-        sampler=_in_background(config, _build_sampler(config, scores) if sampler is None else sampler),
+        sampler=in_background(config, sampler_for(config, scores) if sampler is None else sampler),
         optimizer=optimizer,
         # the paper trains at a constant rate; a scheduler object keeps warmup (and any other schedule) one line away
         scheduler=get_constant_schedule_with_warmup(optimizer, config.warmup_steps),
@@ -346,51 +347,6 @@ def check_train_config(config: TrainConfig) -> None:
     check_measures([config.validation.metric], "validation.metric")
 
 
-def _validation_set(
-    config: TrainConfig, dataset: Dataset, scores: Sequence[ScoredPair], given: ValidationSet | None
-) -> ValidationSet | None:
-    if given is not None:
-        return given
-    if not config.validation.enabled:
-        return None
-    return build_validation_set(config.validation, dataset, (row.qid for row in scores))
-
-
-def _without_queries(scores: Sequence[ScoredPair], held_out: dict[str, str]) -> list[ScoredPair]:
-    kept = [row for row in scores if row.qid not in held_out]
-    logger.info("validation holds out %d queries: %d of %d teacher pairs left to train on", len(held_out), len(kept), len(scores))
-    return kept
-
-
-def _inbatch_teacher(
-    config: TrainConfig, dataset: Dataset, scores: Sequence[ScoredPair], given: ColbertTeacher | None
-) -> ColbertTeacher | None:
-    if config.teacher_mode == "pairwise" or given is not None:
-        return given
-    return build_colbert_teacher(config, dataset.corpus, scores)
-
-
-def _device(config: TrainConfig, world: World) -> str:
-    """Where the student trains: ``config.device``, which under torchrun must be auto (each process its own GPU)."""
-    if config.device == "auto":
-        return world.device
-    if world.distributed:
-        raise InputError("device", "auto when torchrun starts several processes (each trains on its own GPU)", config.device)
-    return config.device
-
-
-def load_student(settings: StudentConfig, device: str = "cpu") -> BertDot:
-    """The student a config describes, loaded fresh."""
-    return BertDot.load(
-        settings.model,
-        pooling=settings.pooling,
-        normalize=settings.normalize,
-        query_max_length=settings.query_max_length,
-        passage_max_length=settings.passage_max_length,
-        device=device,
-    )
-
-
 def train_step(
     config: TrainConfig, dataset: Dataset, student: BertDot, inbatch_teacher: ColbertTeacher | None = None
 ) -> Callable[[list[ScoredPair]], float]:
@@ -410,7 +366,7 @@ def train_step(
         dataset=dataset,
         student=student,
         loss_fn=build_loss(config, student, dataset.qrels, dataset.source),
-        inbatch_teacher=_inbatch_teacher(config, dataset, (), inbatch_teacher),
+        inbatch_teacher=inbatch_teacher_for(config, dataset, (), inbatch_teacher),
         sampler=None,
         optimizer=optimizer,
         scheduler=get_constant_schedule_with_warmup(optimizer, config.warmup_steps),
@@ -429,19 +385,3 @@ def train_step(
     return step
 
 
-def _in_background(config: TrainConfig, sampler: BatchSampler) -> BatchSampler:
-    return BackgroundSampler(sampler) if config.sampler_process else sampler
-
-
-def _build_sampler(config: TrainConfig, scores: Sequence[ScoredPair]) -> BatchSampler:
-    """The sampler ``config`` names over ``scores``, their queries checked against the batch size and clusters first."""
-    clusters = read_clusters(config.clusters) if config.sampler != "random" else None
-    qids = list(dict.fromkeys(row.qid for row in scores))
-    check_sampling_inputs(qids, config.batch_size, config.teacher_scores, clusters, config.clusters)
-    try:
-        return build_sampler(
-            config.sampler, scores, config.batch_size, config.seed, clusters, config.clusters_per_batch, config.margin_bins
-        )
-    except ValueError as err:
-        # clusters_per_batch or margin_bins out of range for these queries: a setting to fix, not a bug
-        raise InputError("config", f"{config.sampler} settings that fit the data", str(err)) from None
