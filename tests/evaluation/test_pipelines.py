@@ -127,3 +127,13 @@ def test_pipelines_command_prints_the_table(setup, tmp_path):
     assert result.exit_code == 0, result.output
     assert "| fused+rerank |" in result.stdout
     assert json.loads((tmp_path / "out" / "B" / "dense.json").read_text())["calls"] == 2
+
+
+def test_the_repositorys_trec_dl_config_writes_beside_its_indexes_not_over_them():
+    # docs/pipelines.md builds the indexes under runs/trec-dl first: a table written into their parent is refused
+    from tasb.config import load_config
+
+    config = load_config(PipelinesConfig, Path(__file__).resolve().parents[2] / "configs" / "trec-dl.yaml")
+    out = Path(config.output_dir)
+    indexes = {Path(pipeline.index) for pipeline in config.pipelines if pipeline.index}
+    assert indexes and all(out not in index.parents and out != index and index not in out.parents for index in indexes)
