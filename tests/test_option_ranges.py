@@ -52,6 +52,7 @@ ZERO_FIELDS = {
     "TeacherRecipe": {"warmup_steps", "seed"},
     "Teaching": {"alpha", "pairwise_weight", "contrastive_weight"},
     "InBatchTeacherSpec": {"colbert_cache_max_gb"},
+    "Scoring": {"weights"},
     # the configs of the commands whose options are all they take
     "Bm25Config": {"k1", "b"},
     "TeacherScoreConfig": {"weights", "seed"},

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from tasb.apps.command import Opt
-from tasb.config import Checked, DataConfig
+from tasb.config import Checked, DataConfig, Scoring
 from tasb.errors import InputError
 
 if TYPE_CHECKING:
-    from tasb.data import Dataset, Run
+    from tasb.data import Corpus, Dataset, Run
+    from tasb.retrieval.scorers import Scorer
 
 
 def option(name: str, kind: Any, flag: str, help: str, key: str = "") -> Opt:
@@ -96,6 +97,12 @@ def load(config: DataConfig, need_qrels: bool = True) -> "Dataset":
     from tasb.data import load_dataset
 
     return load_dataset(config.data, config.split, config.corpus, config.queries, config.qrels, need_qrels=need_qrels)
+
+
+def scorer_of(config: Scoring, corpus: "Corpus") -> "Scorer":
+    from tasb.retrieval.scorers import build_scorer
+
+    return build_scorer(config.scorers, config.weights, corpus, max_length=config.max_length, bf16=config.bf16, device=config.device)
 
 
 def read_run_of(path: str | Path, dataset: "Dataset") -> "Run":

@@ -7,28 +7,22 @@ import dataclasses
 import typer
 
 from tasb.apps.command import tasb_command
-from tasb.apps.options import OUT, REL, RERANKING, described, load, read_run_of
-from tasb.config import AT_LEAST_0, AT_LEAST_1, DataConfig, Placement
+from tasb.apps.options import OUT, REL, RERANKING, described, load, read_run_of, scorer_of
+from tasb.config import AT_LEAST_1, DataConfig, Scoring
 
 
 @dataclasses.dataclass
-class TeacherEvalConfig(Placement):
+class TeacherEvalConfig(Scoring):
     """``tasb teacher eval``: which scorers re-rank which run's top ``rerank_depth``, judged on which queries."""
 
-    scorers: list[str] = dataclasses.field(default_factory=list)
-    # one per scorer; empty: equal
-    weights: list[float] = dataclasses.field(default_factory=list)
-    run: str = ""
     data: DataConfig = dataclasses.field(default_factory=lambda: DataConfig(split="test"))
     rerank_depth: int = 100
     # the lowest grade RR and recall count as relevant
     rel: int = 1
     # also write the re-ranked run
     out: str | None = None
-    max_length: int | None = None
-    bf16: bool = True
 
-    limits = {"weights": AT_LEAST_0, "rerank_depth": AT_LEAST_1, "rel": AT_LEAST_1, "max_length": AT_LEAST_1}
+    limits = {"rerank_depth": AT_LEAST_1, "rel": AT_LEAST_1}
     required = {"scorers": "at least one scorer", "run": "a TREC run of candidates to re-rank"}
 
 
@@ -37,11 +31,10 @@ def run_teacher_eval(config: TeacherEvalConfig) -> dict[str, dict[str, float]]:
     from tasb.data import write_run
     from tasb.evaluation import evaluate
     from tasb.retrieval.rerank import rerank_with_members
-    from tasb.retrieval.scorers import build_scorer
 
     dataset = load(config.data)
     candidates = {q: s for q, s in read_run_of(config.run, dataset).items() if q in dataset.queries}
-    scorer = build_scorer(config.scorers, config.weights, dataset.corpus, max_length=config.max_length, bf16=config.bf16, device=config.device)
+    scorer = scorer_of(config, dataset.corpus)
     runs = rerank_with_members(candidates, dataset.queries, dataset.corpus, scorer, config.rerank_depth)
     if config.out:
         write_run(runs[scorer.name], config.out, tag="teacher")

@@ -9,30 +9,24 @@ import typer
 
 from tasb.apps.command import tasb_command
 from tasb.apps.options import (
-    BF16, DATA, DEVICE, MAX_LENGTH, NEGATIVES_DEPTH, OUT, RANDOM_SEED, RUN, SCORERS, described, load, option, read_run_of,
+    BF16, DATA, DEVICE, MAX_LENGTH, NEGATIVES_DEPTH, OUT, RANDOM_SEED, RUN, SCORERS, described, load, option, read_run_of, scorer_of,
 )
-from tasb.config import AT_LEAST_0, AT_LEAST_1, SEED, DataConfig, Placement
+from tasb.config import AT_LEAST_1, SEED, DataConfig, Scoring
 
 
 @dataclasses.dataclass
-class TeacherScoreConfig(Placement):
+class TeacherScoreConfig(Scoring):
     """``tasb teacher score``: which pairs (negatives from a run's top ``negatives_depth``), scored by which scorers."""
 
-    scorers: list[str] = dataclasses.field(default_factory=list)
-    # one per scorer; empty: equal
-    weights: list[float] = dataclasses.field(default_factory=list)
-    run: str = ""
     out: str = "scores.tsv"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     negatives_depth: int = 100
     # None: every negative of the top negatives_depth
     negatives_per_query: int | None = None
-    max_length: int | None = None
     seed: int = 42
-    bf16: bool = True
 
     limits = {
-        "weights": AT_LEAST_0, "negatives_depth": AT_LEAST_1, "negatives_per_query": AT_LEAST_1, "max_length": AT_LEAST_1, "seed": SEED,
+        "negatives_depth": AT_LEAST_1, "negatives_per_query": AT_LEAST_1, "seed": SEED,
     }
     required = {"scorers": "at least one scorer", "run": "a first-stage TREC run the negatives come from"}
 
@@ -40,14 +34,14 @@ class TeacherScoreConfig(Placement):
 def run_teacher_score(config: TeacherScoreConfig) -> int:
     """Write the score file; returns how many pairs it holds."""
     from tasb.data import check_judged_passages, training_pairs, write_scores
-    from tasb.retrieval.scorers import build_scorer, score_pairs
+    from tasb.retrieval.scorers import score_pairs
 
     data = config.data
     dataset = load(data)
     check_judged_passages(dataset, data.data, data.split, data.qrels)
     candidates = read_run_of(config.run, dataset)
     pairs = training_pairs(dataset.qrels, candidates, depth=config.negatives_depth, per_query=config.negatives_per_query, seed=config.seed)
-    scorer = build_scorer(config.scorers, config.weights, dataset.corpus, max_length=config.max_length, bf16=config.bf16, device=config.device)
+    scorer = scorer_of(config, dataset.corpus)
     return write_scores(score_pairs(scorer, pairs, dataset.queries, dataset.corpus), config.out)
 
 

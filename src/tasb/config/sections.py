@@ -94,6 +94,22 @@ class Placement(Checked):
             raise InputError("device", "auto, cpu, cuda, cuda:N, mps or xpu", self.device)
 
 
+
+@dataclasses.dataclass
+class Scoring(Placement):
+    """What scores (query, passage) pairs: scorer specs (``tasb.retrieval.scorers.build_scorer``), several making an
+    ensemble of their per-query normalised scores, over the candidates of a TREC ``run``."""
+
+    scorers: list[str] = dataclasses.field(default_factory=list)
+    # one per scorer; empty: equal
+    weights: list[float] = dataclasses.field(default_factory=list)
+    run: str = ""
+    # a cross-encoder's token cap; None: the model's
+    max_length: int | None = None
+    bf16: bool = True
+
+    limits = {"weights": AT_LEAST_0, "max_length": AT_LEAST_1}
+
 @dataclasses.dataclass
 class Optimisation(Placement):
     """How a model learns: batches, Adam's rate and warm-up, bf16 autocast, the device, and the seed every RNG derives from.
