@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     return {
         "n": args.n,
         "d": args.d,
-        "k": args.num_clusters,
+        "num_clusters": args.num_clusters,
         "niter": args.niter,
         "threads": faiss.omp_get_max_threads(),
         "seconds": round(seconds, 2),
