@@ -1,0 +1,99 @@
+"""The quickstart's student stage again over a finished quickstart's teachers, with another score file
+(docs/student.md, "More of the teacher per query, and pseudo-queries").
+
+The run's ColBERT, baseline, initial index and held-out queries are reused; the pairs are the judged training
+queries' positives x PER_QUERY negatives of the initial student's top-30, plus, with --pseudo N, N pseudo-queries
+(one 6-40-word sentence of each of N random passages) whose top-30 (without their source passage unless
+--keep-source) the quickstart's ensemble ranks, taught as its best candidate against 4 random others. The student
+starts from the baseline, trains as the quickstart's does, and is tested; the last line is one JSON object.
+
+Usage: python scripts/student_stage.py QUICKSTART_RUN OUT PER_QUERY [--pseudo N] [--keep-source]
+"""
+
+import argparse
+import dataclasses
+import json
+import random
+import re
+from pathlib import Path
+
+from scipy.stats import ttest_rel
+
+from tasb.apps.quickstart import QuickstartConfig, _evaluate_trained, _load_splits, _steps_note, _train_config, _validation
+from tasb.config import load_config
+from tasb.data import ScoredPair, read_run, training_pairs, write_scores
+from tasb.evaluation import evaluate_per_query
+from tasb.models.colbert import ColBERT, PassageTokenCache
+from tasb.models.student import BertDot
+from tasb.retrieval.bm25 import BM25
+from tasb.retrieval.index import DenseIndex, search
+from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer, EnsembleScorer, score_pairs
+from tasb.training.trainer import train
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def pseudo_queries(corpus, count, seed):
+    rng = random.Random(seed)
+    found = {}
+    for pid in rng.sample(sorted(corpus), len(corpus)):
+        if len(found) == count:
+            break
+        sentences = [s for s in SENTENCE_END.split(corpus[pid]) if 6 <= len(s.split()) <= 40]
+        if sentences:
+            found[f"pseudo:{pid}"] = (pid, rng.choice(sentences))
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("per_query", type=int)
+    parser.add_argument("--pseudo", type=int, default=0)
+    parser.add_argument("--keep-source", action="store_true")
+    args = parser.parse_args()
+    qs = args.run
+    config = dataclasses.replace(load_config(QuickstartConfig, qs / "config.yaml"), output_dir=str(args.out))
+    args.out.mkdir(parents=True, exist_ok=True)
+    train_set, test_set = _load_splits(config)
+    validation = _validation(config, train_set)
+    assert set(validation.queries) == set((qs / "validation_qids.txt").read_text().split())
+    qrels = {q: j for q, j in train_set.qrels.items() if q not in validation.queries}
+    initial = BertDot.load(config.student.model)
+    initial_index = DenseIndex.load(qs / "index-initial")
+    negatives = search(initial_index, initial, train_set.judged_queries(), k=config.negatives_depth)
+    pairs = training_pairs(qrels, negatives, depth=config.negatives_depth, per_query=args.per_query, seed=config.seed)
+    colbert = ColBERT.load(str(qs / "colbert" / "model"))
+    baseline_model = (qs / "baseline" / "model").resolve()
+    baseline_index = DenseIndex.load(qs / "index-baseline")
+    scorer = EnsembleScorer([
+        ColbertScorer(colbert, PassageTokenCache(colbert)),
+        BM25Scorer(BM25(train_set.corpus)),
+        DotScorer(BertDot.load(str(baseline_model)), passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"),
+    ], [config.teacher_ensemble[name] for name in ("colbert", "bm25", "baseline")])
+    scored = score_pairs(scorer, pairs, train_set.queries, train_set.corpus)
+    pseudo = pseudo_queries(train_set.corpus, args.pseudo, config.seed)
+    if pseudo:
+        texts = {qid: text for qid, (_, text) in pseudo.items()}
+        candidates = search(initial_index, initial, texts, k=config.negatives_depth)
+        wanted = {q: [p for p in candidates[q] if args.keep_source or p != pseudo[q][0]] for q in texts}
+        rng = random.Random(config.seed)
+        for qid, by_pid in scorer.score(wanted, texts, train_set.corpus).items():
+            best, *others = sorted(by_pid, key=by_pid.get, reverse=True)
+            scored += [ScoredPair(by_pid[best], by_pid[o], qid, best, o) for o in rng.sample(others, min(4, len(others)))]
+        train_set = dataclasses.replace(train_set, queries={**train_set.queries, **texts})
+    write_scores(scored, args.out / "teacher_scores.tsv")
+    train_config = _train_config(config, args.out)
+    train_config = dataclasses.replace(train_config, student=dataclasses.replace(config.student, model=str(baseline_model)))
+    folder = train(train_config, train_set, scored, student=BertDot.load(str(baseline_model)), validation=validation)
+    _, _, metrics = _evaluate_trained(folder, "student", test_set, args.out, config)
+    student = evaluate_per_query(read_run(args.out / "student.test.trec"), test_set.qrels)["nDCG@10"]
+    zero_shot = evaluate_per_query(read_run(qs / "initial.test.trec"), test_set.qrels)["nDCG@10"]
+    qids = sorted(test_set.qrels)
+    p = ttest_rel([student.get(q, 0.0) for q in qids], [zero_shot.get(q, 0.0) for q in qids]).pvalue
+    print(json.dumps({"pairs": len(scored), "pseudo": len(pseudo), "test": metrics, "note": _steps_note(folder), "p_vs_zero_shot": p}))
+
+
+if __name__ == "__main__":
+    main()
