@@ -12,7 +12,7 @@ The variants file::
     train: {...TrainConfig fields shared by every variant...}
     validation_qids: runs/prep/validation_qids.txt   # held out from training, evaluated as validation
     test: {data: ../shared/data/scifact, split: test}
-    variants:
+    variants:   # each: TrainConfig overrides (teacher_scores too), or baseline: sentence-transformers
       pairwise: {}
       labels: {contrastive_weight: 1.0}
       st: {baseline: sentence-transformers}
@@ -64,7 +64,7 @@ def main() -> None:
     qids = Path(spec["validation_qids"]).read_text(encoding="utf-8").split()
     validation = {qid: train_set.queries[qid] for qid in qids}
     validation_qrels = {qid: train_set.qrels[qid] for qid in qids}
-    scores = [row for row in read_scores(base.teacher_scores) if row.qid not in set(qids)]
+    scores = _teacher_scores(base.teacher_scores, qids)
     curve_every = spec.get("curve_every")
     eval_sets = (train_set, test_set, validation, validation_qrels, base.bf16)
     results, curves = {}, {}
@@ -73,7 +73,10 @@ def main() -> None:
             continue
         folder = out / name
         if not (folder / "results.json").exists():
-            _run_variant(name, dict(overrides or {}), base, train_set, scores, qids, folder, curve_every)
+            overrides = dict(overrides or {})
+            # a variant may teach from its own score file (another teacher, other negatives)
+            taught = _teacher_scores(overrides["teacher_scores"], qids) if "teacher_scores" in overrides else scores
+            _run_variant(name, overrides, base, train_set, taught, qids, folder, curve_every)
             _evaluate(folder, *eval_sets)
         results[name] = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         if curve_every:
@@ -87,6 +90,12 @@ def main() -> None:
             "nDCG@10",
         )
     print(json.dumps(results))
+
+
+def _teacher_scores(path: str, held_out: list[str]) -> list:
+    """The score file's pairs, the held-out validation queries' left out."""
+    left_out = set(held_out)
+    return [row for row in read_scores(path) if row.qid not in left_out]
 
 
 def _run_variant(name, overrides, base, train_set, scores, qids, folder: Path, curve_every: int | None) -> None:
