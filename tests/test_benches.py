@@ -41,7 +41,7 @@ SMOKES = {
     ),
     "cluster.py": Smoke(
         lambda p: ["--n", "500", "--d", "8", "--num-clusters", "5", "--niter", "2"],
-        {"n", "d", "k", "niter", "threads", "seconds", "target_s", "met"},
+        {"n", "d", "num_clusters", "niter", "threads", "seconds", "target_s", "met"},
     ),
     "distributed_step.py": Smoke(
         lambda p: ["--data", str(p["beir"]), "--scores", str(p["scores"]), "--steps", "2", "--warmup", "1", "--batch-size", "4",
