@@ -148,7 +148,7 @@ def st_step(model: str, dataset: Dataset, config: TrainConfig) -> Step:
             encoder.preprocess([dataset.corpus[pair.pid_neg] for pair in batch]),
         ]
         labels = torch.tensor([pair.margin for pair in batch], dtype=torch.float32)
-        with autocast(config.bf16):
+        with autocast(config.bf16, encoder.device.type):
             loss = loss_fn(features, labels)
         # our step reads the loss every step to check it is finite: the same sync here keeps the work equal
         loss.item()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import shutil
 import time
@@ -43,6 +44,7 @@ from tasb.evaluation.plots import learning_curve_plot
 from tasb.fsutil import write_json
 from tasb.models.student import BertDot
 from tasb.retrieval.index import build_index, search
+from tasb.training.setup import without_queries
 from tasb.training.st_baseline import train_sentence_transformers
 from tasb.training.trainer import train
 
@@ -64,7 +66,12 @@ def main() -> None:
     qids = Path(spec["validation_qids"]).read_text(encoding="utf-8").split()
     validation = {qid: train_set.queries[qid] for qid in qids}
     validation_qrels = {qid: train_set.qrels[qid] for qid in qids}
-    scores = _teacher_scores(base.teacher_scores, qids)
+
+    @functools.cache
+    def teacher_scores(path: str) -> list:
+        # read when a variant first trains on it: a rerun over finished variants reads no score file
+        return without_queries(read_scores(path), validation)
+
     curve_every = spec.get("curve_every")
     eval_sets = (train_set, test_set, validation, validation_qrels, base.bf16)
     results, curves = {}, {}
@@ -75,7 +82,7 @@ def main() -> None:
         if not (folder / "results.json").exists():
             overrides = dict(overrides or {})
             # a variant may teach from its own score file (another teacher, other negatives)
-            taught = _teacher_scores(overrides["teacher_scores"], qids) if "teacher_scores" in overrides else scores
+            taught = teacher_scores(overrides.get("teacher_scores", base.teacher_scores))
             _run_variant(name, overrides, base, train_set, taught, qids, folder, curve_every)
             _evaluate(folder, *eval_sets)
         results[name] = json.loads((folder / "results.json").read_text(encoding="utf-8"))
@@ -90,12 +97,6 @@ def main() -> None:
             "nDCG@10",
         )
     print(json.dumps(results))
-
-
-def _teacher_scores(path: str, held_out: list[str]) -> list:
-    """The score file's pairs, the held-out validation queries' left out."""
-    left_out = set(held_out)
-    return [row for row in read_scores(path) if row.qid not in left_out]
 
 
 def _run_variant(name, overrides, base, train_set, scores, qids, folder: Path, curve_every: int | None) -> None:

@@ -25,9 +25,11 @@ from tasb.data import ScoredPair, read_run, training_pairs, write_scores
 from tasb.evaluation import evaluate_per_query
 from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.models.student import BertDot
+from tasb.outputs import check_folder
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import DenseIndex, search
 from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer, EnsembleScorer, score_pairs
+from tasb.training.setup import load_student
 from tasb.training.trainer import train
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -55,12 +57,13 @@ def main():
     args = parser.parse_args()
     qs = args.run
     config = dataclasses.replace(load_config(QuickstartConfig, qs / "config.yaml"), output_dir=str(args.out))
-    args.out.mkdir(parents=True, exist_ok=True)
+    # the project's output policy: a new or empty folder only, nothing a user had is written over
+    check_folder(args.out, None).mkdir(parents=True, exist_ok=True)
     train_set, test_set = _load_splits(config)
     validation = _validation(config, train_set)
     assert set(validation.queries) == set((qs / "validation_qids.txt").read_text().split())
     qrels = {q: j for q, j in train_set.qrels.items() if q not in validation.queries}
-    initial = BertDot.load(config.student.model)
+    initial = load_student(config.student, config.device)
     initial_index = DenseIndex.load(qs / "index-initial")
     negatives = search(initial_index, initial, train_set.judged_queries(), k=config.negatives_depth)
     pairs = training_pairs(qrels, negatives, depth=config.negatives_depth, per_query=args.per_query, seed=config.seed)
@@ -68,7 +71,7 @@ def main():
     baseline_model = (qs / "baseline" / "model").resolve()
     baseline_index = DenseIndex.load(qs / "index-baseline")
     scorer = EnsembleScorer([
-        ColbertScorer(colbert, PassageTokenCache(colbert)),
+        ColbertScorer(colbert, PassageTokenCache(colbert, bf16=config.bf16)),
         BM25Scorer(BM25(train_set.corpus)),
         DotScorer(BertDot.load(str(baseline_model)), passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"),
     ], [config.teacher_ensemble[name] for name in ("colbert", "bm25", "baseline")])
@@ -86,7 +89,7 @@ def main():
     write_scores(scored, args.out / "teacher_scores.tsv")
     train_config = _train_config(config, args.out)
     train_config = dataclasses.replace(train_config, student=dataclasses.replace(config.student, model=str(baseline_model)))
-    folder = train(train_config, train_set, scored, student=BertDot.load(str(baseline_model)), validation=validation)
+    folder = train(train_config, train_set, scored, student=load_student(train_config.student, config.device), validation=validation)
     _, _, metrics = _evaluate_trained(folder, "student", test_set, args.out, config)
     student = evaluate_per_query(read_run(args.out / "student.test.trec"), test_set.qrels)["nDCG@10"]
     zero_shot = evaluate_per_query(read_run(qs / "initial.test.trec"), test_set.qrels)["nDCG@10"]

@@ -379,8 +379,8 @@ def negatives_per_query(config: QuickstartConfig, teaching_qrels: Qrels) -> int:
 
     if config.negatives_per_query is not None:
         return config.negatives_per_query
-    judged_pairs = sum(len(pids) for pids in positives(teaching_qrels).values())
-    wanted = math.ceil(config.train_steps * config.batch_size / max(judged_pairs, 1))
+    judged_positives = sum(len(pids) for pids in positives(teaching_qrels).values())
+    wanted = math.ceil(config.train_steps * config.batch_size / max(judged_positives, 1))
     return max(MIN_NEGATIVES_PER_QUERY, min(wanted, config.negatives_depth))
 
 

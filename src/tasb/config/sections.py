@@ -94,7 +94,6 @@ class Placement(Checked):
             raise InputError("device", "auto, cpu, cuda, cuda:N, mps or xpu", self.device)
 
 
-
 @dataclasses.dataclass
 class Scoring(Placement):
     """What scores (query, passage) pairs: scorer specs (``tasb.retrieval.scorers.build_scorer``), several making an
@@ -109,6 +108,7 @@ class Scoring(Placement):
     bf16: bool = True
 
     limits = {"weights": AT_LEAST_0, "max_length": AT_LEAST_1}
+
 
 @dataclasses.dataclass
 class Optimisation(Placement):

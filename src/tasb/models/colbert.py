@@ -251,7 +251,7 @@ class ColBERT:
         was_training = self.encoder.training
         self.encoder.eval()
         try:
-            with torch.inference_mode(), autocast(bf16):
+            with torch.inference_mode(), autocast(bf16, self.device.type):
                 for start in tqdm(range(0, len(order), batch_size), desc=progress, disable=progress is None, unit="batch"):
                     idx = order[start : start + batch_size]
                     batch = self.tokens(self.tokenize([texts[i] for i in idx], max_length, task), task)

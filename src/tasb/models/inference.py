@@ -17,8 +17,10 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def autocast(enabled: bool, device_type: str = "cpu"):
-    """bf16 autocast: about twice as fast on AVX-512-BF16 CPUs (with the same rankings), and on GPUs with bf16."""
+def autocast(enabled: bool, device_type: str):
+    """bf16 autocast on the device the model is on (no default: a CPU autocast leaves a GPU model in fp32).
+
+    About twice as fast on AVX-512-BF16 CPUs (with the same rankings), and on GPUs with bf16."""
     if not enabled:
         return contextlib.nullcontext()
     return torch.autocast(device_type, dtype=torch.bfloat16)

@@ -61,7 +61,7 @@ class ColbertTeacher:
         return cls(model, corpus, passages, scale, bf16)
 
     def scores(self, query_texts: Sequence[str], pids: Sequence[str]) -> Tensor:
-        with torch.no_grad(), autocast(self.bf16):
+        with torch.no_grad(), autocast(self.bf16, self.model.device.type):
             queries = self.model.query_tokens(query_texts)
             if self.cache is not None and all(pid in self.cache for pid in pids):
                 passages = pad_token_vectors([self.cache.get(pid) for pid in pids])
