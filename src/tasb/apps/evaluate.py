@@ -10,8 +10,7 @@ import typer
 
 from tasb.apps.command import tasb_command
 from tasb.apps.options import DATA_DIR, JSON, QRELS, REL, RUN, SPLIT, option
-from tasb.config import AT_LEAST_1, Checked, DataConfig
-from tasb.evaluation import DEFAULT_MEASURES
+from tasb.config import AT_LEAST_1, DEFAULT_MEASURES, Checked, DataConfig
 
 
 @dataclasses.dataclass

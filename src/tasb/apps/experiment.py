@@ -30,7 +30,7 @@ from tasb import layout
 from tasb.apps.command import tasb_command
 from tasb.apps.options import DEVICE
 from tasb.config import (
-    AT_LEAST_1, SEED, Checked, DataConfig, InBatchLossName, Sampler, TeacherMode, TrainConfig, check_config, save_config,
+    AT_LEAST_1, DEFAULT_MEASURES, SEED, Checked, DataConfig, InBatchLossName, Sampler, TeacherMode, TrainConfig, check_config, save_config,
 )
 from tasb.errors import InputError, named
 from tasb.fsutil import atomic_write, write_json
@@ -82,7 +82,7 @@ class ExperimentConfig(Checked):
     references: dict[str, str] = dataclasses.field(default_factory=dict)
     # rows (bm25, initial, sentence-transformers or a reference name) every student is t-tested against in the report
     compare_to: list[str] = dataclasses.field(default_factory=lambda: ["bm25", "sentence-transformers"])
-    measures: list[str] = dataclasses.field(default_factory=lambda: ["nDCG@10", "RR@10", "R@100", "R@1000"])
+    measures: list[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_MEASURES))
     # RR and recall count a passage relevant from this grade up (TREC-DL: 2); nDCG uses the grades
     rel: int = 1
     # passages per query in every system's test run

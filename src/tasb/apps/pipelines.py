@@ -55,12 +55,11 @@ class PipelinesConfig(Placement):
     output_dir: str = "runs/pipelines"
 
     limits = {"rel": AT_LEAST_1, "batch_size": AT_LEAST_1}
+    required = {"corpus": "the passages every pipeline searches (TSV pid<TAB>text or BEIR JSONL)"}
 
     def validate(self) -> None:
         """A table that cannot be built is refused before the corpus is read."""
         super().validate()
-        if not self.corpus:
-            raise InputError("corpus", "the passages every pipeline searches (TSV pid<TAB>text or BEIR JSONL)")
         if not self.topics or not self.pipelines:
             raise InputError("config", "at least one entry under topics (name, queries, qrels) and one under pipelines")
         for label, names in (("topics", [t.name for t in self.topics]), ("pipelines", [p.name for p in self.pipelines])):

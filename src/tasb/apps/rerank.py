@@ -22,7 +22,7 @@ class RerankConfig(Scoring):
     rerank_depth: int = 100
 
     limits = {"rerank_depth": AT_LEAST_1}
-    required = {"scorers": "at least one scorer", "run": "a TREC run of candidates to re-rank"}
+    required = {"run": "a TREC run of candidates to re-rank"}
 
 
 def run_rerank(config: RerankConfig) -> tuple[int, float]:

@@ -44,6 +44,7 @@ class SampleConfig(PairSampling):
     plot: str = ""
 
     limits = {"batch_size": AT_LEAST_1, "batches": AT_LEAST_1, "seed": SEED}
+    required = {"teacher_scores": "the path of a teacher score file"}
 
     @property
     def plot_path(self) -> Path:
@@ -52,8 +53,6 @@ class SampleConfig(PairSampling):
 
     def validate(self) -> None:
         """What can be refused before reading a file."""
-        if not self.teacher_scores:
-            raise InputError("teacher_scores", "the path of a teacher score file")
         super().validate()
         if Path(self.out).resolve() == self.plot_path.resolve():
             raise InputError(self.plot_path, f"a plot path other than the batches file {self.out}", str(self.plot_path))

@@ -23,7 +23,7 @@ class TeacherEvalConfig(Scoring):
     out: str | None = None
 
     limits = {"rerank_depth": AT_LEAST_1, "rel": AT_LEAST_1}
-    required = {"scorers": "at least one scorer", "run": "a TREC run of candidates to re-rank"}
+    required = {"run": "a TREC run of candidates to re-rank"}
 
 
 def run_teacher_eval(config: TeacherEvalConfig) -> dict[str, dict[str, float]]:

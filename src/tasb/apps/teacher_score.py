@@ -28,7 +28,7 @@ class TeacherScoreConfig(Scoring):
     limits = {
         "negatives_depth": AT_LEAST_1, "negatives_per_query": AT_LEAST_1, "seed": SEED,
     }
-    required = {"scorers": "at least one scorer", "run": "a first-stage TREC run the negatives come from"}
+    required = {"run": "a first-stage TREC run the negatives come from"}
 
 
 def run_teacher_score(config: TeacherScoreConfig) -> int:

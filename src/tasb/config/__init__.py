@@ -11,12 +11,12 @@ from tasb.config.ranges import AT_LEAST_0, AT_LEAST_1, FRACTION, PORT, POSITIVE,
 from tasb.config.recipes import ColbertConfig, TeacherConfig, TeacherRecipe, TrainConfig
 from tasb.config.retrieval import IndexConfig, PipelineConfig, ServeConfig
 from tasb.config.sections import (
-    Budget, DataConfig, InBatchLossName, InBatchTeacherSpec, Optimisation, PairSampling, Placement, Sampler, Scoring, StudentConfig, Teaching,
+    DEFAULT_MEASURES, Budget, DataConfig, InBatchLossName, InBatchTeacherSpec, Optimisation, PairSampling, Placement, Sampler, Scoring, StudentConfig, Teaching,
     TeacherMode, ValidationConfig, values_of,
 )
 
 __all__ = [
-    "AT_LEAST_0", "AT_LEAST_1", "FRACTION", "PORT", "POSITIVE", "SEED", "VERSION_KEY",
+    "AT_LEAST_0", "AT_LEAST_1", "DEFAULT_MEASURES", "FRACTION", "PORT", "POSITIVE", "SEED", "VERSION_KEY",
     "Budget", "Checked", "ColbertConfig", "DataConfig", "FieldError", "InBatchLossName", "InBatchTeacherSpec", "IndexConfig",
     "Optimisation", "PairSampling", "PipelineConfig", "Placement", "Range", "Sampler", "Scoring", "ServeConfig", "StudentConfig", "TeacherConfig",
     "TeacherMode", "TeacherRecipe", "Teaching", "TrainConfig", "ValidationConfig",

@@ -75,11 +75,13 @@ class Checked:
     required: typing.ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        # a section's ranges and required fields hold in every config composed of it, beside the config's own
         super().__init_subclass__(**kwargs)
-        merged: dict[str, Range] = {}
-        for base in reversed(cls.__mro__[1:]):
-            merged.update(base.__dict__.get("limits", {}))
-        cls.limits = {**merged, **cls.__dict__.get("limits", {})}
+        for attribute in ("limits", "required"):
+            merged: dict[str, Any] = {}
+            for base in reversed(cls.__mro__):
+                merged.update(base.__dict__.get(attribute, {}))
+            setattr(cls, attribute, merged)
 
     def __post_init__(self) -> None:
         for name, limit in self.limits.items():

@@ -17,6 +17,8 @@ from tasb.errors import InputError
 Sampler = Literal["random", "tas", "tas-balanced"]
 TeacherMode = Literal["pairwise", "in-batch", "dual"]
 InBatchLossName = Literal["margin-mse", "kldiv", "listnet", "lambdaloss"]
+# what evaluate, experiment and the tables report unless told otherwise (ir-measures names)
+DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000")
 
 
 @dataclasses.dataclass
@@ -108,6 +110,7 @@ class Scoring(Placement):
     bf16: bool = True
 
     limits = {"weights": AT_LEAST_0, "max_length": AT_LEAST_1}
+    required = {"scorers": "at least one scorer"}
 
 
 @dataclasses.dataclass

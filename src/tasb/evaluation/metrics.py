@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ir_measures
 
+from tasb.config.sections import DEFAULT_MEASURES
 from tasb.data.records import Qrels, Run
 from tasb.errors import InputError
 
-DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "R@1000")
 RECALL_CUTOFFS = (10, 20, 50, 100, 200, 500, 1000)
 KNOWN = "nDCG@10, RR@10, R@1000, AP, P@10, RR(rel=2)@10"
 
