@@ -7,7 +7,14 @@ queries' positives x PER_QUERY negatives of the initial student's top-30, plus, 
 --keep-source) the quickstart's ensemble ranks, taught as its best candidate against 4 random others. The student
 starts from the baseline, trains as the quickstart's does, and is tested; the last line is one JSON object.
 
-Usage: python scripts/student_stage.py QUICKSTART_RUN OUT PER_QUERY [--pseudo N] [--keep-source]
+--set KEY=VALUE changes the run's quickstart config (score_scale=null, learning_rate=2e-5, train_steps=100, ...);
+--start initial trains the initial model instead of the baseline. --research-data DIR --research-queries N
+validates on N judged training queries of DIR outside the run's own training split (a slice's other queries):
+research validation, to choose small-data recipes on more queries than a slice can spare; the step kept is then
+chosen by them (step 0 of --start initial is the zero-shot model's score).
+
+Usage: python scripts/student_stage.py QUICKSTART_RUN OUT PER_QUERY [--pseudo N] [--keep-source] [--set K=V ...]
+       [--start initial|baseline] [--research-data DIR --research-queries N]
 """
 
 import argparse
@@ -19,18 +26,33 @@ from pathlib import Path
 
 from scipy.stats import ttest_rel
 
-from tasb.apps.quickstart import QuickstartConfig, _evaluate_trained, _load_splits, _steps_note, _train_config, _validation
+from tasb.apps.quickstart import (
+    QuickstartConfig,
+    _evaluate_trained,
+    _load_splits,
+    _steps_note,
+    _train_config,
+    _validation,
+    _validation_settings,
+)
 from tasb.config import load_config
-from tasb.data import ScoredPair, read_run, training_pairs, write_scores
+from tasb.data import ScoredPair, load_dataset, read_run, training_pairs, write_scores
 from tasb.evaluation import evaluate_per_query
 from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.models.student import BertDot
 from tasb.outputs import check_folder
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import DenseIndex, search
-from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer, EnsembleScorer, score_pairs
+from tasb.retrieval.scorers import (
+    BM25Scorer,
+    ColbertScorer,
+    DotScorer,
+    EnsembleScorer,
+    score_pairs,
+)
 from tasb.training.setup import load_student
 from tasb.training.trainer import train
+from tasb.training.validation import build_validation_set
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -54,9 +76,14 @@ def main():
     parser.add_argument("per_query", type=int)
     parser.add_argument("--pseudo", type=int, default=0)
     parser.add_argument("--keep-source", action="store_true")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--start", choices=["initial", "baseline"], default="baseline")
+    parser.add_argument("--research-data", type=Path)
+    parser.add_argument("--research-queries", type=int, default=200)
+    parser.add_argument("--no-test", action="store_true", help="choose recipes first: leave the test queries unread")
     args = parser.parse_args()
     qs = args.run
-    config = dataclasses.replace(load_config(QuickstartConfig, qs / "config.yaml"), output_dir=str(args.out))
+    config = dataclasses.replace(load_config(QuickstartConfig, qs / "config.yaml", args.overrides), output_dir=str(args.out))
     # the project's output policy: a new or empty folder only, nothing a user had is written over
     check_folder(args.out, None).mkdir(parents=True, exist_ok=True)
     train_set, test_set = _load_splits(config)
@@ -88,14 +115,31 @@ def main():
         train_set = dataclasses.replace(train_set, queries={**train_set.queries, **texts})
     write_scores(scored, args.out / "teacher_scores.tsv")
     train_config = _train_config(config, args.out)
-    train_config = dataclasses.replace(train_config, student=dataclasses.replace(config.student, model=str(baseline_model)))
+    if args.start == "baseline":
+        train_config = dataclasses.replace(train_config, student=dataclasses.replace(config.student, model=str(baseline_model)))
+    if args.research_data:
+        validation = research_validation(config, args.research_data, args.research_queries, set(train_set.qrels))
     folder = train(train_config, train_set, scored, student=load_student(train_config.student, config.device), validation=validation)
-    _, _, metrics = _evaluate_trained(folder, "student", test_set, args.out, config)
-    student = evaluate_per_query(read_run(args.out / "student.test.trec"), test_set.qrels)["nDCG@10"]
+    curve = [json.loads(line) for line in (folder / "validation.jsonl").read_text().splitlines()]
+    found = {"pairs": len(scored), "pseudo": len(pseudo), "note": _steps_note(folder), "validation": curve}
+    if not args.no_test:
+        found |= test(folder, test_set, qs, args.out, config)
+    print(json.dumps(found))
+
+
+def test(folder, test_set, qs, out, config):
+    _, _, metrics = _evaluate_trained(folder, "student", test_set, out, config)
+    student = evaluate_per_query(read_run(out / "student.test.trec"), test_set.qrels)["nDCG@10"]
     zero_shot = evaluate_per_query(read_run(qs / "initial.test.trec"), test_set.qrels)["nDCG@10"]
     qids = sorted(test_set.qrels)
-    p = ttest_rel([student.get(q, 0.0) for q in qids], [zero_shot.get(q, 0.0) for q in qids]).pvalue
-    print(json.dumps({"pairs": len(scored), "pseudo": len(pseudo), "test": metrics, "note": _steps_note(folder), "p_vs_zero_shot": p}))
+    return {"test": metrics, "p_vs_zero_shot": ttest_rel([student.get(q, 0.0) for q in qids], [zero_shot.get(q, 0.0) for q in qids]).pvalue}
+
+
+def research_validation(config, data, size, excluded):
+    """``size`` judged training queries of ``data`` that the slice does not hold, BM25 top-k ∪ judged as the trainer's."""
+    full = load_dataset(str(data), config.train_split)
+    judged = [qid for qid in full.judged_queries() if qid not in excluded]
+    return build_validation_set(dataclasses.replace(_validation_settings(config), queries=size), full, judged)
 
 
 if __name__ == "__main__":
