@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -40,6 +41,17 @@ def named(names: Mapping[str, str]) -> Iterator[None]:
     try:
         yield
     except InputError as err:
-        if err.path is None or err.path not in names or err.line is not None:
+        found = renamed(err, names)
+        if found is err:
             raise
-        raise InputError(names[err.path], err.expected, err.got) from None
+        raise found from None
+
+
+def renamed(err: InputError, names: Mapping[str, str]) -> InputError:
+    """``err`` with the settings it names (as its place, or in backticks in its text) said as ``names`` maps them."""
+    expected = re.sub(r"`([\w.]+)`", lambda match: names.get(match[1], match[0]), err.expected)
+    # a file or folder that exists is the place, whatever its name: an index folder called "index" is not --index
+    setting = err.path in names and err.line is None and not Path(err.path).exists()
+    if not setting and expected == err.expected:
+        return err
+    return InputError(names[err.path] if setting else err.path, expected, err.got, line=err.line)

@@ -29,7 +29,7 @@ import typer
 from typer.core import TyperCommand
 
 from tasb.config import check_config, load_config
-from tasb.errors import InputError
+from tasb.errors import InputError, renamed
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger(__name__)
@@ -221,13 +221,7 @@ def _user_errors(ctx: typer.Context, spec: Spec, out: Callable[[], object]) -> I
 def _named(err: InputError, ctx: typer.Context, spec: Spec) -> InputError:
     """``err`` with the settings it names (as its place, or in backticks in its text) said as this command's options."""
     flags = _flags(ctx)
-    names = {**{name: flags[opt.name] for opt in spec.options for name in (opt.name, opt.setting) if name}, **spec.flags}
-    expected = re.sub(r"`([\w.]+)`", lambda match: names.get(match[1], match[0]), err.expected)
-    # a file or folder that exists is the place, whatever its name: an index folder called "index" is not --index
-    setting = err.path in names and err.line is None and not Path(err.path).exists()
-    if not setting and expected == err.expected:
-        return err
-    return InputError(names[err.path] if setting else err.path, expected, err.got, line=err.line)
+    return renamed(err, {**{name: flags[opt.name] for opt in spec.options for name in (opt.name, opt.setting) if name}, **spec.flags})
 
 
 # tempfile's names for the atomic outputs of tasb.fsutil: ".NAME.XXXXXXXX.tmp", and ".NAME.old" while a folder is swapped
