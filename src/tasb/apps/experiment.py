@@ -171,7 +171,7 @@ class _Experiment:
             return None
         if self._inbatch_teacher is None:
             with named({"colbert_teacher": "train.colbert_teacher"}):
-                self._inbatch_teacher = build_colbert_teacher(run, self.train_set.corpus, self.scores)
+                self._inbatch_teacher = build_colbert_teacher(run, self.train_set.corpus, self.scores, device=run.device)
         return self._inbatch_teacher
 
     def evaluate(self, folder: Path, run: Run, system: dict[str, Any], started: float) -> None:

@@ -72,18 +72,19 @@ class ColbertTeacher:
 
 def build_colbert_teacher(
     config: TrainConfig, corpus: Corpus, pairs: Sequence[ScoredPair], model: ColBERT | None = None,
-    passages: PassageTokenCache | None = None,
+    passages: PassageTokenCache | None = None, device: str = "cpu",
 ) -> ColbertTeacher | None:
     """The in-batch teacher ``config`` asks for, over the passages of ``pairs``; None in pairwise mode.
 
-    ``model`` (default: the ColBERT folder ``config.colbert_teacher``) keeps the passage cache ``config.colbert_cache``
-    asks for; ``passages``, a cache of the same model, is reused and extended."""
+    ``model`` (default: the ColBERT folder ``config.colbert_teacher``, loaded on ``device``: the student's, so a GPU
+    student is not taught from the CPU) keeps the passage cache ``config.colbert_cache`` asks for; ``passages``, a
+    cache of the same model, is reused and extended."""
     if config.teacher_mode == "pairwise":
         return None
     if model is None:
         if not config.colbert_teacher:
             raise InputError("colbert_teacher", f"a ColBERT folder (teacher_mode {config.teacher_mode} needs one)")
-        model = ColBERT.for_scoring(config.colbert_teacher)
+        model = ColBERT.for_scoring(config.colbert_teacher, device=device)
     pids = [pid for row in pairs for pid in (row.pid_pos, row.pid_neg)]
     return ColbertTeacher.build(
         model, corpus, pids, config.colbert_cache, config.colbert_cache_max_gb, _unfitted(config.colbert_scale), config.bf16, passages=passages

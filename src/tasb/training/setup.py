@@ -37,11 +37,11 @@ def without_queries(scores: Sequence[ScoredPair], held_out: dict[str, str]) -> l
 
 
 def inbatch_teacher_for(
-    config: TrainConfig, dataset: Dataset, scores: Sequence[ScoredPair], given: ColbertTeacher | None
+    config: TrainConfig, dataset: Dataset, scores: Sequence[ScoredPair], given: ColbertTeacher | None, student: BertDot
 ) -> ColbertTeacher | None:
     if config.teacher_mode == "pairwise" or given is not None:
         return given
-    return build_colbert_teacher(config, dataset.corpus, scores)
+    return build_colbert_teacher(config, dataset.corpus, scores, device=str(student.encoder.device))
 
 
 def training_device(config: TrainConfig, world: World) -> str:

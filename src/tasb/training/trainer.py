@@ -146,7 +146,7 @@ def _train_in_folder(
         scores = without_queries(scores, validation.queries)
     set_seed(config.seed)
     student = load_student(config.student, training_device(config, world)) if student is None else student
-    inbatch_teacher = inbatch_teacher_for(config, dataset, scores, inbatch_teacher)
+    inbatch_teacher = inbatch_teacher_for(config, dataset, scores, inbatch_teacher, student)
     # fitted on the starting student, once: a resumed run takes them from its checkpoint
     fitted = checkpoint_scales(checkpoint) if checkpoint is not None else {}
     teaching = world.share(resolve_scales(
@@ -366,7 +366,7 @@ def train_step(
         dataset=dataset,
         student=student,
         loss_fn=build_loss(config, student, dataset.qrels, dataset.source),
-        inbatch_teacher=inbatch_teacher_for(config, dataset, (), inbatch_teacher),
+        inbatch_teacher=inbatch_teacher_for(config, dataset, (), inbatch_teacher, student),
         sampler=None,
         optimizer=optimizer,
         scheduler=get_constant_schedule_with_warmup(optimizer, config.warmup_steps),
