@@ -24,6 +24,8 @@ import torch.distributed as dist
 from torch import Tensor
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from tasb.models.inference import resolve_device
+
 T = TypeVar("T")
 
 
@@ -36,10 +38,9 @@ class World:
 
     @property
     def device(self) -> str:
-        """Where this rank trains: its own GPU under torchrun when there are GPUs, else the CPU."""
-        if not torch.cuda.is_available():
-            return "cpu"
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        """Where this rank trains: what ``auto`` means, on this rank's own GPU under torchrun."""
+        device = resolve_device("auto")
+        return device if device == "cpu" else f"{device}:{int(os.environ.get('LOCAL_RANK', '0'))}"
 
     @property
     def is_main(self) -> bool:
