@@ -168,6 +168,11 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
         ValidationConfig(qids=str(out / "validation_qids.txt"), rerank_depth=20), load_dataset(mini_scifact, "train"), []
     )
     assert validated[0]["nDCG@10"] == pytest.approx(validation_score(baseline, held_out, "nDCG@10", 1), abs=1e-6)
+    # the teacher is judged beside that start on the same held-out candidates, so a user sees whether it can teach more
+    judged_beside = json.loads((out / "metrics.json").read_text())["held_out"]
+    assert judged_beside["student start"] == pytest.approx(validated[0]["nDCG@10"], abs=1e-6)
+    assert judged_beside["queries"] == 2 and 0 <= judged_beside["teacher"] <= 1
+    assert f"held-out queries {judged_beside['teacher']:.3f}" in (out / "results.md").read_text()
     started = yaml.safe_load((out / "student" / "config.yaml").read_text())["student"]["model"]
     assert Path(started) == (out / "baseline" / "model").resolve()
     taught = {row.qid for row in read_scores(out / "teacher_scores.tsv")}

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from tasb.data import Dataset, Qrels, Run
     from tasb.models.student import BertDot
     from tasb.retrieval.index import DenseIndex
+    from tasb.retrieval.scorers import Scorer
     from tasb.training.validation import ValidationSet
 
 DEFAULT_DATASET = "scifact"
@@ -250,6 +251,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     stage = _Stages(total=5 + _needs_colbert(config) + (weights.get("cross-encoder", 0) > 0) + _needs_baseline(config))
     rows: dict[str, dict[str, float]] = {}
     notes: dict[str, str] = {}
+    held_out: dict[str, float | int | str] = {}
 
     with stage("load data and BM25"):
         train_set, test_set = _load_splits(config)
@@ -334,6 +336,10 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         name = "teacher: ensemble " + " + ".join(f"{weights[n]:g}×{n}" for n in active)
         rows[name] = evaluate(teacher_run, test_set.qrels)
         notes[name] = label
+        if validation is not None:
+            start = baseline if config.student_start == "baseline" else student
+            held_out = _held_out(validation, active, weights, start, config)
+            notes[name] += f"; held-out queries {held_out['teacher']:.3f}, the student's start {held_out['student start']:.3f}"
 
     with stage("teacher scores training pairs"):
         scorer = EnsembleScorer(list(active.values()), [weights[n] for n in active])
@@ -364,7 +370,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     report = f"# Quickstart on {test_set.source} ({config.test_split}: {len(test_set.queries)} queries)\n\n{table}\n\nTime: {timings}.\n"
     with atomic_write(out / layout.RESULTS) as handle:
         handle.write(report)
-    write_json(out / layout.METRICS, {"results": rows, "minutes": stage.minutes})
+    write_json(out / layout.METRICS, {"results": rows, "minutes": stage.minutes, "held_out": held_out})
     layout.mark(out, layout.DONE)
     print("\n" + report)
     return out
@@ -399,6 +405,28 @@ def _evaluate_trained(
     metrics = evaluate(test_run, test_set.qrels)
     write_card(trained_path, {"metrics": {f"{test_set.source} {config.test_split} queries, full retrieval": metrics}})
     return model, index, metrics
+
+
+def _held_out(
+    validation: ValidationSet, members: dict[str, Scorer], weights: dict[str, float], start: BertDot, config: QuickstartConfig
+) -> dict[str, float | int | str]:
+    """The teacher and the student's start on the held-out queries, scored as the trainer validates.
+
+    A test row of a teacher re-ranking BM25's candidates is not comparable with a student's full retrieval; on the same
+    candidates, a teacher no better than the student's start cannot teach it more than it knows (docs/student.md)."""
+    from tasb.data import ensemble
+    from tasb.evaluation import evaluate
+    from tasb.training.validation import validation_score
+
+    settings = _validation_settings(config)
+    scores = [scorer.score(validation.candidates, validation.queries, validation.corpus) for scorer in members.values()]
+    teacher = ensemble(scores, [weights[name] for name in members])
+    return {
+        "metric": settings.metric,
+        "queries": len(validation.queries),
+        "teacher": evaluate(teacher, validation.qrels, rel=settings.rel, measures=[settings.metric])[settings.metric],
+        "student start": validation_score(start, validation, settings.metric, settings.rel, config.bf16),
+    }
 
 
 def _steps_note(run_folder: Path) -> str:
