@@ -3,10 +3,16 @@
     python scripts/teacher_weights.py --data ../shared/data/scifact --run runs/quickstart \
         --dense baseline=runs/quickstart/baseline/model
 
-Re-ranks BM25's top ``--rerank-depth`` of the quickstart's held-out queries (``RUN/validation_qids.txt``, judged
-training queries no teacher or student trained on) with BM25, the run's ColBERT and each ``--dense``
-bi-encoder, then with every weighted ensemble of them (per-query z-scores, weights from ``--grid``), and
-prints the 25 best and one JSON object of every nDCG@10 on its last line.
+Re-ranks the candidates of the quickstart's held-out queries (``RUN/validation_qids.txt``, judged training queries
+no teacher or student trained on) with BM25, the run's ColBERT and each ``--dense`` bi-encoder, then with every
+weighted ensemble of them (per-query z-scores, weights from ``--grid``), and prints the 25 best and one JSON object
+of every nDCG@10 on its last line.
+
+``--candidates`` says which passages each query's list holds:
+  bm25          BM25's top ``--rerank-depth`` (a teacher's test row: what it gains from BM25's candidates counts)
+  bm25+judged   BM25's top ``--rerank-depth`` and the judged passages: the trainer's validation (at depth 20)
+  initial+judged the initial student's top ``--rerank-depth`` (RUN/index-initial) and the judged passages: the
+                shape of the score file the teacher labels (judged positives against the student's own negatives)
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from tasb.evaluation import evaluate
 from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
-from tasb.retrieval.rerank import heads, with_new_heads
+from tasb.retrieval.index import DenseIndex, load_index_model, search
+from tasb.retrieval.rerank import heads
 from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer
 
 
@@ -33,6 +40,7 @@ def main() -> None:
     parser.add_argument("--dense", nargs="*", default=[], help="NAME=PATH of bi-encoders to add as members")
     parser.add_argument("--grid", nargs="*", type=float, default=[0, 0.25, 0.5, 1])
     parser.add_argument("--rerank-depth", type=int, default=100)
+    parser.add_argument("--candidates", choices=["bm25", "bm25+judged", "initial+judged"], default="bm25")
     args = parser.parse_args()
 
     data = load_dataset(args.data, "train")
@@ -40,15 +48,14 @@ def main() -> None:
     queries = {qid: data.queries[qid] for qid in qids}
     qrels = {qid: data.qrels[qid] for qid in qids}
     bm25 = BM25(data.corpus)
-    run = bm25.search(queries, k=args.rerank_depth)
-    top = heads(run, args.rerank_depth)
+    top = candidates(args, bm25, data, queries)
     colbert = ColBERT.load(str(args.run / "colbert" / layout.MODEL))
     scorers = {"bm25": BM25Scorer(bm25), "colbert": ColbertScorer(colbert, PassageTokenCache(colbert, bf16=True))}
     scorers.update({name: DotScorer(BertDot.load(path)) for name, path in (spec.split("=", 1) for spec in args.dense)})
     scores = {name: scorer.score(top, queries, data.corpus) for name, scorer in scorers.items()}
 
     def ndcg(scored) -> float:
-        return evaluate(with_new_heads(run, scored), qrels)["nDCG@10"]
+        return evaluate(scored, qrels)["nDCG@10"]  # a list holds at least its top 10: the rest cannot change nDCG@10
 
     results = {name: ndcg(member) for name, member in scores.items()}
     for weights in itertools.product(args.grid, repeat=len(scores)):
@@ -60,6 +67,19 @@ def main() -> None:
     for label, value in sorted(results.items(), key=lambda item: -item[1])[:25]:
         print(f"{value:.3f}  {label}")
     print(json.dumps(results))
+
+
+def candidates(args, bm25: BM25, data, queries) -> dict[str, list[str]]:
+    if args.candidates == "initial+judged":
+        index = DenseIndex.load(args.run / "index-initial")
+        run = search(index, load_index_model(index), queries, k=args.rerank_depth, check_model=False)
+    else:
+        run = bm25.search(queries, k=args.rerank_depth)
+    top = heads(run, args.rerank_depth)
+    if args.candidates == "bm25":
+        return top
+    judged = {qid: [pid for pid, grade in data.qrels[qid].items() if grade > 0 and pid in data.corpus] for qid in top}
+    return {qid: list(dict.fromkeys(pids + judged[qid])) for qid, pids in top.items()}
 
 
 if __name__ == "__main__":

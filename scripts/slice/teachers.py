@@ -1,0 +1,58 @@
+"""A slice run's teacher members (ColBERT, BM25, its baseline, the initial student) and their ensembles over a
+weight grid, on the research queries' candidates (the trainer's protocol) or, with --own, on the run's own
+held-out queries. Member scores are kept in OUT so a rerun only re-weights.
+
+Usage: python scripts/slice/teachers.py QS_RUN OUT.json [--own]   (prints the ranking; last line: one JSON object)
+"""
+
+import itertools
+import json
+import sys
+from pathlib import Path
+
+from common import slice_run
+
+from tasb.apps.quickstart import _validation
+from tasb.data.scores import ensemble
+from tasb.evaluation import evaluate
+from tasb.models.colbert import ColBERT, PassageTokenCache
+from tasb.models.student import BertDot
+from tasb.retrieval.bm25 import BM25
+from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer
+
+GRID = [0, 0.25, 0.5, 1]
+
+
+def main():
+    qs, cache = Path(sys.argv[1]), Path(sys.argv[2])
+    config, train_set, validation = slice_run(qs)
+    if "--own" in sys.argv:
+        validation = _validation(config, train_set)
+    if cache.exists():
+        scores = json.loads(cache.read_text())
+    else:
+        colbert = ColBERT.load(str(qs / "colbert" / "model"))
+        members = {
+            "colbert": ColbertScorer(colbert, PassageTokenCache(colbert, bf16=True)),
+            "bm25": BM25Scorer(BM25(train_set.corpus)),
+            "baseline": DotScorer(BertDot.load(str(qs / "baseline" / "model")), name="baseline"),
+            "initial": DotScorer(BertDot.load(config.student.model), name="initial"),
+        }
+        scores = {name: m.score(validation.candidates, validation.queries, validation.corpus) for name, m in members.items()}
+        cache.write_text(json.dumps(scores))
+
+    def ndcg(run):
+        return evaluate(run, validation.qrels, measures=["nDCG@10"])["nDCG@10"]
+
+    found = {name: ndcg(run) for name, run in scores.items()}
+    for weights in itertools.product(GRID, repeat=3):
+        if sum(w > 0 for w in weights) > 1:
+            label = " + ".join(f"{w:g}×{n}" for n, w in zip(("colbert", "bm25", "baseline"), weights) if w)
+            found[label] = ndcg(ensemble([scores["colbert"], scores["bm25"], scores["baseline"]], list(weights)))
+    for label, value in sorted(found.items(), key=lambda item: -item[1])[:15]:
+        print(f"{value:.3f}  {label}")
+    print(json.dumps(found))
+
+
+if __name__ == "__main__":
+    main()
