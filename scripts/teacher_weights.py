@@ -11,8 +11,9 @@ of every nDCG@10 on its last line.
 ``--candidates`` says which passages each query's list holds:
   bm25          BM25's top ``--rerank-depth`` (a teacher's test row: what it gains from BM25's candidates counts)
   bm25+judged   BM25's top ``--rerank-depth`` and the judged passages: the trainer's validation (at depth 20)
-  initial+judged the initial student's top ``--rerank-depth`` (RUN/index-initial) and the judged passages: the
-                shape of the score file the teacher labels (judged positives against the student's own negatives)
+  dense+judged  the top ``--rerank-depth`` of the bi-encoder index ``--index`` (default RUN/index-initial: the shape
+                of the score file the teacher labels, judged positives against the initial student's negatives;
+                RUN/index-baseline: the mistakes of the baseline a student starts from) and the judged passages
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def main() -> None:
     parser.add_argument("--dense", nargs="*", default=[], help="NAME=PATH of bi-encoders to add as members")
     parser.add_argument("--grid", nargs="*", type=float, default=[0, 0.25, 0.5, 1])
     parser.add_argument("--rerank-depth", type=int, default=100)
-    parser.add_argument("--candidates", choices=["bm25", "bm25+judged", "initial+judged"], default="bm25")
+    parser.add_argument("--candidates", choices=["bm25", "bm25+judged", "dense+judged"], default="bm25")
+    parser.add_argument("--index", type=Path, help="the bi-encoder index of dense+judged; default RUN/index-initial")
     args = parser.parse_args()
 
     data = load_dataset(args.data, "train")
@@ -70,8 +72,8 @@ def main() -> None:
 
 
 def candidates(args, bm25: BM25, data, queries) -> dict[str, list[str]]:
-    if args.candidates == "initial+judged":
-        index = DenseIndex.load(args.run / "index-initial")
+    if args.candidates == "dense+judged":
+        index = DenseIndex.load(args.index or args.run / "index-initial")
         run = search(index, load_index_model(index), queries, k=args.rerank_depth, check_model=False)
     else:
         run = bm25.search(queries, k=args.rerank_depth)

@@ -410,10 +410,10 @@ def _evaluate_trained(
 def _held_out(
     validation: ValidationSet, members: dict[str, Scorer], weights: dict[str, float], start: BertDot, config: QuickstartConfig
 ) -> dict[str, float | int | str]:
-    """The teacher and the student's start on the held-out queries, scored as the trainer validates.
+    """The teacher and the student's start on the held-out queries, scored as the trainer validates the student.
 
-    A test row of a teacher re-ranking BM25's candidates is not comparable with a student's full retrieval; on the same
-    candidates, a teacher no better than the student's start cannot teach it more than it knows (docs/student.md)."""
+    A teacher's test row re-ranks BM25's candidates and a student's retrieves from the corpus: not comparable. Here
+    teacher, start and student are judged on the same candidates; which is ahead depends on them (docs/student.md)."""
     from tasb.data import ensemble
     from tasb.evaluation import evaluate
     from tasb.training.validation import validation_score
