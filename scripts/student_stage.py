@@ -5,7 +5,7 @@ The run's ColBERT, baseline, initial index and held-out queries are reused; the 
 queries' positives x PER_QUERY negatives of the initial student's top-30, plus, with --pseudo N, N pseudo-queries
 (one 6-40-word sentence of each of N random passages) whose top-30 (without their source passage unless
 --keep-source) the quickstart's ensemble ranks, taught as its best candidate against 4 random others. The student
-starts from the baseline, trains as the quickstart's does, and is tested; the last line is one JSON object.
+(from the baseline unless --start initial) trains as the quickstart's does and is tested; the last line is one JSON object.
 
 --set KEY=VALUE changes the run's quickstart config (score_scale=null, learning_rate=2e-5, train_steps=100, ...);
 --start initial trains the initial model instead of the baseline. --research-data DIR --research-queries N
@@ -79,7 +79,7 @@ def main():
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--start", choices=["initial", "baseline"], default="baseline")
     parser.add_argument("--research-data", type=Path)
-    parser.add_argument("--research-queries", type=int, default=200)
+    parser.add_argument("--research-queries", type=int, default=150)
     parser.add_argument("--no-test", action="store_true", help="choose recipes first: leave the test queries unread")
     args = parser.parse_args()
     qs = args.run

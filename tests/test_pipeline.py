@@ -126,10 +126,11 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
                 "--set", "cross_encoder.steps=2", "--set", "cross_encoder.batch_size=2", "--set", "train_steps=5",
                 "--set", "batch_size=4", "--set", "teacher_rerank_depth=10", "--set", "negatives_per_query=2"]
     # the first run teaches pairwise only from BM25 + a cross-encoder: no ColBERT is trained
-    # and no sentence-transformers baseline, neither as a row nor as a teacher
+    # and no sentence-transformers baseline, neither as a row nor as a teacher; no query is held out
     _ok("quickstart", *settings, "--set", "teacher_mode=pairwise", "--set", "teacher_ensemble.colbert=0",
         "--set", "teacher_ensemble.cross-encoder=1", "--set", "teacher_ensemble.baseline=0", "--set", "baseline=false",
-        "--set", "student_start=initial")
+        "--set", "student_start=initial", "--set", "validation_queries=0")
+    assert json.loads((out / "metrics.json").read_text())["held_out"] == {}
     pairwise = json.loads((out / "metrics.json").read_text())["results"]
     assert "teacher: cross-encoder alone" in pairwise and not (out / "colbert").exists()
     assert not (out / "baseline").exists() and not any("sentence-transformers" in row for row in pairwise)

@@ -47,11 +47,13 @@ def named(names: Mapping[str, str]) -> Iterator[None]:
         raise found from None
 
 
-def renamed(err: InputError, names: Mapping[str, str]) -> InputError:
-    """``err`` with the settings it names (as its place, or in backticks in its text) said as ``names`` maps them."""
+def renamed(err: InputError, names: Mapping[str, str], paths_win: bool = False) -> InputError:
+    """``err`` with the settings it names (as its place, or in backticks in its text) said as ``names`` maps them.
+
+    ``paths_win``: a place that is an existing file or folder stays the place, whatever its name (on a command line
+    an index folder called "index" is not --index); library callers map config keys, never paths."""
     expected = re.sub(r"`([\w.]+)`", lambda match: names.get(match[1], match[0]), err.expected)
-    # a file or folder that exists is the place, whatever its name: an index folder called "index" is not --index
-    setting = err.path in names and err.line is None and not Path(err.path).exists()
+    setting = err.path in names and err.line is None and not (paths_win and Path(err.path).exists())
     if not setting and expected == err.expected:
         return err
     return InputError(names[err.path] if setting else err.path, expected, err.got, line=err.line)

@@ -221,7 +221,9 @@ def _user_errors(ctx: typer.Context, spec: Spec, out: Callable[[], object]) -> I
 def _named(err: InputError, ctx: typer.Context, spec: Spec) -> InputError:
     """``err`` with the settings it names (as its place, or in backticks in its text) said as this command's options."""
     flags = _flags(ctx)
-    return renamed(err, {**{name: flags[opt.name] for opt in spec.options for name in (opt.name, opt.setting) if name}, **spec.flags})
+    return renamed(
+        err, {**{name: flags[opt.name] for opt in spec.options for name in (opt.name, opt.setting) if name}, **spec.flags}, paths_win=True
+    )
 
 
 # tempfile's names for the atomic outputs of tasb.fsutil: ".NAME.XXXXXXXX.tmp", and ".NAME.old" while a folder is swapped

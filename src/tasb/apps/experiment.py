@@ -166,12 +166,16 @@ class _Experiment:
     def inbatch_teacher(self, run: TrainConfig) -> ColbertTeacher | None:
         """One ColBERT and one cache of its passage vectors serve every in-batch and dual run."""
         from tasb.training.colbert_teacher import build_colbert_teacher
+        from tasb.training.distributed import World
+        from tasb.training.setup import training_device
 
         if run.teacher_mode == "pairwise":
             return None
         if self._inbatch_teacher is None:
             with named({"colbert_teacher": "train.colbert_teacher"}):
-                self._inbatch_teacher = build_colbert_teacher(run, self.train_set.corpus, self.scores, device=run.device)
+                self._inbatch_teacher = build_colbert_teacher(
+                    run, self.train_set.corpus, self.scores, device=training_device(run, World())
+                )
         return self._inbatch_teacher
 
     def evaluate(self, folder: Path, run: Run, system: dict[str, Any], started: float) -> None:

@@ -251,7 +251,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     stage = _Stages(total=5 + _needs_colbert(config) + (weights.get("cross-encoder", 0) > 0) + _needs_baseline(config))
     rows: dict[str, dict[str, float]] = {}
     notes: dict[str, str] = {}
-    held_out: dict[str, float | int | str] = {}
+    judged_beside: dict[str, float | int | str] = {}  # the teacher beside the student's start, when queries are held out
 
     with stage("load data and BM25"):
         train_set, test_set = _load_splits(config)
@@ -338,8 +338,8 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         notes[name] = label
         if validation is not None:
             start = baseline if config.student_start == "baseline" else student
-            held_out = _held_out(validation, active, weights, start, config)
-            notes[name] += f"; held-out queries {held_out['teacher']:.3f}, the student's start {held_out['student start']:.3f}"
+            judged_beside = _held_out(validation, active, weights, start, config)
+            notes[name] += f"; held-out queries {judged_beside['teacher']:.3f}, the student's start {judged_beside['student start']:.3f}"
 
     with stage("teacher scores training pairs"):
         scorer = EnsembleScorer(list(active.values()), [weights[n] for n in active])
@@ -370,7 +370,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     report = f"# Quickstart on {test_set.source} ({config.test_split}: {len(test_set.queries)} queries)\n\n{table}\n\nTime: {timings}.\n"
     with atomic_write(out / layout.RESULTS) as handle:
         handle.write(report)
-    write_json(out / layout.METRICS, {"results": rows, "minutes": stage.minutes, "held_out": held_out})
+    write_json(out / layout.METRICS, {"results": rows, "minutes": stage.minutes, "held_out": judged_beside})
     layout.mark(out, layout.DONE)
     print("\n" + report)
     return out
