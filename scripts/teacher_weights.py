@@ -32,6 +32,7 @@ from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import DenseIndex, load_index_model, search
 from tasb.retrieval.rerank import heads
 from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer
+from tasb.training.validation import top_and_judged
 
 
 def main() -> None:
@@ -77,11 +78,9 @@ def candidates(args, bm25: BM25, data, queries) -> dict[str, list[str]]:
         run = search(index, load_index_model(index), queries, k=args.rerank_depth, check_model=False)
     else:
         run = bm25.search(queries, k=args.rerank_depth)
-    top = heads(run, args.rerank_depth)
     if args.candidates == "bm25":
-        return top
-    judged = {qid: [pid for pid, grade in data.qrels[qid].items() if grade > 0 and pid in data.corpus] for qid in top}
-    return {qid: list(dict.fromkeys(pids + judged[qid])) for qid, pids in top.items()}
+        return heads(run, args.rerank_depth)
+    return top_and_judged(run, data, queries, args.rerank_depth, rel=1)
 
 
 if __name__ == "__main__":

@@ -240,7 +240,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     from tasb.retrieval.bm25 import BM25
     from tasb.retrieval.index import search
     from tasb.retrieval.rerank import heads, with_new_heads
-    from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer, EnsembleScorer, Scorer, cross_encoder_scorer, score_pairs
+    from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer, EnsembleScorer, cross_encoder_scorer, score_pairs
     from tasb.training.colbert_teacher import build_colbert_teacher
     from tasb.training.colbert_trainer import train_colbert
     from tasb.training.cross_encoder_trainer import train_cross_encoder
@@ -336,10 +336,8 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         name = "teacher: ensemble " + " + ".join(f"{weights[n]:g}×{n}" for n in active)
         rows[name] = evaluate(teacher_run, test_set.qrels)
         notes[name] = label
-        if validation is not None:
-            start = baseline if config.student_start == "baseline" else student
-            judged_beside = _held_out(validation, active, weights, start, config)
-            notes[name] += f"; held-out queries {judged_beside['teacher']:.3f}, the student's start {judged_beside['student start']:.3f}"
+        teacher_name = name
+        teacher_held_out = _teacher_held_out(validation, active, weights, config) if validation is not None else None
 
     with stage("teacher scores training pairs"):
         scorer = EnsembleScorer(list(active.values()), [weights[n] for n in active])
@@ -364,6 +362,9 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         student_name = f"trained student (TAS-B recipe, {_teaching(config)}{started})"
         *_, rows[student_name] = _evaluate_trained(run_folder, "student", test_set, out, config)
         notes[student_name] = _steps_note(run_folder)
+        if teacher_held_out is not None:
+            judged_beside = _beside_start(teacher_held_out, validation, run_folder, config)
+            notes[teacher_name] += f"; held-out queries {judged_beside['teacher']:.3f}, the student's start {judged_beside['student start']:.3f}"
 
     table = results_table(rows, notes)
     timings = ", ".join(f"{name} {minutes:.1f} min" for name, minutes in stage.minutes.items())
@@ -407,26 +408,25 @@ def _evaluate_trained(
     return model, index, metrics
 
 
-def _held_out(
-    validation: ValidationSet, members: dict[str, Scorer], weights: dict[str, float], start: BertDot, config: QuickstartConfig
-) -> dict[str, float | int | str]:
-    """The teacher and the student's start on the held-out queries, scored as the trainer validates the student.
+def _teacher_held_out(validation: ValidationSet, members: dict[str, Scorer], weights: dict[str, float], config: QuickstartConfig) -> float:
+    """The teacher on the held-out queries, scored as the trainer validates the student.
 
     A teacher's test row re-ranks BM25's candidates and a student's retrieves from the corpus: not comparable. Here
     teacher, start and student are judged on the same candidates; which is ahead depends on them (docs/student.md)."""
     from tasb.data import ensemble
     from tasb.evaluation import evaluate
-    from tasb.training.validation import validation_score
 
     settings = _validation_settings(config)
     scores = [scorer.score(validation.candidates, validation.queries, validation.corpus) for scorer in members.values()]
     teacher = ensemble(scores, [weights[name] for name in members])
-    return {
-        "metric": settings.metric,
-        "queries": len(validation.queries),
-        "teacher": evaluate(teacher, validation.qrels, rel=settings.rel, measures=[settings.metric])[settings.metric],
-        "student start": validation_score(start, validation, settings.metric, settings.rel, config.bf16),
-    }
+    return evaluate(teacher, validation.qrels, rel=settings.rel, measures=[settings.metric])[settings.metric]
+
+
+def _beside_start(teacher: float, validation: ValidationSet, run_folder: Path, config: QuickstartConfig) -> dict[str, float | int | str]:
+    """The teacher's held-out score beside the student's start: the trainer's own validation of step 0."""
+    metric = _validation_settings(config).metric
+    start = json.loads((run_folder / layout.VALIDATION_LOG).read_text(encoding="utf-8").splitlines()[0])
+    return {"metric": metric, "queries": len(validation.queries), "teacher": teacher, "student start": start[metric]}
 
 
 def _steps_note(run_folder: Path) -> str:

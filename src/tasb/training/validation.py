@@ -23,7 +23,7 @@ from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.scorers import DotScorer
 
-__all__ = ["EarlyStopping", "ValidationSet", "build_validation_set", "validation_score"]
+__all__ = ["EarlyStopping", "ValidationSet", "build_validation_set", "top_and_judged", "validation_score"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,13 +52,18 @@ def build_validation_set(config: ValidationConfig, dataset: Dataset, scored_qids
     scored = sorted(set(scored_qids))
     qids = _read_qids(Path(config.qids), dataset, config.rel) if config.qids else _draw_qids(config, dataset, scored)
     queries = {qid: dataset.queries[qid] for qid in qids}
-    baseline = _baseline_run(config, dataset, queries)
+    candidates = top_and_judged(_baseline_run(config, dataset, queries), dataset, qids, config.rerank_depth, config.rel)
+    return ValidationSet(queries, {qid: dataset.qrels[qid] for qid in qids}, candidates, dataset.corpus)
+
+
+def top_and_judged(run: Run, dataset: Dataset, qids: Iterable[str], depth: int, rel: int) -> dict[str, list[str]]:
+    """Each query's top-``depth`` passages of ``run``, then its passages of the corpus judged ``rel`` or higher."""
     candidates = {}
     for qid in qids:
-        top = sorted(baseline.get(qid, {}).items(), key=lambda item: -item[1])[: config.rerank_depth]
-        judged = [pid for pid, grade in dataset.qrels[qid].items() if grade >= config.rel and pid in dataset.corpus]
+        top = sorted(run.get(qid, {}).items(), key=lambda item: -item[1])[:depth]
+        judged = [pid for pid, grade in dataset.qrels[qid].items() if grade >= rel and pid in dataset.corpus]
         candidates[qid] = list(dict.fromkeys([pid for pid, _ in top] + judged))
-    return ValidationSet(queries, {qid: dataset.qrels[qid] for qid in qids}, candidates, dataset.corpus)
+    return candidates
 
 
 def _draw_qids(config: ValidationConfig, dataset: Dataset, scored: list[str]) -> list[str]:
