@@ -14,6 +14,7 @@ from full_retrieval import research_retrieval
 
 from tasb.apps.quickstart import _train_config, _validation
 from tasb.data import training_pairs
+from tasb.outputs import check_folder
 from tasb.retrieval.index import DenseIndex, build_index, search
 from tasb.training.setup import load_student
 from tasb.training.st_baseline import train_sentence_transformers
@@ -23,7 +24,8 @@ from tasb.training.validation import validation_score
 def main():
     qs, out, per_query, *overrides = sys.argv[1:]
     qs, out = Path(qs), Path(out)
-    out.mkdir(parents=True)
+    # the project's output policy: a new or empty folder only, nothing a user had is written over
+    check_folder(out, None).mkdir(parents=True, exist_ok=True)
     config, train_set, research = slice_run(qs, overrides)
     config = dataclasses.replace(config, output_dir=str(out))
     held_out = set(_validation(config, train_set).queries)

@@ -12,13 +12,14 @@ from pathlib import Path
 from common import slice_run
 
 from tasb.evaluation import evaluate, evaluate_per_query
+from tasb.fsutil import write_json
 from tasb.retrieval.index import DenseIndex, search
 from tasb.training.setup import load_student
 
 
 def research_retrieval(index: DenseIndex, student, validation, out: Path) -> dict[str, float]:
     run = search(index, student, validation.queries, k=100)
-    out.write_text(json.dumps(evaluate_per_query(run, validation.qrels)["nDCG@10"]))
+    write_json(out, evaluate_per_query(run, validation.qrels)["nDCG@10"])
     return evaluate(run, validation.qrels, measures=["nDCG@10", "R@100"])
 
 

@@ -15,6 +15,7 @@ from common import slice_run
 from tasb.apps.quickstart import _validation
 from tasb.data.scores import ensemble
 from tasb.evaluation import evaluate
+from tasb.fsutil import write_json
 from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
@@ -39,7 +40,7 @@ def main():
             "initial": DotScorer(BertDot.load(config.student.model), name="initial"),
         }
         scores = {name: m.score(validation.candidates, validation.queries, validation.corpus) for name, m in members.items()}
-        cache.write_text(json.dumps(scores))
+        write_json(cache, scores)
 
     def ndcg(run):
         return evaluate(run, validation.qrels, measures=["nDCG@10"])["nDCG@10"]
