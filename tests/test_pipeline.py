@@ -134,8 +134,9 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     pairwise = json.loads((out / "metrics.json").read_text())["results"]
     assert "teacher: cross-encoder alone" in pairwise and not (out / "colbert").exists()
     assert not (out / "baseline").exists() and not any("sentence-transformers" in row for row in pairwise)
-    # the second, over the first one's folder: the default ColBERT + BM25 teacher, and dual supervision
-    _ok("quickstart", *settings, "--set", "teacher_mode=dual")
+    # the second, over the first one's folder: the default ColBERT + BM25 teacher, dual supervision, and the
+    # student's negatives mined by the trained baseline
+    _ok("quickstart", *settings, "--set", "teacher_mode=dual", "--set", "negatives_from=baseline", "--set", "negatives_depth=3")
     for name in ("DONE", "results.md", "metrics.json", "config.yaml", "teacher_scores.tsv", "bm25.test.trec",
                  "teacher.test.trec", "student.test.trec", "student/model/modules.json", "colbert/model/tasb.json"):
         assert (out / name).exists(), name
@@ -176,6 +177,10 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert f"held-out queries {judged_beside['teacher']:.3f}" in (out / "results.md").read_text()
     started = yaml.safe_load((out / "student" / "config.yaml").read_text())["student"]["model"]
     assert Path(started) == (out / "baseline" / "model").resolve()
+    _ok("search", "--index", out / "index-baseline", "--data", mini_scifact, "--split", "train", "--k", 3,
+        "--out", tmp_path / "baseline.train.trec")
+    baseline_top = read_run(tmp_path / "baseline.train.trec")
+    assert all(row.pid_neg in baseline_top[row.qid] for row in read_scores(out / "teacher_scores.tsv"))
     taught = {row.qid for row in read_scores(out / "teacher_scores.tsv")}
     judged = set(read_qrels(mini_scifact / "qrels" / "train.tsv"))
     assert len(judged - taught) == 2

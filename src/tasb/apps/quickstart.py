@@ -59,8 +59,9 @@ class QuickstartConfig(Teaching, Optimisation):
     train_split: str = "train"
     test_split: str = "test"
     # where the student's training negatives come from: the initial student's own top-k (SciFact test
-    # nDCG@10 .675 after 9 minutes) or BM25's top-k (.639, with R@100 falling from .918 to .889)
-    negatives_from: Literal["initial-student", "bm25"] = "initial-student"
+    # nDCG@10 .675 after 9 minutes), BM25's top-k (.639, with R@100 falling from .918 to .889), or the trained
+    # baseline's top-k, the start's own near misses (the baseline itself always trains on the initial student's)
+    negatives_from: Literal["initial-student", "bm25", "baseline"] = "initial-student"
     negatives_depth: int = 30
     # null: from the data, so that the student's steps meet each teacher-scored pair about once, at least 6 (SciFact's
     # 728 teaching queries: 6) and at most all of negatives_depth (80 queries: all 30). Repeating 552 pairs 7 times on
@@ -175,7 +176,12 @@ def _needs_colbert(config: QuickstartConfig) -> bool:
 
 
 def _needs_baseline(config: QuickstartConfig) -> bool:
-    return config.baseline or config.teacher_ensemble.get("baseline", 0) > 0 or config.student_start == "baseline"
+    return (
+        config.baseline
+        or config.teacher_ensemble.get("baseline", 0) > 0
+        or config.student_start == "baseline"
+        or config.negatives_from == "baseline"
+    )
 
 
 def _validation(config: QuickstartConfig, train_set: Dataset) -> ValidationSet | None:
@@ -277,9 +283,9 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         write_run(initial_run, out / "initial.test.trec", tag="initial")
         rows["initial student (zero-shot)"] = evaluate(initial_run, test_set.qrels)
         negatives_run = (
-            search(initial_index, student, train_set.judged_queries(), k=config.negatives_depth)
-            if config.negatives_from == "initial-student"
-            else bm25_train
+            bm25_train
+            if config.negatives_from == "bm25"
+            else search(initial_index, student, train_set.judged_queries(), k=config.negatives_depth)
         )
 
     members: dict[str, Scorer] = {
@@ -305,9 +311,8 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
                 _on_device(config.cross_encoder, config), train_set.queries, train_set.corpus, teaching_qrels, bm25_train, out / "teacher"
             )
         members["cross-encoder"] = cross_encoder_scorer(cross_encoder, bf16=config.bf16)
-    pairs = training_pairs(
-        teaching_qrels, negatives_run, depth=config.negatives_depth, per_query=negatives_per_query(config, teaching_qrels), seed=config.seed
-    )
+    per_query = negatives_per_query(config, teaching_qrels)
+    pairs = training_pairs(teaching_qrels, negatives_run, depth=config.negatives_depth, per_query=per_query, seed=config.seed)
     if _needs_baseline(config):
         with stage(f"{BASELINE_NAME} baseline, index, search"):
             baseline_folder = train_sentence_transformers(
@@ -319,6 +324,9 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         members["baseline"] = DotScorer(
             baseline, bf16=config.bf16, passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"
         )
+        if config.negatives_from == "baseline":
+            baseline_negatives = search(baseline_index, baseline, train_set.judged_queries(), k=config.negatives_depth)
+            pairs = training_pairs(teaching_qrels, baseline_negatives, depth=config.negatives_depth, per_query=per_query, seed=config.seed)
     active = {name: members[name] for name, weight in weights.items() if weight > 0}
 
     with stage("teachers judged by re-ranking BM25"):
