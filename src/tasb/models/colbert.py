@@ -54,6 +54,9 @@ class TokenVectors:
     def __len__(self) -> int:
         return len(self.vectors)
 
+    def to(self, device: torch.device | str) -> TokenVectors:
+        return TokenVectors(self.vectors.to(device), self.mask.to(device))
+
 
 def maxsim(queries: TokenVectors, passages: TokenVectors) -> Tensor:
     """Every query against every passage: ``[n_queries, n_passages]`` (the in-batch teacher's matrix).
@@ -61,17 +64,23 @@ def maxsim(queries: TokenVectors, passages: TokenVectors) -> Tensor:
     sentence-transformers' MaxSim (what ``MultiVectorEncoder.similarity`` scores with): padding never wins a
     max, query padding adds nothing. Fed fp32, it gives tasb's former einsum's numbers bit for bit and is no
     slower; fed the cache's fp16 it would multiply in half precision, slower on a CPU and off in the 4th digit.
+    Scored on the queries' device (the model's: a passage cache lives on the CPU, where sentence-transformers
+    would otherwise score), a chunk of passages at a time.
     """
-    return _st_maxsim(queries.vectors.float(), passages.vectors.float(), a_mask=queries.mask, b_mask=passages.mask)
+    device = queries.vectors.device
+    return _st_maxsim(
+        queries.vectors.float(), passages.vectors.float(), a_mask=queries.mask, b_mask=passages.mask, device=device
+    ).to(device)
 
 
 def maxsim_pairs(queries: TokenVectors, passages: TokenVectors) -> Tensor:
     """Query i against passage i only: ``[n]`` (sentence-transformers' pairwise MaxSim, in fp32 as :func:`maxsim`)."""
     if len(queries) != len(passages):
         raise ValueError(f"{len(queries)} queries but {len(passages)} passages: expected one passage per query")
+    device = queries.vectors.device
     return _st_maxsim_pairwise(
-        queries.vectors.float(), passages.vectors.float(), a_mask=queries.mask, b_mask=passages.mask
-    )
+        queries.vectors.float(), passages.vectors.float(), a_mask=queries.mask, b_mask=passages.mask, device=device
+    ).to(device)
 
 
 def pad_token_vectors(parts: Sequence[Tensor]) -> TokenVectors:
@@ -279,9 +288,9 @@ class ColBERT:
         scores = np.empty(len(queries), dtype=np.float32)
         for start in range(0, len(queries), 256):
             rows = range(start, min(start + 256, len(queries)))
-            q = pad_token_vectors([query_vectors[query_index[i]] for i in rows])
+            q = pad_token_vectors([query_vectors[query_index[i]] for i in rows]).to(self.device)
             p = pad_token_vectors([passage_vectors[passage_index[i]] for i in rows])
-            scores[start : start + len(rows)] = maxsim_pairs(q, p).numpy()
+            scores[start : start + len(rows)] = maxsim_pairs(q, p).cpu().numpy()
         return scores
 
     def save(self, path: str | Path, card: dict | None = None) -> None:

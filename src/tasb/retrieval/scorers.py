@@ -147,7 +147,8 @@ class ColbertScorer:
             if not pids:
                 out[qid] = {}
                 continue
-            scores = maxsim(pad_token_vectors([vectors]), pad_token_vectors([cache.get(pid) for pid in pids]))[0]
+            query = pad_token_vectors([vectors]).to(self.model.device)
+            scores = maxsim(query, pad_token_vectors([cache.get(pid) for pid in pids]))[0]
             out[qid] = dict(zip(pids, scores.tolist()))
         return out
 
