@@ -28,12 +28,12 @@ from scipy.stats import ttest_rel
 
 from tasb.apps.quickstart import (
     QuickstartConfig,
-    _evaluate_trained,
-    _load_splits,
-    _steps_note,
-    _train_config,
-    _validation,
-    _validation_settings,
+    evaluate_trained,
+    held_out_validation,
+    load_splits,
+    steps_note,
+    student_train_config,
+    validation_settings,
 )
 from tasb.config import load_config
 from tasb.data import ScoredPair, load_dataset, read_run, training_pairs, write_scores
@@ -86,8 +86,8 @@ def main():
     config = dataclasses.replace(load_config(QuickstartConfig, qs / "config.yaml", args.overrides), output_dir=str(args.out))
     # the project's output policy: a new or empty folder only, nothing a user had is written over
     check_folder(args.out, None).mkdir(parents=True, exist_ok=True)
-    train_set, test_set = _load_splits(config)
-    validation = _validation(config, train_set)
+    train_set, test_set = load_splits(config)
+    validation = held_out_validation(config, train_set)
     assert set(validation.queries) == set((qs / "validation_qids.txt").read_text().split())
     qrels = {q: j for q, j in train_set.qrels.items() if q not in validation.queries}
     initial = load_student(config.student, config.device)
@@ -114,21 +114,21 @@ def main():
             scored += [ScoredPair(by_pid[best], by_pid[o], qid, best, o) for o in rng.sample(others, min(4, len(others)))]
         train_set = dataclasses.replace(train_set, queries={**train_set.queries, **texts})
     write_scores(scored, args.out / "teacher_scores.tsv")
-    train_config = _train_config(config, args.out)
+    train_config = student_train_config(config, args.out)
     if args.start == "baseline":
         train_config = dataclasses.replace(train_config, student=dataclasses.replace(config.student, model=str(baseline_model)))
     if args.research_data:
         validation = research_validation(config, args.research_data, args.research_queries, set(train_set.qrels))
     folder = train(train_config, train_set, scored, student=load_student(train_config.student, config.device), validation=validation)
     curve = [json.loads(line) for line in (folder / "validation.jsonl").read_text().splitlines()]
-    found = {"pairs": len(scored), "pseudo": len(pseudo), "note": _steps_note(folder), "validation": curve}
+    found = {"pairs": len(scored), "pseudo": len(pseudo), "note": steps_note(folder), "validation": curve}
     if not args.no_test:
         found |= test(folder, test_set, qs, args.out, config)
     print(json.dumps(found))
 
 
 def test(folder, test_set, qs, out, config):
-    _, _, metrics = _evaluate_trained(folder, "student", test_set, out, config)
+    _, _, metrics = evaluate_trained(folder, "student", test_set, out, config)
     student = evaluate_per_query(read_run(out / "student.test.trec"), test_set.qrels)["nDCG@10"]
     zero_shot = evaluate_per_query(read_run(qs / "initial.test.trec"), test_set.qrels)["nDCG@10"]
     qids = sorted(test_set.qrels)
@@ -139,7 +139,7 @@ def research_validation(config, data, size, excluded):
     """``size`` judged training queries of ``data`` that the slice does not hold, BM25 top-k ∪ judged as the trainer's."""
     full = load_dataset(str(data), config.train_split)
     judged = [qid for qid in full.judged_queries() if qid not in excluded]
-    return build_validation_set(dataclasses.replace(_validation_settings(config), queries=size), full, judged)
+    return build_validation_set(dataclasses.replace(validation_settings(config), queries=size), full, judged)
 
 
 if __name__ == "__main__":

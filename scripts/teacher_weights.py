@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 
 from tasb import layout
-from tasb.data import ensemble, load_dataset
+from tasb.data import Qrels, Run, ensemble, load_dataset
 from tasb.evaluation import evaluate
 from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.models.student import BertDot
@@ -57,17 +57,28 @@ def main() -> None:
     scorers.update({name: DotScorer(BertDot.load(path)) for name, path in (spec.split("=", 1) for spec in args.dense)})
     scores = {name: scorer.score(top, queries, data.corpus) for name, scorer in scorers.items()}
 
+    print_ranking(weight_grid(scores, qrels, args.grid), 25)
+
+
+def weight_grid(scores: dict[str, Run], qrels: Qrels, grid: list[float]) -> dict[str, float]:
+    """nDCG@10 of each member alone and of every ensemble of two or more with weights from ``grid``."""
+
     def ndcg(scored) -> float:
         return evaluate(scored, qrels)["nDCG@10"]  # a list holds at least its top 10: the rest cannot change nDCG@10
 
     results = {name: ndcg(member) for name, member in scores.items()}
-    for weights in itertools.product(args.grid, repeat=len(scores)):
+    for weights in itertools.product(grid, repeat=len(scores)):
         active = [(name, w) for name, w in zip(scores, weights) if w > 0]
         if len(active) < 2 or max(weights) != 1:
             continue  # one member alone is listed above; weights are relative, so the largest is 1
         label = " + ".join(f"{w:g}×{name}" for name, w in active)
         results[label] = ndcg(ensemble([scores[name] for name, _ in active], [w for _, w in active]))
-    for label, value in sorted(results.items(), key=lambda item: -item[1])[:25]:
+    return results
+
+
+def print_ranking(results: dict[str, float], top: int) -> None:
+    """The ``top`` best, then every result as one JSON object on the last line."""
+    for label, value in sorted(results.items(), key=lambda item: -item[1])[:top]:
         print(f"{value:.3f}  {label}")
     print(json.dumps(results))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from common import slice_run
 from full_retrieval import research_retrieval
 
-from tasb.apps.quickstart import _train_config, _validation
+from tasb.apps.quickstart import held_out_validation, student_train_config
 from tasb.data import training_pairs
 from tasb.outputs import check_folder
 from tasb.retrieval.index import DenseIndex, build_index, search
@@ -28,11 +28,11 @@ def main():
     check_folder(out, None).mkdir(parents=True, exist_ok=True)
     config, train_set, research = slice_run(qs, overrides)
     config = dataclasses.replace(config, output_dir=str(out))
-    held_out = set(_validation(config, train_set).queries)
+    held_out = set(held_out_validation(config, train_set).queries)
     teaching = {q: j for q, j in train_set.qrels.items() if q not in held_out}
     negatives = search(DenseIndex.load(qs / "index-initial"), load_student(config.student), train_set.judged_queries(), k=config.negatives_depth)
     pairs = training_pairs(teaching, negatives, depth=config.negatives_depth, per_query=int(per_query), seed=config.seed)
-    folder = train_sentence_transformers(_train_config(config, out), train_set, pairs, out / "baseline", exclude=held_out)
+    folder = train_sentence_transformers(student_train_config(config, out), train_set, pairs, out / "baseline", exclude=held_out)
     model = load_student(dataclasses.replace(config.student, model=str(folder / "model")))
     print(json.dumps({
         "pairs": len(pairs),

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from student_stage import research_validation  # noqa: E402
 
-from tasb.apps.quickstart import QuickstartConfig, _load_splits  # noqa: E402
+from tasb.apps.quickstart import QuickstartConfig, load_splits  # noqa: E402
 from tasb.config import load_config  # noqa: E402
 
 FULL_DATA = "../shared/data/scifact"
@@ -21,5 +21,5 @@ RESEARCH_QUERIES = 150
 def slice_run(run: str | Path, overrides: list[str] | None = None):
     """The run's quickstart config (with ``overrides``), its train split and its research validation set."""
     config = load_config(QuickstartConfig, Path(run) / "config.yaml", overrides)
-    train_set, _ = _load_splits(config)
+    train_set, _ = load_splits(config)
     return config, train_set, research_validation(config, FULL_DATA, RESEARCH_QUERIES, set(train_set.qrels))

@@ -5,15 +5,14 @@ held-out queries. Member scores are kept in OUT so a rerun only re-weights.
 Usage: python scripts/slice/teachers.py QS_RUN OUT.json [--own]   (prints the ranking; last line: one JSON object)
 """
 
-import itertools
 import json
 import sys
 from pathlib import Path
 
 from common import slice_run
+from teacher_weights import print_ranking, weight_grid
 
-from tasb.apps.quickstart import _validation
-from tasb.data.scores import ensemble
+from tasb.apps.quickstart import held_out_validation
 from tasb.evaluation import evaluate
 from tasb.fsutil import write_json
 from tasb.models.colbert import ColBERT, PassageTokenCache
@@ -28,7 +27,7 @@ def main():
     qs, cache = Path(sys.argv[1]), Path(sys.argv[2])
     config, train_set, validation = slice_run(qs)
     if "--own" in sys.argv:
-        validation = _validation(config, train_set)
+        validation = held_out_validation(config, train_set)
     if cache.exists():
         scores = json.loads(cache.read_text())
     else:
@@ -42,17 +41,10 @@ def main():
         scores = {name: m.score(validation.candidates, validation.queries, validation.corpus) for name, m in members.items()}
         write_json(cache, scores)
 
-    def ndcg(run):
-        return evaluate(run, validation.qrels, measures=["nDCG@10"])["nDCG@10"]
-
-    found = {name: ndcg(run) for name, run in scores.items()}
-    for weights in itertools.product(GRID, repeat=3):
-        if sum(w > 0 for w in weights) > 1:
-            label = " + ".join(f"{w:g}×{n}" for n, w in zip(("colbert", "bm25", "baseline"), weights) if w)
-            found[label] = ndcg(ensemble([scores["colbert"], scores["bm25"], scores["baseline"]], list(weights)))
-    for label, value in sorted(found.items(), key=lambda item: -item[1])[:15]:
-        print(f"{value:.3f}  {label}")
-    print(json.dumps(found))
+    members = {name: scores[name] for name in ("colbert", "bm25", "baseline")}
+    found = weight_grid(members, validation.qrels, GRID)
+    found["initial"] = evaluate(scores["initial"], validation.qrels)["nDCG@10"]
+    print_ranking(found, 15)
 
 
 if __name__ == "__main__":

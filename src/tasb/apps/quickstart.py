@@ -145,7 +145,7 @@ class _Stages:
         print(f"[{self.done}/{self.total}] {name}: {self.minutes[name]:.1f} min", flush=True)
 
 
-def _load_splits(config: QuickstartConfig) -> tuple[Dataset, Dataset]:
+def load_splits(config: QuickstartConfig) -> tuple[Dataset, Dataset]:
     from tasb.data import load_dataset
 
     data = config.data or DEFAULT_DATASET
@@ -184,7 +184,8 @@ def _needs_baseline(config: QuickstartConfig) -> bool:
     )
 
 
-def _validation(config: QuickstartConfig, train_set: Dataset) -> ValidationSet | None:
+def held_out_validation(config: QuickstartConfig, train_set: Dataset) -> ValidationSet | None:
+    """The judged training queries the quickstart holds out from teachers and student, with their candidates."""
     from tasb.training.validation import build_validation_set, held_out_size
 
     judged = train_set.judged_queries()
@@ -192,15 +193,15 @@ def _validation(config: QuickstartConfig, train_set: Dataset) -> ValidationSet |
     if size == 0:
         return None
 
-    return build_validation_set(dataclasses.replace(_validation_settings(config), queries=size), train_set, judged)
+    return build_validation_set(dataclasses.replace(validation_settings(config), queries=size), train_set, judged)
 
 
-def _validation_settings(config: QuickstartConfig) -> ValidationConfig:
+def validation_settings(config: QuickstartConfig) -> ValidationConfig:
     # the held-out set and the trainer's evaluations share these; patience never ends a quickstart early
     return ValidationConfig(every=config.validation_every, rerank_depth=config.validation_rerank_depth, patience=1_000_000)
 
 
-def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
+def student_train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
     """The student's recipe: the quickstart's loss and optimiser, its budget, its data and teachers' files."""
     return TrainConfig(
         **values_of(config, Teaching),
@@ -215,7 +216,7 @@ def _train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
         checkpoint_every=config.train_steps,
         keep_checkpoints=1,
         log_every=5,
-        validation=_validation_settings(config),
+        validation=validation_settings(config),
     )
 
 
@@ -260,8 +261,8 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     judged_beside: dict[str, float | int | str] = {}  # the teacher beside the student's start, when queries are held out
 
     with stage("load data and BM25"):
-        train_set, test_set = _load_splits(config)
-        validation = _validation(config, train_set)
+        train_set, test_set = load_splits(config)
+        validation = held_out_validation(config, train_set)
         _start_over(config, out)
         held_out = set(validation.queries) if validation is not None else set()
         with atomic_write(out / layout.VALIDATION_QIDS) as handle:
@@ -316,11 +317,11 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     if _needs_baseline(config):
         with stage(f"{BASELINE_NAME} baseline, index, search"):
             baseline_folder = train_sentence_transformers(
-                _train_config(config, out), train_set, pairs, out / "baseline", exclude=held_out
+                student_train_config(config, out), train_set, pairs, out / "baseline", exclude=held_out
             )
             baseline_name = f"{BASELINE_NAME} (same triples, same budget)"
-            baseline, baseline_index, rows[baseline_name] = _evaluate_trained(baseline_folder, "baseline", test_set, out, config)
-            notes[baseline_name] = _steps_note(baseline_folder)
+            baseline, baseline_index, rows[baseline_name] = evaluate_trained(baseline_folder, "baseline", test_set, out, config)
+            notes[baseline_name] = steps_note(baseline_folder)
         members["baseline"] = DotScorer(
             baseline, bf16=config.bf16, passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"
         )
@@ -353,7 +354,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         write_scores(scored, out / "teacher_scores.tsv")
 
     with stage("student training, index, search"):
-        train_config = _train_config(config, out)
+        train_config = student_train_config(config, out)
         if config.student_start == "baseline":
             # the student's own config names the weights it started from, so its folder and card say so
             start_from = dataclasses.replace(config.student, model=str((baseline_folder / layout.MODEL).resolve()))
@@ -368,8 +369,8 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         )
         started = ", from the baseline" if config.student_start == "baseline" else ""
         student_name = f"trained student (TAS-B recipe, {_teaching(config)}{started})"
-        *_, rows[student_name] = _evaluate_trained(run_folder, "student", test_set, out, config)
-        notes[student_name] = _steps_note(run_folder)
+        *_, rows[student_name] = evaluate_trained(run_folder, "student", test_set, out, config)
+        notes[student_name] = steps_note(run_folder)
         if teacher_held_out is not None:
             judged_beside = _beside_start(teacher_held_out, validation, run_folder, config)
             notes[teacher_name] += f"; held-out queries {judged_beside['teacher']:.3f}, the student's start {judged_beside['student start']:.3f}"
@@ -399,7 +400,7 @@ def negatives_per_query(config: QuickstartConfig, teaching_qrels: Qrels) -> int:
     return max(MIN_NEGATIVES_PER_QUERY, min(wanted, config.negatives_depth))
 
 
-def _evaluate_trained(
+def evaluate_trained(
     run_folder: Path, name: str, test_set: Dataset, out: Path, config: QuickstartConfig
 ) -> tuple[BertDot, DenseIndex, dict[str, float]]:
     from tasb.data import write_run
@@ -424,7 +425,7 @@ def _teacher_held_out(validation: ValidationSet, members: dict[str, Scorer], wei
     from tasb.data import ensemble
     from tasb.evaluation import evaluate
 
-    settings = _validation_settings(config)
+    settings = validation_settings(config)
     scores = [scorer.score(validation.candidates, validation.queries, validation.corpus) for scorer in members.values()]
     teacher = ensemble(scores, [weights[name] for name in members])
     return evaluate(teacher, validation.qrels, rel=settings.rel, measures=[settings.metric])[settings.metric]
@@ -432,12 +433,12 @@ def _teacher_held_out(validation: ValidationSet, members: dict[str, Scorer], wei
 
 def _beside_start(teacher: float, validation: ValidationSet, run_folder: Path, config: QuickstartConfig) -> dict[str, float | int | str]:
     """The teacher's held-out score beside the student's start: the trainer's own validation of step 0."""
-    metric = _validation_settings(config).metric
+    metric = validation_settings(config).metric
     start = json.loads((run_folder / layout.VALIDATION_LOG).read_text(encoding="utf-8").splitlines()[0])
     return {"metric": metric, "queries": len(validation.queries), "teacher": teacher, "student start": start[metric]}
 
 
-def _steps_note(run_folder: Path) -> str:
+def steps_note(run_folder: Path) -> str:
     metrics = json.loads((run_folder / layout.METRICS).read_text(encoding="utf-8"))
     note = f"{metrics['steps']} steps, {metrics['seconds'] / 60:.1f} min"
     if metrics.get("best_step") is not None:
