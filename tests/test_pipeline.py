@@ -129,14 +129,14 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     # and no sentence-transformers baseline, neither as a row nor as a teacher; no query is held out
     _ok("quickstart", *settings, "--set", "teacher_mode=pairwise", "--set", "teacher_ensemble.colbert=0",
         "--set", "teacher_ensemble.cross-encoder=1", "--set", "teacher_ensemble.baseline=0", "--set", "baseline=false",
-        "--set", "student_start=initial", "--set", "validation_queries=0")
+        "--set", "student_start=initial", "--set", "negatives_from=initial-student", "--set", "validation_queries=0")
     assert json.loads((out / "metrics.json").read_text())["held_out"] == {}
     pairwise = json.loads((out / "metrics.json").read_text())["results"]
     assert "teacher: cross-encoder alone" in pairwise and not (out / "colbert").exists()
     assert not (out / "baseline").exists() and not any("sentence-transformers" in row for row in pairwise)
-    # the second, over the first one's folder: the default ColBERT + BM25 teacher, dual supervision, and the
-    # student's negatives mined by the trained baseline
-    _ok("quickstart", *settings, "--set", "teacher_mode=dual", "--set", "negatives_from=baseline", "--set", "negatives_depth=3")
+    # the second, over the first one's folder: the default ColBERT + BM25 teacher, dual supervision, and (by default)
+    # the student's negatives mined by the trained baseline
+    _ok("quickstart", *settings, "--set", "teacher_mode=dual", "--set", "negatives_depth=3")
     for name in ("DONE", "results.md", "metrics.json", "config.yaml", "teacher_scores.tsv", "bm25.test.trec",
                  "teacher.test.trec", "student.test.trec", "student/model/modules.json", "colbert/model/tasb.json"):
         assert (out / name).exists(), name
