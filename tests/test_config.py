@@ -78,3 +78,18 @@ def test_validation_depth_keeps_loading_under_its_new_name_rerank_depth(tmp_path
     assert "validation.depth is now validation.rerank_depth" in caplog.text
     quickstart = load_config(QuickstartConfig, None, ["teacher_eval_depth=30", "validation_depth=10"])
     assert (quickstart.teacher_rerank_depth, quickstart.validation_rerank_depth) == (30, 10)
+
+
+@pytest.mark.parametrize(
+    "settings, shares",
+    [
+        ({}, "the student's start, same budget"),  # the default: the student re-mines its negatives from the baseline
+        ({"negatives_from": "initial-student"}, "the student's start, same triples, same budget"),
+        ({"student_start": "initial", "negatives_from": "initial-student"}, "same triples, same budget"),
+        ({"student_start": "initial"}, "same budget"),
+    ],
+)
+def test_the_quickstart_names_its_baseline_row_for_what_it_shares_with_the_student(settings, shares):
+    from tasb.apps.quickstart import baseline_shares
+
+    assert baseline_shares(QuickstartConfig(**settings)) == shares

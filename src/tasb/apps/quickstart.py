@@ -321,15 +321,15 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
             baseline_folder = train_sentence_transformers(
                 student_train_config(config, out), train_set, pairs, out / "baseline", exclude=held_out
             )
-            baseline_name = f"{BASELINE_NAME} (same triples, same budget)"
+            baseline_name = f"{BASELINE_NAME} ({baseline_shares(config)})"
             baseline, baseline_index, rows[baseline_name] = evaluate_trained(baseline_folder, "baseline", test_set, out, config)
             notes[baseline_name] = steps_note(baseline_folder)
+            if config.negatives_from == "baseline":
+                baseline_negatives = search(baseline_index, baseline, train_set.judged_queries(), k=config.negatives_depth)
+                pairs = training_pairs(teaching_qrels, baseline_negatives, depth=config.negatives_depth, per_query=per_query, seed=config.seed)
         members["baseline"] = DotScorer(
             baseline, bf16=config.bf16, passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"
         )
-        if config.negatives_from == "baseline":
-            baseline_negatives = search(baseline_index, baseline, train_set.judged_queries(), k=config.negatives_depth)
-            pairs = training_pairs(teaching_qrels, baseline_negatives, depth=config.negatives_depth, per_query=per_query, seed=config.seed)
     active = {name: members[name] for name, weight in weights.items() if weight > 0}
 
     with stage("teachers judged by re-ranking BM25"):
@@ -386,6 +386,14 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     layout.mark(out, layout.DONE)
     print("\n" + report)
     return out
+
+
+def baseline_shares(config: QuickstartConfig) -> str:
+    """What the baseline row has in common with the student: its budget, and its start and triples where it does."""
+    shared = ["the student's start"] if config.student_start == "baseline" else []
+    # the student's triples are re-mined by the baseline itself otherwise
+    shared += ["same triples"] if config.negatives_from != "baseline" else []
+    return ", ".join([*shared, "same budget"])
 
 
 MIN_NEGATIVES_PER_QUERY = 6
