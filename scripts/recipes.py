@@ -18,8 +18,10 @@ The variants file::
       st: {baseline: sentence-transformers}
 
 With ``curve_every: N`` in the file, every variant also keeps its model every N steps (tasb's checkpoints, or
-sentence-transformers snapshots) and each of them, the untrained model included, is evaluated the same way into
-``curve.json`` (step, training minutes, validation and test metrics) and ``curves.png`` beside the variants.
+sentence-transformers snapshots) and each of them, the model it started from included, is evaluated the same way
+into ``curve.json`` (step, training minutes, validation and test metrics) and ``curves.png`` beside the variants.
+A variant that starts from a fine-tuned model may give ``start_minutes: M``, that model's own training minutes: the
+plot draws its curve from M on.
 
 The last line printed is one JSON object: every variant's validation and test metrics, steps and seconds.
 """
@@ -74,36 +76,42 @@ def main() -> None:
 
     curve_every = spec.get("curve_every")
     eval_sets = (train_set, test_set, validation, validation_qrels, base.bf16)
-    results, curves = {}, {}
+    results, curves, start_minutes = {}, {}, {}
     for name, overrides in spec["variants"].items():
         if args.only and name not in args.only:
             continue
         folder = out / name
+        overrides = dict(overrides or {})
+        baseline = overrides.pop("baseline", None)
+        # training minutes the variant's starting model already cost (a fine-tuned start): the plot adds them
+        start_minutes[name] = overrides.pop("start_minutes", 0.0)
+        config = _variant_config(name, overrides, base, folder, curve_every)
         if not (folder / "results.json").exists():
-            overrides = dict(overrides or {})
             # a variant may teach from its own score file (another teacher, other negatives)
-            taught = teacher_scores(overrides.get("teacher_scores", base.teacher_scores))
-            _run_variant(name, overrides, base, train_set, taught, qids, folder, curve_every)
+            _run_variant(baseline, config, train_set, teacher_scores(config.teacher_scores), qids, folder, curve_every)
             _evaluate(folder, *eval_sets)
         results[name] = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         if curve_every:
-            curves[name] = _curve(folder, base, *eval_sets)
+            curves[name] = _curve(folder, config.student.model, *eval_sets)
         print(name, json.dumps(results[name]), flush=True)
     if curves:
         learning_curve_plot(
             out / "curves.png",
-            {name: {side: ([p["minutes"] for p in points], [p[side]["nDCG@10"] for p in points]) for side in ("validation", "test")}
+            {name: {side: ([start_minutes[name] + p["minutes"] for p in points], [p[side]["nDCG@10"] for p in points])
+                    for side in ("validation", "test")}
              for name, points in curves.items()},
             "nDCG@10",
         )
     print(json.dumps(results))
 
 
-def _run_variant(name, overrides, base, train_set, scores, qids, folder: Path, curve_every: int | None) -> None:
-    baseline = overrides.pop("baseline", None)
+def _variant_config(name: str, overrides: dict, base: TrainConfig, folder: Path, curve_every: int | None) -> TrainConfig:
     if curve_every:
         overrides = {**overrides, "checkpoint_every": curve_every, "keep_checkpoints": 10**6}
-    config = from_dict(TrainConfig, {**dataclasses.asdict(base), **overrides, "output_dir": str(folder / "train")}, f"variant {name}")
+    return from_dict(TrainConfig, {**dataclasses.asdict(base), **overrides, "output_dir": str(folder / "train")}, f"variant {name}")
+
+
+def _run_variant(baseline, config: TrainConfig, train_set, scores, qids, folder: Path, curve_every: int | None) -> None:
     started = time.monotonic()
     if baseline == "sentence-transformers":
         train_sentence_transformers(config, train_set, scores, folder / "train", exclude=qids, snapshot_every=curve_every)
@@ -135,11 +143,12 @@ def _search(model: str, index_folder: Path, test_set, validation, bf16: bool):
     return runs
 
 
-def _curve(folder: Path, base: TrainConfig, train_set, test_set, validation, validation_qrels, bf16: bool) -> list[dict]:
-    """Validation and test metrics of the untrained model and of every kept checkpoint, by training minutes."""
+def _curve(folder: Path, start: str, train_set, test_set, validation, validation_qrels, bf16: bool) -> list[dict]:
+    """Validation and test metrics of the model training started from (step 0) and of every kept checkpoint, by
+    training minutes."""
     if (folder / "curve.json").exists():
         return json.loads((folder / "curve.json").read_text(encoding="utf-8"))
-    points = [(0, 0.0, base.student.model)]
+    points = [(0, 0.0, start)]
     for checkpoint in layout.checkpoints(folder / "train"):
         progress = json.loads((checkpoint / layout.CHECKPOINT_STATE).read_text(encoding="utf-8"))["progress"]
         points.append((progress["step"], progress["elapsed_s"] / 60, str((checkpoint / layout.MODEL).resolve())))
