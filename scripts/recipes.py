@@ -19,7 +19,8 @@ The variants file::
 
 With ``curve_every: N`` in the file, every variant also keeps its model every N steps (tasb's checkpoints, or
 sentence-transformers snapshots) and each of them, the model it started from included, is evaluated the same way
-into ``curve.json`` (step, training minutes, validation and test metrics) and ``curves.png`` beside the variants.
+into ``curve.json`` (step, training minutes, validation and test metrics; each point's test run in
+``curve/step-N.test.trec``) and ``curves.png`` beside the variants.
 A variant that starts from a fine-tuned model may give ``start_minutes: M``, that model's own training minutes: the
 plot draws its curve from M on.
 
@@ -155,6 +156,8 @@ def _curve(folder: Path, start: str, train_set, test_set, validation, validation
     curve = []
     for step, minutes, model in points:
         test_run, validation_run = _search(model, folder / "index", test_set, validation, bf16)
+        # kept for paired tests between points of different curves
+        write_run(test_run, folder / "curve" / f"step-{step}.test.trec", tag=f"{folder.name}-{step}")
         curve.append({
             "step": step, "minutes": round(minutes, 2),
             "validation": evaluate(validation_run, validation_qrels, 1, MEASURES),
