@@ -21,8 +21,8 @@ With ``curve_every: N`` in the file, every variant also keeps its model every N 
 sentence-transformers snapshots) and each of them, the model it started from included, is evaluated the same way
 into ``curve.json`` (step, training minutes, validation and test metrics; each point's test run in
 ``curve/step-N.test.trec``) and ``curves.png`` beside the variants.
-A variant that starts from a fine-tuned model may give ``start_minutes: M``, that model's own training minutes: the
-plot draws its curve from M on.
+A variant that starts from a model trained in a tasb or sentence-transformers run folder (``<run>/model``) is drawn
+from that run's own training minutes on (its ``metrics.json``), so curves compare whole pipelines.
 
 The last line printed is one JSON object: every variant's validation and test metrics, steps and seconds.
 """
@@ -77,15 +77,13 @@ def main() -> None:
 
     curve_every = spec.get("curve_every")
     eval_sets = (train_set, test_set, validation, validation_qrels, base.bf16)
-    results, curves, start_minutes = {}, {}, {}
+    results, curves = {}, {}
     for name, overrides in spec["variants"].items():
         if args.only and name not in args.only:
             continue
         folder = out / name
         overrides = dict(overrides or {})
         baseline = overrides.pop("baseline", None)
-        # training minutes the variant's starting model already cost (a fine-tuned start): the plot adds them
-        start_minutes[name] = overrides.pop("start_minutes", 0.0)
         config = _variant_config(name, overrides, base, folder, curve_every)
         if not (folder / "results.json").exists():
             # a variant may teach from its own score file (another teacher, other negatives)
@@ -93,17 +91,25 @@ def main() -> None:
             _evaluate(folder, *eval_sets)
         results[name] = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         if curve_every:
-            curves[name] = _curve(folder, config.student.model, *eval_sets)
+            curves[name] = (_start_minutes(config.student.model), _curve(folder, config.student.model, *eval_sets))
         print(name, json.dumps(results[name]), flush=True)
     if curves:
         learning_curve_plot(
             out / "curves.png",
-            {name: {side: ([start_minutes[name] + p["minutes"] for p in points], [p[side]["nDCG@10"] for p in points])
+            {name: {side: ([start + p["minutes"] for p in points], [p[side]["nDCG@10"] for p in points])
                     for side in ("validation", "test")}
-             for name, points in curves.items()},
+             for name, (start, points) in curves.items()},
             "nDCG@10",
         )
     print(json.dumps(results))
+
+
+def _start_minutes(model: str) -> float:
+    """Training minutes the starting model already cost: its run folder's, 0 for a model that was not trained here."""
+    metrics = Path(model).parent / layout.METRICS
+    if Path(model).name != layout.MODEL or not metrics.is_file():
+        return 0.0
+    return json.loads(metrics.read_text(encoding="utf-8"))["seconds"] / 60
 
 
 def _variant_config(name: str, overrides: dict, base: TrainConfig, folder: Path, curve_every: int | None) -> TrainConfig:
