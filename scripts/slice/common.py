@@ -22,4 +22,4 @@ def slice_run(run: str | Path, overrides: list[str] | None = None):
     """The run's quickstart config (with ``overrides``), its train split and its research validation set."""
     config = load_config(QuickstartConfig, Path(run) / "config.yaml", overrides)
     train_set, _ = load_splits(config)
-    return config, train_set, research_validation(config, FULL_DATA, RESEARCH_QUERIES, set(train_set.qrels))
+    return config, train_set, research_validation(config, FULL_DATA, RESEARCH_QUERIES, train_set.qrels)
