@@ -37,7 +37,7 @@ from tasb.apps.quickstart import (
     validation_settings,
 )
 from tasb.config import load_config
-from tasb.data import ScoredPair, load_dataset, read_run, training_pairs, write_scores
+from tasb.data import ScoredPair, load_dataset, read_run, sharing_positives, training_pairs, write_scores
 from tasb.evaluation import evaluate_per_query
 from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.models.student import BertDot
@@ -147,9 +147,9 @@ def research_validation(config, data, size, slice_qrels):
     """
     settings = validation_settings(config)
     full = load_dataset(str(data), config.train_split)
-    seen = {pid for judged in slice_qrels.values() for pid, grade in judged.items() if grade >= settings.rel}
-    judged = [qid for qid in full.judged_queries()
-              if qid not in slice_qrels and not any(pid in seen for pid in full.qrels[qid])]
+    others = {qid: judged for qid, judged in full.qrels.items() if qid not in slice_qrels}
+    remembered = sharing_positives(others, slice_qrels, settings.rel)
+    judged = [qid for qid in full.judged_queries() if qid in others and qid not in remembered]
     return build_validation_set(dataclasses.replace(settings, queries=size), full, judged)
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tasb.data import Pair, ScoredPair, ensemble, ensemble_files, normalize_per_query, training_pairs, write_scores
+from tasb.data import Pair, ScoredPair, ensemble, ensemble_files, normalize_per_query, sharing_positives, training_pairs, write_scores
 from tasb.errors import InputError
 
 
@@ -19,6 +19,19 @@ def test_negatives_per_query_are_a_seeded_sample_from_the_depth():
     assert first == training_pairs(qrels, run, depth=20, per_query=5, seed=3)
     negs = [p.pid_neg for p in first]
     assert len(set(negs)) == 5 and all(int(n[1:]) < 20 for n in negs)
+
+
+def test_sharing_positives_are_the_queries_judging_relevant_a_passage_training_judged_relevant():
+    training = {"t1": {"d1": 1, "d2": 0}, "t2": {"d3": 2}}
+    test = {
+        "a": {"d1": 1, "d9": 1},  # shares d1
+        "b": {"d2": 1},  # d2 was judged for training, but not relevant
+        "c": {"d3": 1},  # shares d3 (graded 2 in training)
+        "d": {"d1": 0, "d8": 1},  # d1 judged here, but not relevant
+    }
+    assert sharing_positives(test, training) == {"a", "c"}
+    assert sharing_positives(test, training, min_grade=2) == set()  # no test passage is graded 2
+    assert sharing_positives({"c": {"d3": 2}}, training, min_grade=2) == {"c"}
 
 
 def test_normalize_per_query_gives_zero_mean_unit_std_and_keeps_ties_neutral():

@@ -14,6 +14,16 @@ def positives(qrels: Qrels, min_grade: int = 1) -> dict[str, list[str]]:
     return {qid: pids for qid, pids in found.items() if pids}
 
 
+def sharing_positives(qrels: Qrels, training_qrels: Qrels, min_grade: int = 1) -> set[str]:
+    """The queries of ``qrels`` with a positive that is also a positive of some query of ``training_qrels``.
+
+    A model fine-tuned on ``training_qrels`` can find those passages from memory: scores on such queries mix what
+    it learnt of the task with what it remembers of the passages.
+    """
+    seen = {pid for pids in positives(training_qrels, min_grade).values() for pid in pids}
+    return {qid for qid, pids in positives(qrels, min_grade).items() if seen.intersection(pids)}
+
+
 def negatives(run: Run, qrels: Qrels, depth: int) -> dict[str, list[str]]:
     """Per query, the run's top-``depth`` passages that are not judged relevant (unjudged count as negative)."""
     out = {}
