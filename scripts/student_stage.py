@@ -95,15 +95,15 @@ def main():
     initial = load_student(config.student, config.device)
     initial_index = DenseIndex.load(qs / "index-initial")
     baseline_model = (qs / "baseline" / "model").resolve()
-    baseline_index = DenseIndex.load(qs / "index-baseline")
-    miner, miner_index = (initial, initial_index) if args.negatives == "initial" else (BertDot.load(str(baseline_model)), baseline_index)
+    baseline, baseline_index = BertDot.load(str(baseline_model)), DenseIndex.load(qs / "index-baseline")
+    miner, miner_index = (initial, initial_index) if args.negatives == "initial" else (baseline, baseline_index)
     negatives = search(miner_index, miner, train_set.judged_queries(), k=config.negatives_depth)
     pairs = training_pairs(qrels, negatives, depth=config.negatives_depth, per_query=args.per_query, seed=config.seed)
     colbert = ColBERT.load(str(qs / "colbert" / "model"))
     scorer = EnsembleScorer([
         ColbertScorer(colbert, PassageTokenCache(colbert, bf16=config.bf16)),
         BM25Scorer(BM25(train_set.corpus)),
-        DotScorer(BertDot.load(str(baseline_model)), passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"),
+        DotScorer(baseline, passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"),
     ], [config.teacher_ensemble[name] for name in ("colbert", "bm25", "baseline")])
     scored = score_pairs(scorer, pairs, train_set.queries, train_set.corpus)
     pseudo = pseudo_queries(train_set.corpus, args.pseudo, config.seed)
