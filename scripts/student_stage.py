@@ -25,8 +25,6 @@ import random
 import re
 from pathlib import Path
 
-from scipy.stats import ttest_rel
-
 from tasb.apps.quickstart import (
     QuickstartConfig,
     evaluate_trained,
@@ -39,6 +37,7 @@ from tasb.apps.quickstart import (
 from tasb.config import load_config
 from tasb.data import ScoredPair, load_dataset, read_run, sharing_positives, training_pairs, write_scores
 from tasb.evaluation import evaluate_per_query
+from tasb.evaluation.significance import paired_ttest
 from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.models.student import BertDot
 from tasb.outputs import check_folder
@@ -134,8 +133,7 @@ def test(folder, test_set, qs, out, config):
     _, _, metrics = evaluate_trained(folder, "student", test_set, out, config)
     student = evaluate_per_query(read_run(out / "student.test.trec"), test_set.qrels)["nDCG@10"]
     zero_shot = evaluate_per_query(read_run(qs / "initial.test.trec"), test_set.qrels)["nDCG@10"]
-    qids = sorted(test_set.qrels)
-    return {"test": metrics, "p_vs_zero_shot": ttest_rel([student.get(q, 0.0) for q in qids], [zero_shot.get(q, 0.0) for q in qids]).pvalue}
+    return {"test": metrics, "p_vs_zero_shot": paired_ttest(student, zero_shot)}
 
 
 def research_validation(config, data, size, slice_qrels):
