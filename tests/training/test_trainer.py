@@ -137,6 +137,23 @@ def test_an_earlier_run_is_not_overwritten_without_resume(tmp_path, tiny_bert_di
         train(config, dataset, scores)
 
 
+@pytest.mark.slow
+def test_resuming_a_finished_run_whose_checkpoints_are_gone_keeps_its_model(tmp_path, tiny_bert_dir):
+    import shutil
+
+    dataset, scores = _synthetic()
+    config = _config(tmp_path, tiny_bert_dir, "run", steps=3)
+    folder = train(config, dataset, scores)
+    shutil.rmtree(folder / "checkpoints")  # as tasb experiment does once a run is evaluated
+    kept = {path: path.read_bytes() for path in [*(folder / "model").rglob("*"), folder / "train_log.jsonl"] if path.is_file()}
+
+    with pytest.raises(InputError, match="finished run"):
+        train(config, dataset, scores, resume=True)
+
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert (folder / "DONE").exists()
+
+
 def test_too_few_queries_for_a_batch_is_refused(tmp_path, tiny_bert_dir):
     dataset, scores = _synthetic(num_queries=3)
     with pytest.raises(InputError, match="batch_size=4"):

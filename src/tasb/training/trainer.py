@@ -36,7 +36,8 @@ from tasb.evaluation.metrics import check_measures
 from tasb.evaluation.plots import validation_plot
 from tasb.fsutil import write_json
 from tasb.layout import (
-    BEST, CHECKPOINTS, CONFIG, DONE, METRICS, MODEL, TENSORBOARD, TRAIN_LOG, VALIDATION_LOG, VALIDATION_PLOT, mark, unmark,
+    BEST, CHECKPOINTS, CONFIG, DONE, METRICS, MODEL, TENSORBOARD, TRAIN_LOG, VALIDATION_LOG, VALIDATION_PLOT, is_marked, mark,
+    unmark,
 )
 from tasb.models.cards import student_card, write_card
 from tasb.models.inference import autocast
@@ -117,6 +118,9 @@ def _held_run_folder(folder: Path, resume: bool, world: World) -> Iterator[None]
                 held.enter_context(run_folder(folder, RUN_KIND))
                 if not resume:
                     _refuse_earlier_run(folder)
+                elif is_marked(folder, DONE) and newest_checkpoint(folder) is None:
+                    # training from scratch would replace the finished run's model and logs
+                    raise InputError(folder, "a run to resume: one with a checkpoint, or unfinished", "a finished run (DONE) without checkpoints")
             except InputError as err:
                 refusal = err
         if world.share(refusal is not None):
