@@ -67,3 +67,19 @@ def test_snapshots_every_n_steps_carry_their_step_and_training_seconds(tmp_path,
     # the last snapshot is the saved model
     last = BertDot.load(str(folder / "checkpoints" / "step-4" / "model")).encode_passages([dataset.corpus["p0"]])
     np.testing.assert_allclose(last, BertDot.load(str(folder / "model")).encode_passages([dataset.corpus["p0"]]), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_snapshot_interrupted_while_saving_leaves_no_step_folder(tmp_path, tiny_bert_dir, monkeypatch):
+    import tasb.training.st_baseline
+    from tasb.layout import checkpoints
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tasb.training.st_baseline, "write_json", killed)  # the model is saved, its state is not
+    dataset, scores = _judged()
+    config = _config(tmp_path, tiny_bert_dir, "unused", steps=4, batch_size=4)
+    with pytest.raises(KeyboardInterrupt):
+        train_sentence_transformers(config, dataset, scores, tmp_path / "st", snapshot_every=2)
+    assert checkpoints(tmp_path / "st") == []

@@ -26,7 +26,7 @@ from transformers import TrainerCallback
 from tasb.config import TrainConfig
 from tasb.data.records import Dataset, Pair, ScoredPair
 from tasb.errors import InputError
-from tasb.fsutil import write_json
+from tasb.fsutil import atomic_dir, write_json
 from tasb.layout import CHECKPOINT_STATE, DONE, METRICS, MODEL, checkpoint_dir, mark
 from tasb.models.inference import resolve_device
 from tasb.training.trainer import load_student
@@ -156,10 +156,11 @@ class _Snapshots(TrainerCallback):
         if state.global_step % self.every:
             return control
         saving = time.monotonic()
-        snapshot = checkpoint_dir(self.folder, state.global_step)
-        self.student.save(snapshot / MODEL)
         elapsed = saving - self.started - self.paused_s
-        write_json(snapshot / CHECKPOINT_STATE, {"progress": {"step": state.global_step, "elapsed_s": round(elapsed, 3)}})
+        # built whole under a temp name: a kill mid-save leaves no step folder without its state
+        with atomic_dir(checkpoint_dir(self.folder, state.global_step)) as snapshot:
+            self.student.save(snapshot / MODEL)
+            write_json(snapshot / CHECKPOINT_STATE, {"progress": {"step": state.global_step, "elapsed_s": round(elapsed, 3)}})
         # saving is not training: the curve's minutes leave it out
         self.paused_s += time.monotonic() - saving
         return control
