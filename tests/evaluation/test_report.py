@@ -234,6 +234,20 @@ def test_runs_trained_without_validation_are_reported_but_never_picked_as_best(g
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("marker", ["<!-- tasb report: begin -->", "<!-- tasb report: end -->"])
+def test_a_page_with_half_a_report_region_is_refused_and_left_as_it_was(grid, tmp_path, marker):
+    page = tmp_path / "results.md"
+    text = f"# My results\n\nhow it was run\n\n{marker}\nold tables\n\nwhat it shows\n"
+    page.write_text(text)
+
+    with pytest.raises(InputError, match="begin --> followed by <!-- tasb report: end") as caught:
+        build_report(grid, page, title="Grid")
+
+    assert (caught.value.path, caught.value.line) == (str(page), 5)
+    assert page.read_text() == text
+
+
+@pytest.mark.slow
 def test_a_page_with_a_report_region_keeps_its_own_text_when_regenerated(grid, tmp_path):
     page = tmp_path / "results.md"
     page.write_text("# My results\n\nhow it was run\n\n<!-- tasb report: begin -->\nold tables\n<!-- tasb report: end -->\n\nwhat it shows\n")

@@ -64,8 +64,13 @@ def _spliced(out: Path, report: str) -> str:
     by the same command.
     """
     current = out.read_text(encoding="utf-8") if out.is_file() else ""
-    if REGION_BEGIN not in current or REGION_END not in current.split(REGION_BEGIN, 1)[1]:
+    if REGION_BEGIN not in current and REGION_END not in current:
         return report
+    if REGION_BEGIN not in current or REGION_END not in current.split(REGION_BEGIN, 1)[1]:
+        # a page with half a region is hand-written: replacing all of it would lose that text
+        marker = REGION_BEGIN if REGION_BEGIN in current else REGION_END
+        line = current[: current.index(marker)].count("\n") + 1
+        raise InputError(out, f"{REGION_BEGIN} followed by {REGION_END} around the report's region", marker, line=line)
     before, rest = current.split(REGION_BEGIN, 1)
     after = rest.split(REGION_END, 1)[1]
     return f"{before}{REGION_BEGIN}\n{report}\n{REGION_END}{after}"
