@@ -116,6 +116,37 @@ def test_duplicate_names_and_empty_sections_are_refused(setup):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["..", "."])
+def test_a_name_that_would_write_outside_the_output_folder_is_refused(setup, name):
+    setup.topics[0].name = name
+    with pytest.raises(InputError, match="not starting with '.'"):
+        check_config(setup)
+
+
+@pytest.mark.slow
+def test_a_run_interrupted_before_its_record_leaves_no_record_to_reuse(setup, monkeypatch):
+    import tasb.evaluation.metrics
+
+    out = run_pipelines(setup)
+    setup.pipelines[0].k = 40
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tasb.evaluation.metrics, "evaluate", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_pipelines(setup)
+    assert (out / "A" / "bm25.trec").is_file() and not (out / "A" / "bm25.json").exists()
+
+    setup.pipelines[0].k = 50  # the settings of the record the interrupted run replaced
+    run_pipelines(setup)
+    record = json.loads((out / "A" / "bm25.json").read_text())
+    expected = evaluate(read_run(out / "A" / "bm25.trec"), read_qrels(setup.topics[0].qrels), rel=2, measures=("nDCG@10", "RR@10", "R@1000"))
+    assert record["measures"] == pytest.approx(expected)
+
+
+@pytest.mark.slow
 def test_pipelines_command_prints_the_table(setup, tmp_path):
     import yaml
 

@@ -63,8 +63,12 @@ class PipelinesConfig(Placement):
         if not self.topics or not self.pipelines:
             raise InputError("config", "at least one entry under topics (name, queries, qrels) and one under pipelines")
         for label, names in (("topics", [t.name for t in self.topics]), ("pipelines", [p.name for p in self.pipelines])):
-            if not all(names) or len({file_stem(name) for name in names}) != len(names):
-                raise InputError("config", f"a distinct, non-empty name for every entry of {label} (as file names)", str(names))
+            stems = [file_stem(name) for name in names]
+            # a stem such as ".." would put the entry's files outside output_dir, over whatever is there
+            if not all(stem and not stem.startswith(".") for stem in stems) or len(set(stems)) != len(names):
+                raise InputError(
+                    "config", f"a distinct, non-empty name for every entry of {label} (as file names, not starting with '.')", str(names)
+                )
 
 
 def run_pipelines(config: PipelinesConfig) -> Path:
@@ -121,6 +125,8 @@ def _evaluated(
             return record
     searcher = Pipeline(pipeline, components)
     run = run_in_batches(searcher, queries, config.batch_size)
+    # a record must never sit beside a run file it did not measure: a kill before the new one is written drops both
+    record_path.unlink(missing_ok=True)
     write_run(run, folder / f"{file_stem(pipeline.name)}.trec", tag=file_stem(pipeline.name), k=pipeline.k)
     calls = len(next(iter(searcher.times.values())))
     per_query = {stage: sum(searcher.times[stage]) * 1000 / len(queries) for stage in STAGES if stage in searcher.times}
