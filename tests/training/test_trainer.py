@@ -154,6 +154,14 @@ def test_resuming_a_finished_run_whose_checkpoints_are_gone_keeps_its_model(tmp_
     assert (folder / "DONE").exists()
 
 
+@pytest.mark.slow
+def test_a_finished_run_of_no_steps_resumes_into_a_longer_one(tmp_path, tiny_bert_dir):
+    dataset, scores = _synthetic()
+    train(_config(tmp_path, tiny_bert_dir, "run", steps=0), dataset, scores)  # only its start: no checkpoint to keep
+    folder = train(_config(tmp_path, tiny_bert_dir, "run", steps=3), dataset, scores, resume=True)
+    assert json.loads((folder / "metrics.json").read_text())["steps"] == 3
+
+
 def test_too_few_queries_for_a_batch_is_refused(tmp_path, tiny_bert_dir):
     dataset, scores = _synthetic(num_queries=3)
     with pytest.raises(InputError, match="batch_size=4"):

@@ -37,8 +37,8 @@ def train_from_config(
 
     The queries, passages and judgments come from ``config.data`` (judgments are needed only when
     ``validation`` holds queries out), the pairs and their teacher scores from ``config.teacher_scores``.
-    ``resume`` continues from the newest checkpoint in the run folder; without it a folder holding an
-    earlier run is refused.
+    ``resume`` continues from the newest checkpoint in the run folder (a finished run without one is refused);
+    without it a folder holding an earlier run is refused.
     """
     from tasb.training.trainer import train
 

@@ -84,7 +84,7 @@ def train(
     to the one ``config.sampler`` names. ``inbatch_teacher`` (in-batch and dual modes) defaults to
     ``config.colbert_teacher`` with the passage cache ``config.colbert_cache`` asks for. With ``resume``
     the run continues from the newest checkpoint in the run folder (a folder without one starts from
-    scratch); without it, a folder holding an earlier run is refused rather than overwritten. The current
+    scratch, unless it holds a finished run that took steps: that is refused); without it, a folder holding an earlier run is refused rather than overwritten. The current
     folder, a folder holding files no run wrote, and a folder another process is training in are refused.
     ``validation`` defaults to the held-out set ``config.validation`` describes (none when it holds out no
     queries); its queries' pairs are dropped from ``scores`` so the student never trains on them.
@@ -118,9 +118,9 @@ def _held_run_folder(folder: Path, resume: bool, world: World) -> Iterator[None]
                 held.enter_context(run_folder(folder, RUN_KIND))
                 if not resume:
                     _refuse_earlier_run(folder)
-                elif is_marked(folder, DONE) and newest_checkpoint(folder) is None:
+                elif _trained_without_checkpoint(folder):
                     # training from scratch would replace the finished run's model and logs
-                    raise InputError(folder, "a run to resume: one with a checkpoint, or unfinished", "a finished run (DONE) without checkpoints")
+                    raise InputError(folder, "a run to resume: one with a checkpoint, or unfinished", "a finished run without checkpoints")
             except InputError as err:
                 refusal = err
         if world.share(refusal is not None):
@@ -334,6 +334,13 @@ def _train_step(run: Run, batch: list[ScoredPair]) -> tuple[float, dict[str, flo
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     return value, parts
+
+
+def _trained_without_checkpoint(folder: Path) -> bool:
+    """A finished run that took steps and kept no checkpoint (a run of 0 steps holds only its start: nothing to lose)."""
+    if not is_marked(folder, DONE) or newest_checkpoint(folder) is not None:
+        return False
+    return json.loads((folder / METRICS).read_text(encoding="utf-8")).get("steps", 0) > 0
 
 
 def _refuse_earlier_run(folder: Path) -> None:
