@@ -245,6 +245,7 @@ def test_a_page_with_half_a_report_region_is_refused_and_left_as_it_was(grid, tm
 
     assert (caught.value.path, caught.value.line) == (str(page), 5)
     assert page.read_text() == text
+    assert not (tmp_path / "figures").exists()
 
 
 @pytest.mark.slow

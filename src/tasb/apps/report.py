@@ -45,6 +45,7 @@ def build_report(
 
     experiment = load_experiment(experiment_dir)
     out = Path(out_path) if out_path is not None else experiment.folder / "report.md"
+    _spliced(out, "")  # a page it would refuse is refused before its figures are redrawn
     figures = out.parent / "figures"
     prefix = experiment.folder.resolve().name  # resolved, so '.' still names the experiment
     lines = [f"# {title or f'Experiment {prefix}'}", "", *report_tables(experiment), "## Figures", ""]

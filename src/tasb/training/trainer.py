@@ -84,8 +84,9 @@ def train(
     to the one ``config.sampler`` names. ``inbatch_teacher`` (in-batch and dual modes) defaults to
     ``config.colbert_teacher`` with the passage cache ``config.colbert_cache`` asks for. With ``resume``
     the run continues from the newest checkpoint in the run folder (a folder without one starts from
-    scratch, unless it holds a finished run that took steps: that is refused); without it, a folder holding an earlier run is refused rather than overwritten. The current
-    folder, a folder holding files no run wrote, and a folder another process is training in are refused.
+    scratch, unless it holds a finished run that took steps: that is refused); without it, a folder holding an
+    earlier run is refused rather than overwritten. The current folder, a folder holding files no run wrote, and
+    a folder another process is training in are refused.
     ``validation`` defaults to the held-out set ``config.validation`` describes (none when it holds out no
     queries); its queries' pairs are dropped from ``scores`` so the student never trains on them.
 
