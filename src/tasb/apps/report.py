@@ -45,7 +45,8 @@ def build_report(
 
     experiment = load_experiment(experiment_dir)
     out = Path(out_path) if out_path is not None else experiment.folder / "report.md"
-    _spliced(out, "")  # a page it would refuse is refused before its figures are redrawn
+    # read before the figures are redrawn, so a page it refuses keeps them too
+    around = _around_region(out)
     figures = out.parent / "figures"
     prefix = experiment.folder.resolve().name  # resolved, so '.' still names the experiment
     lines = [f"# {title or f'Experiment {prefix}'}", "", *report_tables(experiment), "## Figures", ""]
@@ -54,27 +55,27 @@ def build_report(
     lines += _recall_figure(experiment, figures / f"{prefix}-recall.png", out.parent, rel)
     report = "\n".join(lines)
     with atomic_write(out) as handle:
-        handle.write(_spliced(out, report))
+        handle.write(report if around is None else f"{around[0]}{REGION_BEGIN}\n{report}\n{REGION_END}{around[1]}")
     return out
 
 
-def _spliced(out: Path, report: str) -> str:
-    """The report alone, or, when ``out`` marks a region for it, ``out`` with that region replaced.
+def _around_region(out: Path) -> tuple[str, str] | None:
+    """``out``'s text before and after the region it marks for the report; None when it marks none (the report
+    then replaces the whole file).
 
     A results page can then hold hand-written text before and after the report and still be regenerated
     by the same command.
     """
     current = out.read_text(encoding="utf-8") if out.is_file() else ""
     if REGION_BEGIN not in current and REGION_END not in current:
-        return report
+        return None
     if REGION_BEGIN not in current or REGION_END not in current.split(REGION_BEGIN, 1)[1]:
         # a page with half a region is hand-written: replacing all of it would lose that text
         marker = REGION_BEGIN if REGION_BEGIN in current else REGION_END
         line = current[: current.index(marker)].count("\n") + 1
         raise InputError(out, f"{REGION_BEGIN} followed by {REGION_END} around the report's region", marker, line=line)
     before, rest = current.split(REGION_BEGIN, 1)
-    after = rest.split(REGION_END, 1)[1]
-    return f"{before}{REGION_BEGIN}\n{report}\n{REGION_END}{after}"
+    return before, rest.split(REGION_END, 1)[1]
 
 
 def load_experiment(experiment_dir: str | Path) -> Experiment:
