@@ -188,6 +188,31 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert set((out / "validation_qids.txt").read_text().split()) == judged - taught
 
 
+def test_a_quickstart_rerun_that_fails_keeps_the_finished_runs_models(mini_scifact, tiny_bert_dir, tmp_path, monkeypatch):
+    out = tmp_path / "qs"
+    # the cheapest quickstart: BM25 teaches, no ColBERT, no baseline, no held-out queries
+    settings = ["--data", mini_scifact, "--set", f"output_dir={out}", "--set", f"student.model={tiny_bert_dir}",
+                "--set", "teacher_mode=pairwise", "--set", "teacher_ensemble.colbert=0", "--set", "teacher_ensemble.baseline=0",
+                "--set", "teacher_ensemble.bm25=1", "--set", "baseline=false", "--set", "student_start=initial",
+                "--set", "negatives_from=bm25", "--set", "validation_queries=0", "--set", "train_steps=2", "--set", "batch_size=4",
+                "--set", "teacher_rerank_depth=10", "--set", "negatives_per_query=2", "--set", "bf16=false"]
+    _ok("quickstart", *settings)
+    finished = {path.relative_to(out / "student"): path.read_bytes() for path in (out / "student" / "model").rglob("*") if path.is_file()}
+    results = (out / "results.md").read_text()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("tasb.training.trainer.train", interrupted)
+    assert CliRunner().invoke(app, ["quickstart", *map(str, settings)]).exit_code != 0
+    kept = {path.relative_to(out / "previous" / "student"): path.read_bytes() for path in (out / "previous" / "student" / "model").rglob("*") if path.is_file()}
+    assert kept == finished and (out / "results.md").read_text() == results
+    assert not (out / "DONE").exists() and not (out / "student").exists()
+    monkeypatch.undo()
+    _ok("quickstart", *settings)
+    assert (out / "DONE").exists() and (out / "student" / "model").is_dir() and not (out / "previous").exists()
+
+
 @pytest.mark.slow
 def test_teacher_eval_reports_candidates_and_reranked_and_ensemble_files_merge(mini_scifact, tiny_bert_dir, tmp_path):
     data = ["--data", mini_scifact, "--split", "test"]

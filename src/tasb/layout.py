@@ -30,6 +30,7 @@ VALIDATION_LOG = "validation.jsonl"
 VALIDATION_PLOT = "validation.png"
 VALIDATION_QIDS = "validation_qids.txt"  # the training queries held out for validation, one per line
 MODEL = "model"  # the trained model (the best validated one, where validated)
+PREVIOUS = "previous"  # a quickstart rerun keeps the finished run it replaces here until it is DONE itself
 BEST = "best"  # the best validated model so far
 CHECKPOINTS = "checkpoints"
 CHECKPOINT_STATE = "state.json"  # progress, sampler position, RNGs

@@ -230,13 +230,31 @@ def run_quickstart(config: QuickstartConfig) -> Path:
         return _run_stages(config, out)
 
 
-def _start_over(config: QuickstartConfig, out: Path) -> None:
-    """Clear an earlier quickstart's trained folders, once the inputs have loaded: a failed start leaves them be.
+TRAINED_FOLDERS = ("student", "colbert", "teacher", "baseline")
 
-    Teachers and the trainer rightly refuse to train over an earlier run."""
-    layout.unmark(out, layout.DONE)
-    for name in ("student", "colbert", "teacher", "baseline"):
+
+def _start_over(config: QuickstartConfig, out: Path) -> None:
+    """Clear the way for a rerun, once the inputs have loaded: a failed start leaves the folder be.
+
+    Teachers and the trainer rightly refuse to train over an earlier run, so its trained folders must go. A
+    finished run's move to ``previous/`` until this run is DONE, so a rerun that fails (Ctrl-C, a full disk) does
+    not lose the last models that finished; an unfinished run's are deleted. Each step can be killed and rerun:
+    the finished run's folders gather in a staging folder that becomes ``previous/`` only once it is whole."""
+    staging, previous = out / f".{layout.PREVIOUS}.staging", out / layout.PREVIOUS
+    if layout.is_marked(out, layout.DONE):
+        staging.mkdir(exist_ok=True)
+        for name in TRAINED_FOLDERS:
+            if (out / name).exists():
+                (out / name).rename(staging / name)
+        layout.mark(staging, layout.DONE)
+        layout.unmark(out, layout.DONE)
+    if layout.is_marked(staging, layout.DONE):
+        shutil.rmtree(previous, ignore_errors=True)
+        staging.rename(previous)
+    for name in TRAINED_FOLDERS:
         shutil.rmtree(out / name, ignore_errors=True)
+    if previous.exists():
+        print(f"the last finished quickstart's models stay in {previous} until this run finishes", flush=True)
     save_config(config, out / layout.CONFIG)
 
 
@@ -384,6 +402,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         handle.write(report)
     write_json(out / layout.METRICS, {"results": rows, "minutes": stage.minutes, "held_out": judged_beside})
     layout.mark(out, layout.DONE)
+    shutil.rmtree(out / layout.PREVIOUS, ignore_errors=True)
     print("\n" + report)
     return out
 
