@@ -188,7 +188,8 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert set((out / "validation_qids.txt").read_text().split()) == judged - taught
 
 
-def test_a_quickstart_rerun_that_fails_keeps_the_finished_runs_models(mini_scifact, tiny_bert_dir, tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_a_quickstart_rerun_that_fails_keeps_the_finished_run(mini_scifact, tiny_bert_dir, tmp_path, monkeypatch):
     out = tmp_path / "qs"
     # the cheapest quickstart: BM25 teaches, no ColBERT, no baseline, no held-out queries
     settings = ["--data", mini_scifact, "--set", f"output_dir={out}", "--set", f"student.model={tiny_bert_dir}",
@@ -206,8 +207,12 @@ def test_a_quickstart_rerun_that_fails_keeps_the_finished_runs_models(mini_scifa
     monkeypatch.setattr("tasb.training.trainer.train", interrupted)
     assert CliRunner().invoke(app, ["quickstart", *map(str, settings)]).exit_code != 0
     kept = {path.relative_to(out / "previous" / "student"): path.read_bytes() for path in (out / "previous" / "student" / "model").rglob("*") if path.is_file()}
-    assert kept == finished and (out / "results.md").read_text() == results
-    assert not (out / "DONE").exists() and not (out / "student").exists()
+    assert kept == finished and (out / "previous" / "results.md").read_text() == results
+    assert not (out / "DONE").exists() and not (out / "student").exists() and not (out / "results.md").exists()
+    # the finished run's index still searches with its model, named where it now is
+    _ok("search", "--index", out / "previous" / "index-student", "--model", out / "previous" / "student" / "model",
+        "--data", mini_scifact, "--out", tmp_path / "previous.trec")
+    assert read_run(tmp_path / "previous.trec") == read_run(out / "previous" / "student.test.trec")
     monkeypatch.undo()
     _ok("quickstart", *settings)
     assert (out / "DONE").exists() and (out / "student" / "model").is_dir() and not (out / "previous").exists()

@@ -1,11 +1,16 @@
-"""A quickstart rerun over a finished one keeps the finished run's models until it is finished itself."""
+"""A quickstart rerun over a finished one keeps the finished run, whole, until it is finished itself."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from tasb import layout
-from tasb.apps.quickstart import QuickstartConfig, _start_over
+from tasb.apps.quickstart import QuickstartConfig, _discard, _start_over
+from tasb.config import save_config
+
+FINISHED = ("student", "colbert", "baseline", "index-student")
 
 
 def _trained(folder: Path, text: str) -> None:
@@ -14,51 +19,94 @@ def _trained(folder: Path, text: str) -> None:
 
 
 def _finished_quickstart(out: Path) -> None:
-    for name in ("student", "colbert", "baseline"):
+    for name in FINISHED:
         _trained(out / name, f"finished {name}")
+    (out / "results.md").write_text("finished table")
+    save_config(QuickstartConfig(output_dir=str(out), train_steps=7), out / layout.CONFIG)
     layout.mark(out, layout.DONE)
+
+
+def _start_over_again(out: Path) -> None:
+    _start_over(QuickstartConfig(output_dir=str(out), train_steps=9), out)
 
 
 def _weights(out: Path, name: str) -> str:
     return (out / name / "model" / "weights").read_text()
 
 
-def test_a_finished_run_moves_to_previous_and_an_unfinished_rerun_is_cleared(tmp_path):
+def _is_the_finished_run(folder: Path) -> bool:
+    return (
+        [_weights(folder, name) for name in FINISHED] == [f"finished {name}" for name in FINISHED]
+        and (folder / "results.md").read_text() == "finished table"
+        and yaml.safe_load((folder / layout.CONFIG).read_text())["train_steps"] == 7
+        and layout.is_marked(folder, layout.DONE)
+    )
+
+
+def test_a_finished_run_moves_whole_to_previous_and_an_unfinished_rerun_is_cleared(tmp_path):
     out = tmp_path / "qs"
     _finished_quickstart(out)
-    _start_over(QuickstartConfig(output_dir=str(out)), out)
-    assert not layout.is_marked(out, layout.DONE)
-    assert not any((out / name).exists() for name in ("student", "colbert", "baseline"))
-    assert [_weights(out / "previous", n) for n in ("student", "colbert", "baseline")] == ["finished student", "finished colbert", "finished baseline"]
+    _start_over_again(out)
+    assert _is_the_finished_run(out / "previous")
+    assert sorted(p.name for p in out.iterdir()) == [layout.CONFIG, "previous"]
+    assert yaml.safe_load((out / layout.CONFIG).read_text())["train_steps"] == 9
     # the rerun fails after training a baseline; the next rerun clears that, and previous/ still holds the finished run
     _trained(out / "baseline", "unfinished baseline")
-    _start_over(QuickstartConfig(output_dir=str(out)), out)
-    assert not (out / "baseline").exists()
-    assert _weights(out / "previous", "baseline") == "finished baseline"
+    _start_over_again(out)
+    assert not (out / "baseline").exists() and _is_the_finished_run(out / "previous")
 
 
 def test_a_second_finished_run_replaces_the_first_in_previous(tmp_path):
     out = tmp_path / "qs"
     _finished_quickstart(out)
-    _start_over(QuickstartConfig(output_dir=str(out)), out)
-    # a rerun killed after it marked itself DONE but before it removed previous/
+    _start_over_again(out)
+    # a rerun killed after it marked itself DONE but before it discarded previous/
     _trained(out / "student", "second student")
     layout.mark(out, layout.DONE)
-    _start_over(QuickstartConfig(output_dir=str(out)), out)
-    assert _weights(out / "previous", "student") == "second student"
-    assert not (out / "previous" / "colbert").exists()
+    _start_over_again(out)
+    assert _weights(out / "previous", "student") == "second student" and not (out / "previous" / "colbert").exists()
 
 
-def test_a_set_aside_killed_halfway_is_finished_by_the_next_rerun(tmp_path):
+def test_a_set_aside_killed_at_any_step_is_finished_by_the_next_rerun(tmp_path):
     out = tmp_path / "qs"
+    staging = out / ".previous.staging"
+    _finished_quickstart(out)
+    staging.mkdir()  # killed before the staging folder was marked: the run folder is still DONE
+    _start_over_again(out)
+    assert _is_the_finished_run(out / "previous") and not staging.exists()
+
+    out = tmp_path / "qs2"
     _finished_quickstart(out)
     staging = out / ".previous.staging"
     staging.mkdir()
-    (out / "student").rename(staging / "student")  # killed after moving the first folder
-    _start_over(QuickstartConfig(output_dir=str(out)), out)
-    assert [_weights(out / "previous", n) for n in ("student", "colbert", "baseline")] == ["finished student", "finished colbert", "finished baseline"]
-    assert not staging.exists()
-    # killed once staging was whole and the run unmarked, before it became previous/
-    (out / "previous").rename(staging)
-    _start_over(QuickstartConfig(output_dir=str(out)), out)
-    assert _weights(out / "previous", "colbert") == "finished colbert" and not staging.exists()
+    layout.mark(staging, layout.DONE)  # killed once staging was marked, before the run folder lost its DONE
+    _start_over_again(out)
+    assert _is_the_finished_run(out / "previous") and not staging.exists()
+
+    out = tmp_path / "qs3"
+    _finished_quickstart(out)
+    staging = out / ".previous.staging"
+    staging.mkdir()
+    (out / layout.CONFIG).replace(staging / layout.CONFIG)
+    save_config(QuickstartConfig(output_dir=str(out), train_steps=7), out / layout.CONFIG)
+    layout.mark(staging, layout.DONE)
+    layout.unmark(out, layout.DONE)
+    (out / "student").rename(staging / "student")  # killed halfway through the moves: the run folder shows no DONE
+    _start_over_again(out)
+    assert _is_the_finished_run(out / "previous") and not staging.exists()
+
+
+def test_a_discard_killed_midway_never_leaves_previous_looking_whole(tmp_path):
+    out = tmp_path / "qs"
+    _finished_quickstart(out)
+    _start_over_again(out)
+    # killed while deleting: the half-deleted folder is under its discard name, and the next discard clears it
+    (out / "previous").rename(out / ".previous.discarded")
+    (out / ".previous.discarded" / "results.md").unlink()
+    assert not (out / "previous").exists()
+    _trained(out / "student", "second student")
+    layout.mark(out, layout.DONE)
+    _start_over_again(out)
+    assert not (out / ".previous.discarded").exists() and _weights(out / "previous", "student") == "second student"
+    _discard(out / "previous")
+    assert sorted(p.name for p in out.iterdir()) == [layout.CONFIG]

@@ -32,7 +32,7 @@ from tasb.config import (
 )
 from tasb.errors import InputError
 from tasb.fsutil import atomic_write, write_json
-from tasb.outputs import run_folder
+from tasb.outputs import LOCK, run_folder
 
 if TYPE_CHECKING:
     from tasb.data import Dataset, Qrels, Run
@@ -236,26 +236,37 @@ TRAINED_FOLDERS = ("student", "colbert", "teacher", "baseline")
 def _start_over(config: QuickstartConfig, out: Path) -> None:
     """Clear the way for a rerun, once the inputs have loaded: a failed start leaves the folder be.
 
-    Teachers and the trainer rightly refuse to train over an earlier run, so its trained folders must go. A
-    finished run's move to ``previous/`` until this run is DONE, so a rerun that fails (Ctrl-C, a full disk) does
-    not lose the last models that finished; an unfinished run's are deleted. Each step can be killed and rerun:
-    the finished run's folders gather in a staging folder that becomes ``previous/`` only once it is whole."""
+    A finished run moves whole to ``previous/`` (its config copied: the folder is recognised by it) until this run
+    is DONE, so a rerun that fails (Ctrl-C, a full disk) does not lose the last finished run. An unfinished run's
+    trained folders are deleted: teachers and the trainer rightly refuse to train over them. A kill between any two
+    steps is finished by the next rerun: the staging folder is marked before the run folder loses its DONE, and
+    becomes ``previous/`` only once everything is in it."""
     staging, previous = out / f".{layout.PREVIOUS}.staging", out / layout.PREVIOUS
     if layout.is_marked(out, layout.DONE):
         staging.mkdir(exist_ok=True)
-        for name in TRAINED_FOLDERS:
-            if (out / name).exists():
-                (out / name).rename(staging / name)
+        shutil.copy2(out / layout.CONFIG, staging / layout.CONFIG)
         layout.mark(staging, layout.DONE)
         layout.unmark(out, layout.DONE)
     if layout.is_marked(staging, layout.DONE):
-        shutil.rmtree(previous, ignore_errors=True)
+        for entry in out.iterdir():
+            if entry.name not in (LOCK, layout.CONFIG, layout.PREVIOUS) and not entry.name.startswith(f".{layout.PREVIOUS}."):
+                entry.rename(staging / entry.name)
+        _discard(previous)
         staging.rename(previous)
     for name in TRAINED_FOLDERS:
         shutil.rmtree(out / name, ignore_errors=True)
     if previous.exists():
-        print(f"the last finished quickstart's models stay in {previous} until this run finishes", flush=True)
+        print(f"the last finished quickstart stays in {previous} until this run finishes", flush=True)
     save_config(config, out / layout.CONFIG)
+
+
+def _discard(folder: Path) -> None:
+    """Delete ``folder``, renamed aside first so that a kill midway never leaves it looking whole under its name."""
+    discarded = folder.with_name(f".{folder.name}.discarded")
+    shutil.rmtree(discarded, ignore_errors=True)
+    if folder.exists():
+        folder.rename(discarded)
+    shutil.rmtree(discarded, ignore_errors=True)
 
 
 def _run_stages(config: QuickstartConfig, out: Path) -> Path:
@@ -402,7 +413,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         handle.write(report)
     write_json(out / layout.METRICS, {"results": rows, "minutes": stage.minutes, "held_out": judged_beside})
     layout.mark(out, layout.DONE)
-    shutil.rmtree(out / layout.PREVIOUS, ignore_errors=True)
+    _discard(out / layout.PREVIOUS)
     print("\n" + report)
     return out
 
