@@ -7,8 +7,9 @@ from pathlib import Path
 import yaml
 
 from tasb import layout
-from tasb.apps.quickstart import QuickstartConfig, _discard, _start_over
+from tasb.apps.quickstart import QuickstartConfig, _start_over
 from tasb.config import save_config
+from tasb.fsutil import remove_dir
 
 FINISHED = ("student", "colbert", "baseline", "index-student")
 
@@ -96,17 +97,17 @@ def test_a_set_aside_killed_at_any_step_is_finished_by_the_next_rerun(tmp_path):
     assert _is_the_finished_run(out / "previous") and not staging.exists()
 
 
-def test_a_discard_killed_midway_never_leaves_previous_looking_whole(tmp_path):
+def test_a_delete_killed_midway_never_leaves_previous_looking_whole(tmp_path):
     out = tmp_path / "qs"
     _finished_quickstart(out)
     _start_over_again(out)
     # killed while deleting: the half-deleted folder is under its discard name, and the next discard clears it
-    (out / "previous").rename(out / ".previous.discarded")
-    (out / ".previous.discarded" / "results.md").unlink()
+    (out / "previous").rename(out / ".previous.old")
+    (out / ".previous.old" / "results.md").unlink()
     assert not (out / "previous").exists()
     _trained(out / "student", "second student")
     layout.mark(out, layout.DONE)
     _start_over_again(out)
-    assert not (out / ".previous.discarded").exists() and _weights(out / "previous", "student") == "second student"
-    _discard(out / "previous")
+    assert not (out / ".previous.old").exists() and _weights(out / "previous", "student") == "second student"
+    remove_dir(out / "previous")
     assert sorted(p.name for p in out.iterdir()) == [layout.CONFIG]

@@ -60,21 +60,31 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             _open_to_umask(tmp)
             # the kind is known once built: an index never replaces a model, nor a model an index
             check_folder(path, artifact_kind(tmp))
-            _swap(tmp, path)
+            swap_dir(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
 
-def _swap(tmp: Path, path: Path) -> None:
+def swap_dir(new: Path, path: Path) -> None:
+    """Put the folder ``new`` in place of ``path``. What stood there is renamed aside before it is deleted, so a
+    kill midway never leaves a half-deleted folder under ``path``'s name."""
+    old = _set_aside(path)
+    os.replace(new, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_dir(path: Path) -> None:
+    """Delete the folder ``path``, renamed aside first (as :func:`swap_dir` does)."""
+    shutil.rmtree(_set_aside(path), ignore_errors=True)
+
+
+def _set_aside(path: Path) -> Path:
+    old = path.with_name(f".{path.name}.old")
+    shutil.rmtree(old, ignore_errors=True)  # left by a kill during an earlier delete
     if path.exists():
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
         os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
+    return old
 
 
 def _open_to_umask(root: Path) -> None:

@@ -31,7 +31,7 @@ from tasb.config import (
     TrainConfig, ValidationConfig, check_config, save_config, values_of,
 )
 from tasb.errors import InputError
-from tasb.fsutil import atomic_write, write_json
+from tasb.fsutil import atomic_write, remove_dir, swap_dir, write_json
 from tasb.outputs import LOCK, run_folder
 
 if TYPE_CHECKING:
@@ -251,22 +251,12 @@ def _start_over(config: QuickstartConfig, out: Path) -> None:
         for entry in out.iterdir():
             if entry.name not in (LOCK, layout.CONFIG, layout.PREVIOUS) and not entry.name.startswith(f".{layout.PREVIOUS}."):
                 entry.rename(staging / entry.name)
-        _discard(previous)
-        staging.rename(previous)
+        swap_dir(staging, previous)
     for name in TRAINED_FOLDERS:
         shutil.rmtree(out / name, ignore_errors=True)
     if previous.exists():
         print(f"the last finished quickstart stays in {previous} until this run finishes", flush=True)
     save_config(config, out / layout.CONFIG)
-
-
-def _discard(folder: Path) -> None:
-    """Delete ``folder``, renamed aside first so that a kill midway never leaves it looking whole under its name."""
-    discarded = folder.with_name(f".{folder.name}.discarded")
-    shutil.rmtree(discarded, ignore_errors=True)
-    if folder.exists():
-        folder.rename(discarded)
-    shutil.rmtree(discarded, ignore_errors=True)
 
 
 def _run_stages(config: QuickstartConfig, out: Path) -> Path:
@@ -413,7 +403,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         handle.write(report)
     write_json(out / layout.METRICS, {"results": rows, "minutes": stage.minutes, "held_out": judged_beside})
     layout.mark(out, layout.DONE)
-    _discard(out / layout.PREVIOUS)
+    remove_dir(out / layout.PREVIOUS)
     print("\n" + report)
     return out
 
