@@ -101,7 +101,7 @@ def test_a_delete_killed_midway_never_leaves_previous_looking_whole(tmp_path):
     out = tmp_path / "qs"
     _finished_quickstart(out)
     _start_over_again(out)
-    # killed while deleting: the half-deleted folder is under its discard name, and the next discard clears it
+    # killed while deleting: the half-deleted folder is under .previous.old, and the next rerun clears it
     (out / "previous").rename(out / ".previous.old")
     (out / ".previous.old" / "results.md").unlink()
     assert not (out / "previous").exists()
