@@ -188,6 +188,10 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert set((out / "validation_qids.txt").read_text().split()) == judged - taught
 
 
+def _file_bytes(folder: Path) -> dict[Path, bytes]:
+    return {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
 @pytest.mark.slow
 def test_a_quickstart_rerun_that_fails_keeps_the_finished_run(mini_scifact, tiny_bert_dir, tmp_path, monkeypatch):
     out = tmp_path / "qs"
@@ -198,7 +202,7 @@ def test_a_quickstart_rerun_that_fails_keeps_the_finished_run(mini_scifact, tiny
                 "--set", "negatives_from=bm25", "--set", "validation_queries=0", "--set", "train_steps=2", "--set", "batch_size=4",
                 "--set", "teacher_rerank_depth=10", "--set", "negatives_per_query=2", "--set", "bf16=false"]
     _ok("quickstart", *settings)
-    finished = {path.relative_to(out / "student"): path.read_bytes() for path in (out / "student" / "model").rglob("*") if path.is_file()}
+    finished = _file_bytes(out / "student" / "model")
     results = (out / "results.md").read_text()
 
     def interrupted(*args, **kwargs):
@@ -206,7 +210,7 @@ def test_a_quickstart_rerun_that_fails_keeps_the_finished_run(mini_scifact, tiny
 
     monkeypatch.setattr("tasb.training.trainer.train", interrupted)
     assert CliRunner().invoke(app, ["quickstart", *map(str, settings)]).exit_code != 0
-    kept = {path.relative_to(out / "previous" / "student"): path.read_bytes() for path in (out / "previous" / "student" / "model").rglob("*") if path.is_file()}
+    kept = _file_bytes(out / "previous" / "student" / "model")
     assert kept == finished and (out / "previous" / "results.md").read_text() == results
     assert not (out / "DONE").exists() and not (out / "student").exists() and not (out / "results.md").exists()
     # the finished run's index still searches with its model, named where it now is

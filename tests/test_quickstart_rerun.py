@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tasb import layout
@@ -68,31 +70,31 @@ def test_a_second_finished_run_replaces_the_first_in_previous(tmp_path):
     assert _weights(out / "previous", "student") == "second student" and not (out / "previous" / "colbert").exists()
 
 
-def test_a_set_aside_killed_at_any_step_is_finished_by_the_next_rerun(tmp_path):
+def _killed_before_staging_was_marked(out: Path, staging: Path) -> None:
+    staging.mkdir()  # the run folder is still DONE
+
+
+def _killed_before_the_run_folder_lost_done(out: Path, staging: Path) -> None:
+    staging.mkdir()
+    layout.mark(staging, layout.DONE)
+
+
+def _killed_halfway_through_the_moves(out: Path, staging: Path) -> None:
+    staging.mkdir()
+    shutil.copy2(out / layout.CONFIG, staging / layout.CONFIG)
+    layout.mark(staging, layout.DONE)
+    layout.unmark(out, layout.DONE)
+    (out / "student").rename(staging / "student")  # the run folder shows no DONE
+
+
+@pytest.mark.parametrize(
+    "kill", [_killed_before_staging_was_marked, _killed_before_the_run_folder_lost_done, _killed_halfway_through_the_moves]
+)
+def test_a_set_aside_killed_at_any_step_is_finished_by_the_next_rerun(tmp_path, kill):
     out = tmp_path / "qs"
     staging = out / ".previous.staging"
     _finished_quickstart(out)
-    staging.mkdir()  # killed before the staging folder was marked: the run folder is still DONE
-    _start_over_again(out)
-    assert _is_the_finished_run(out / "previous") and not staging.exists()
-
-    out = tmp_path / "qs2"
-    _finished_quickstart(out)
-    staging = out / ".previous.staging"
-    staging.mkdir()
-    layout.mark(staging, layout.DONE)  # killed once staging was marked, before the run folder lost its DONE
-    _start_over_again(out)
-    assert _is_the_finished_run(out / "previous") and not staging.exists()
-
-    out = tmp_path / "qs3"
-    _finished_quickstart(out)
-    staging = out / ".previous.staging"
-    staging.mkdir()
-    (out / layout.CONFIG).replace(staging / layout.CONFIG)
-    save_config(QuickstartConfig(output_dir=str(out), train_steps=7), out / layout.CONFIG)
-    layout.mark(staging, layout.DONE)
-    layout.unmark(out, layout.DONE)
-    (out / "student").rename(staging / "student")  # killed halfway through the moves: the run folder shows no DONE
+    kill(out, staging)
     _start_over_again(out)
     assert _is_the_finished_run(out / "previous") and not staging.exists()
 
