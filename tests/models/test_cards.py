@@ -157,7 +157,7 @@ def test_a_recipe_card_names_data_teacher_sampler_losses_and_metrics(tiny_bert_d
     for expected in [
         "`../shared/data/scifact`", "**split:** train", "**training queries:** 728",
         "score file `runs/teacher_scores.tsv`", "tas-balanced (1 cluster(s) per batch from `runs/clusters.tsv`, 10 margin ranges)",
-        "1 × pairwise Margin-MSE", "1 × labels", "| steps | 250 of 300 (stopped by the time budget) |",
+        "1 × pairwise Margin-MSE", "2 × labels", "| steps | 250 of 300 (stopped by the time budget) |",
         "| batch size | 8 |", "| learning rate | 5e-05 |", "| validation (81 held-out queries) | nDCG@10 | 0.7943 |",
     ]:
         assert expected in card, expected
@@ -214,7 +214,7 @@ def test_a_training_run_leaves_its_recipe_and_validation_score_on_the_model_card
     card = (folder / "model" / "README.md").read_text()
 
     for expected in ["**training queries:** 6", "**validation queries:** 2", "| steps | 2 |", "| sampler | random |",
-                     "score file `scores.tsv`", "1 × labels: cross-entropy of the judged positive over the batch, scale 1 |", "| validation (2 held-out queries) | nDCG@10 |", f"`{tiny_bert_dir}` (a local folder)"]:
+                     "score file `scores.tsv`", "2 × labels: cross-entropy of the judged positive over the batch, scale 1 |", "| validation (2 held-out queries) | nDCG@10 |", f"`{tiny_bert_dir}` (a local folder)"]:
         assert expected in card, expected
     assert card.count("Training with tasb") == 1
     # model/ is a copy of best/ (hard links): rewriting its card leaves best/'s alone
