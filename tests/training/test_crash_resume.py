@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,9 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
+
+from tasb.layout import checkpoint_dir, checkpoints
+from tasb.training.checkpoints import prune_checkpoints
 from test_trainer import _write_synthetic  # the synthetic training problem of the single-process tests
 
 STEPS = 300
@@ -110,3 +114,27 @@ def test_a_run_killed_mid_training_resumes_to_the_same_weights(config, tmp_path)
     strip = [{k: v for k, v in json.loads(line).items() if k not in ("steps_per_s", "elapsed_s", "sampler_wait_s")} for line in full_log]
     again = [{k: v for k, v in json.loads(line).items() if k not in ("steps_per_s", "elapsed_s", "sampler_wait_s")} for line in resumed_log]
     assert again == strip
+
+
+def test_a_kill_while_old_checkpoints_are_deleted_leaves_only_whole_ones_listed(tmp_path, monkeypatch):
+    files = ["model.safetensors", "trainer_state.pt", "state.json"]
+    for step in (7, 14, 21):
+        checkpoint_dir(tmp_path, step).mkdir(parents=True)
+        for name in files:
+            (checkpoint_dir(tmp_path, step) / name).write_text(str(step))
+    real_rmtree = shutil.rmtree
+
+    def killed_midway(path, ignore_errors=False):
+        if Path(path).exists():
+            (Path(path) / files[0]).unlink()
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        prune_checkpoints(tmp_path, keep=1)
+    assert [p.name for p in checkpoints(tmp_path)] == ["step-14", "step-21"]
+    assert all(sorted(f.name for f in p.iterdir()) == sorted(files) for p in checkpoints(tmp_path))
+
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    prune_checkpoints(tmp_path, keep=1)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-21"]

@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from tasb.fsutil import atomic_dir, atomic_write, link_or_copy
-from tasb.layout import BEST, CHECKPOINT_STATE, MODEL, TRAINER_STATE, checkpoint_dir, checkpoints
+from tasb.fsutil import atomic_dir, atomic_write, link_or_copy, remove_dir
+from tasb.layout import BEST, CHECKPOINT_STATE, CHECKPOINTS, MODEL, TRAINER_STATE, checkpoint_dir, checkpoints
 from tasb.models.student import BertDot
 from tasb.training.progress import Progress
 from tasb.training.state import Run
 from tasb.training.validation import EarlyStopping
 
-__all__ = ["checkpoint_scales", "copy_folder", "newest_checkpoint", "restore_checkpoint", "save_checkpoint", "truncate_log"]
+__all__ = ["checkpoint_scales", "copy_folder", "newest_checkpoint", "prune_checkpoints", "restore_checkpoint", "save_checkpoint", "truncate_log"]
 
 
 def save_checkpoint(run: Run) -> None:
@@ -48,8 +48,16 @@ def save_checkpoint(run: Run) -> None:
         if (run.folder / BEST).is_dir():
             # the best model as of this step: a resume must not keep a best/ saved after the checkpoint
             shutil.copytree(run.folder / BEST, tmp / BEST, copy_function=link_or_copy)
-    for old in checkpoints(run.folder)[: -run.config.keep_checkpoints]:
-        shutil.rmtree(old)
+    prune_checkpoints(run.folder, run.config.keep_checkpoints)
+
+
+def prune_checkpoints(folder: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints. Each is renamed aside before it is deleted: a kill midway
+    must not leave a half-deleted ``step-N`` that lists as complete. What such a kill left aside goes next time."""
+    for leftover in (folder / CHECKPOINTS).glob(".step-*.old"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for old in checkpoints(folder)[:-keep]:
+        remove_dir(old)
 
 
 def _save_trainer_state(state: dict, path: Path) -> None:
