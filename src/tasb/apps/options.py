@@ -75,7 +75,35 @@ DENSE_SEARCH = (INDEX, *QUERY_DATA, MODEL, DEVICE)
 
 
 @dataclasses.dataclass
-class TeacherTraining(Checked):
+class HeldOut:
+    """Queries a teacher neither learns from nor scores: tasb teacher train, train-colbert and score."""
+
+    # a file of query ids, one per line: the student's validation queries (tasb train's validation.qids). A
+    # student validated on queries its teacher learned from looks better than it is
+    validation_qids: str = ""
+
+    def teacher_data(self, data: DataConfig, need_qrels: bool = True) -> tuple["Dataset", set[str]]:
+        """``data`` without the queries of ``validation_qids`` and their judgments, and the ids left out."""
+        from tasb.training.validation import read_validation_qids
+
+        # the held-out ids are checked against the judgments: a validation query must have a judged passage
+        dataset = load(data, need_qrels=need_qrels or bool(self.validation_qids))
+        if not self.validation_qids:
+            return dataset, set()
+        held_out = set(read_validation_qids(Path(self.validation_qids), dataset))
+        kept = {qid: text for qid, text in dataset.queries.items() if qid not in held_out}
+        qrels = {qid: judged for qid, judged in dataset.qrels.items() if qid not in held_out}
+        return dataclasses.replace(dataset, queries=kept, qrels=qrels), held_out
+
+
+VALIDATION_QIDS = option(
+    "validation_qids", Optional[Path], "--validation-qids",
+    "query ids, one per line, the student validates on (tasb train's validation.qids): left out of what the teacher learns from or scores",
+)
+
+
+@dataclasses.dataclass
+class TeacherTraining(HeldOut, Checked):
     """What a teacher trains on and where it goes, beside its recipe: tasb teacher train and train-colbert."""
 
     out: str = ""
@@ -88,7 +116,7 @@ class TeacherTraining(Checked):
 
 # a teacher trained on judged positives and a run's negatives (TeacherTraining): tasb teacher train, train-colbert
 TEACHER_TRAINING = (
-    described(OUT, "folder for the teacher (model/ and teacher_log.jsonl)"), *DATA,
+    described(OUT, "folder for the teacher (model/ and teacher_log.jsonl)"), *DATA, VALIDATION_QIDS,
     described(RUN, "negatives come from this run; default: BM25's top negatives_depth"), DEVICE,
 )
 

@@ -9,7 +9,7 @@ import typer
 
 from tasb import layout
 from tasb.apps.command import tasb_command
-from tasb.apps.options import TEACHER_TRAINING, TeacherTraining, load, negatives_run
+from tasb.apps.options import TEACHER_TRAINING, TeacherTraining, negatives_run
 from tasb.config import ColbertConfig, values_of
 
 
@@ -24,15 +24,16 @@ def run_teacher_colbert(config: ColbertTrainConfig) -> Path:
     """Train into ``config.out``; listwise negatives from ``config.run``, or BM25's top ``negatives_depth``. Returns the model folder."""
     from tasb.data import check_judged_passages, read_scores
     from tasb.training.colbert_trainer import train_colbert
+    from tasb.training.setup import without_queries
 
     data = config.data
     listwise = config.loss in ("listwise", "both")
-    dataset = load(data, need_qrels=listwise)
+    dataset, held_out = config.teacher_data(data, need_qrels=listwise)
     candidates = None
     if listwise:
         check_judged_passages(dataset, data.data, data.split, data.qrels)
         candidates = negatives_run(config.run, dataset, config.negatives_depth)
-    scores = read_scores(config.teacher_scores) if config.teacher_scores else None
+    scores = without_queries(read_scores(config.teacher_scores), held_out) if config.teacher_scores else None
     recipe = ColbertConfig(**values_of(config, ColbertConfig))
     train_colbert(recipe, dataset.queries, dataset.corpus, Path(config.out), qrels=dataset.qrels, run=candidates, scores=scores)
     return Path(config.out) / layout.MODEL

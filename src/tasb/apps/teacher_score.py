@@ -9,13 +9,14 @@ import typer
 
 from tasb.apps.command import tasb_command
 from tasb.apps.options import (
-    BF16, DATA, DEVICE, MAX_LENGTH, NEGATIVES_DEPTH, OUT, RANDOM_SEED, RUN, SCORERS, described, load, option, read_run_of, scorer_of,
+    BF16, DATA, DEVICE, MAX_LENGTH, NEGATIVES_DEPTH, OUT, RANDOM_SEED, RUN, SCORERS, VALIDATION_QIDS, HeldOut, described, option,
+    read_run_of, scorer_of,
 )
 from tasb.config import AT_LEAST_1, SEED, DataConfig, Scoring
 
 
 @dataclasses.dataclass
-class TeacherScoreConfig(Scoring):
+class TeacherScoreConfig(HeldOut, Scoring):
     """``tasb teacher score``: which pairs (negatives from a run's top ``negatives_depth``), scored by which scorers."""
 
     out: str = "scores.tsv"
@@ -32,12 +33,12 @@ class TeacherScoreConfig(Scoring):
 
 
 def run_teacher_score(config: TeacherScoreConfig) -> int:
-    """Write the score file; returns how many pairs it holds."""
+    """Write the score file of every judged query but ``validation_qids``; returns how many pairs it holds."""
     from tasb.data import check_judged_passages, training_pairs, write_scores
     from tasb.retrieval.scorers import score_pairs
 
     data = config.data
-    dataset = load(data)
+    dataset, _ = config.teacher_data(data)
     check_judged_passages(dataset, data.data, data.split, data.qrels)
     candidates = read_run_of(config.run, dataset)
     pairs = training_pairs(dataset.qrels, candidates, depth=config.negatives_depth, per_query=config.negatives_per_query, seed=config.seed)
@@ -52,7 +53,7 @@ def run_teacher_score(config: TeacherScoreConfig) -> int:
     [
         *SCORERS, described(RUN, "first-stage run the negatives come from"),
         described(OUT, "score file: score_pos score_neg qid pid_pos pid_neg"),
-        *DATA, NEGATIVES_DEPTH, option("negatives_per_query", Optional[int], "--negatives-per-query", "sample this many negatives per query"),
+        *DATA, VALIDATION_QIDS, NEGATIVES_DEPTH, option("negatives_per_query", Optional[int], "--negatives-per-query", "sample this many negatives per query"),
         MAX_LENGTH, RANDOM_SEED, BF16, DEVICE,
     ],
     aliases={"--teacher": "--scorer", "--depth": "--negatives-depth"},

@@ -9,7 +9,7 @@ import typer
 
 from tasb import layout
 from tasb.apps.command import tasb_command
-from tasb.apps.options import TEACHER_TRAINING, TeacherTraining, load, negatives_run
+from tasb.apps.options import TEACHER_TRAINING, TeacherTraining, negatives_run
 from tasb.config import TeacherConfig, values_of
 
 
@@ -19,12 +19,13 @@ class TeacherTrainConfig(TeacherTraining, TeacherConfig):
 
 
 def run_teacher_train(config: TeacherTrainConfig) -> Path:
-    """Train into ``config.out``; negatives from ``config.run``, or BM25's top ``negatives_depth``. Returns the model folder."""
+    """Train into ``config.out`` on every judged query but ``validation_qids``; negatives from ``config.run``, or BM25's top
+    ``negatives_depth``. Returns the model folder."""
     from tasb.data import check_judged_passages
     from tasb.training.cross_encoder_trainer import train_cross_encoder
 
     data = config.data
-    dataset = load(data)
+    dataset, _ = config.teacher_data(data)
     check_judged_passages(dataset, data.data, data.split, data.qrels)
     candidates = negatives_run(config.run, dataset, config.negatives_depth)
     recipe = TeacherConfig(**values_of(config, TeacherConfig))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Collection, Sequence
 
 from tasb.config import StudentConfig, TrainConfig
 from tasb.data.records import Dataset, ScoredPair
@@ -30,7 +30,7 @@ def validation_set(
     return build_validation_set(config.validation, dataset, (row.qid for row in scores))
 
 
-def without_queries(scores: Sequence[ScoredPair], held_out: dict[str, str]) -> list[ScoredPair]:
+def without_queries(scores: Sequence[ScoredPair], held_out: Collection[str]) -> list[ScoredPair]:
     kept = [row for row in scores if row.qid not in held_out]
     logger.info("validation holds out %d queries: %d of %d teacher pairs left to train on", len(held_out), len(kept), len(scores))
     return kept

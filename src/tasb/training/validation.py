@@ -23,7 +23,7 @@ from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.scorers import DotScorer
 
-__all__ = ["EarlyStopping", "ValidationSet", "build_validation_set", "top_and_judged", "validation_score"]
+__all__ = ["EarlyStopping", "ValidationSet", "build_validation_set", "read_validation_qids", "top_and_judged", "validation_score"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +50,7 @@ def held_out_size(judged_queries: int) -> int:
 def build_validation_set(config: ValidationConfig, dataset: Dataset, scored_qids: Iterable[str]) -> ValidationSet:
     """Hold out ``config.queries`` judged queries among ``scored_qids`` (or those in ``config.qids``) with their candidates."""
     scored = sorted(set(scored_qids))
-    qids = _read_qids(Path(config.qids), dataset, config.rel) if config.qids else _draw_qids(config, dataset, scored)
+    qids = read_validation_qids(Path(config.qids), dataset, config.rel) if config.qids else _draw_qids(config, dataset, scored)
     queries = {qid: dataset.queries[qid] for qid in qids}
     candidates = top_and_judged(_baseline_run(config, dataset, queries), dataset, qids, config.rerank_depth, config.rel)
     return ValidationSet(queries, {qid: dataset.qrels[qid] for qid in qids}, candidates, dataset.corpus)
@@ -76,7 +76,8 @@ def _draw_qids(config: ValidationConfig, dataset: Dataset, scored: list[str]) ->
     return sorted(rng.choice(judged, size=config.queries, replace=False).tolist())
 
 
-def _read_qids(path: Path, dataset: Dataset, rel: int) -> list[str]:
+def read_validation_qids(path: Path, dataset: Dataset, rel: int = 1) -> list[str]:
+    """The query ids of ``path``, one per line, each a query of ``dataset`` with a passage judged ``rel`` or higher."""
     qids = []
     for number, line in iter_lines(path):
         qid = line.strip()
