@@ -33,7 +33,9 @@ def run_teacher_colbert(config: ColbertTrainConfig) -> Path:
     if listwise:
         check_judged_passages(dataset, data.data, data.split, data.qrels)
         candidates = negatives_run(config.run, dataset, config.negatives_depth)
-    scores = without_queries(read_scores(config.teacher_scores), held_out) if config.teacher_scores else None
+    scores = read_scores(config.teacher_scores) if config.teacher_scores else None
+    if scores is not None and held_out:
+        scores = without_queries(scores, held_out)
     recipe = ColbertConfig(**values_of(config, ColbertConfig))
     train_colbert(recipe, dataset.queries, dataset.corpus, Path(config.out), qrels=dataset.qrels, run=candidates, scores=scores)
     return Path(config.out) / layout.MODEL
