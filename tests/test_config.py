@@ -81,15 +81,15 @@ def test_validation_depth_keeps_loading_under_its_new_name_rerank_depth(tmp_path
 
 
 @pytest.mark.parametrize(
-    "settings, shares",
+    "settings, start, shares",
     [
-        ({}, "the student's start, same budget"),  # the default: the student re-mines its negatives from the baseline
-        ({"negatives_from": "initial-student"}, "the student's start, same triples, same budget"),
-        ({"student_start": "initial", "negatives_from": "initial-student"}, "same triples, same budget"),
-        ({"student_start": "initial"}, "same budget"),
+        ({}, "baseline", "the student's start, same budget"),  # the default: the student re-mines its negatives from the baseline
+        ({"negatives_from": "initial-student"}, "baseline", "the student's start, same triples, same budget"),
+        ({"negatives_from": "initial-student"}, "initial", "same triples, same budget"),
+        ({}, "initial", "same budget"),
     ],
 )
-def test_the_quickstart_names_its_baseline_row_for_what_it_shares_with_the_student(settings, shares):
+def test_the_quickstart_names_its_baseline_row_for_what_it_shares_with_the_student(settings, start, shares):
     from tasb.apps.quickstart import baseline_shares
 
-    assert baseline_shares(QuickstartConfig(**settings)) == shares
+    assert baseline_shares(QuickstartConfig(**settings), start) == shares
