@@ -19,7 +19,14 @@ from pathlib import Path
 
 
 def _tsv(path: Path) -> dict[str, str]:
-    return dict(line.rstrip("\n").split("\t", 1) for line in path.open(encoding="utf-8") if line.strip())
+    rows = {}
+    for number, line in enumerate(path.open(encoding="utf-8"), 1):
+        if line.strip():
+            key, tab, text = line.rstrip("\n").partition("\t")
+            if not tab:
+                raise SystemExit(f"{path}:{number}: expected id<TAB>text")
+            rows[key] = text
+    return rows
 
 
 def _qrels(path: Path, corpus: dict[str, str]) -> list[tuple[str, str, int]]:
@@ -39,6 +46,8 @@ def build(shared: Path, out: Path) -> dict[str, int]:
     train = _qrels(topics / "qrels.dl19-passage.txt", corpus) + dev
     test = _qrels(topics / "qrels.dl20-passage.txt", corpus)
     judged = {qid for qid, _, _ in train + test}
+    # a query in both splits would be tested on what it trained on
+    assert not {qid for qid, _, _ in train} & {qid for qid, _, _ in test}, "train and test share a query"
 
     (out / "qrels").mkdir(parents=True, exist_ok=True)
     with (out / "corpus.jsonl").open("w", encoding="utf-8") as handle:

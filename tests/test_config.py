@@ -86,7 +86,9 @@ def test_validation_depth_keeps_loading_under_its_new_name_rerank_depth(tmp_path
         ({}, "baseline", "the student's start, same budget"),  # the default: the student re-mines its negatives from the baseline
         ({"negatives_from": "initial-student"}, "baseline", "the student's start, same triples, same budget"),
         ({"negatives_from": "initial-student"}, "initial", "same triples, same budget"),
-        ({}, "initial", "same budget"),
+        # the baseline lost the start on validation: the student trains on the initial student's near misses, as it did
+        ({}, "initial", "same triples, same budget"),
+        ({"student_start": "initial"}, "initial", "same budget"),  # set by the user: the baseline's negatives still
     ],
 )
 def test_the_quickstart_names_its_baseline_row_for_what_it_shares_with_the_student(settings, start, shares):

@@ -194,6 +194,33 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert set((out / "validation_qids.txt").read_text().split()) == judged - taught
 
 
+@pytest.mark.slow
+def test_a_baseline_that_validates_below_the_initial_model_is_not_the_students_start(
+    mini_scifact, tiny_bert_dir, tmp_path, monkeypatch
+):
+    out = tmp_path / "qs"
+    # the held-out queries judge the baseline below the initial model, as on TREC-DL's pool (docs/student.md)
+    monkeypatch.setattr("tasb.apps.quickstart.choose_start", lambda *args: ("initial", {"initial": 0.9, "baseline": 0.1}))
+    _ok("quickstart", "--data", mini_scifact, "--set", f"output_dir={out}", "--set", f"student.model={tiny_bert_dir}",
+        "--set", "teacher_mode=pairwise", "--set", "teacher_ensemble.colbert=0", "--set", "teacher_ensemble.baseline=0",
+        "--set", "teacher_ensemble.bm25=1", "--set", "train_steps=2", "--set", "batch_size=4", "--set", "negatives_depth=3",
+        "--set", "teacher_rerank_depth=10", "--set", "negatives_per_query=2")
+    # the student starts from the initial model and trains on its near misses, the baseline's own triples
+    started = yaml.safe_load((out / "student" / "config.yaml").read_text())["student"]["model"]
+    assert Path(started).resolve() == Path(tiny_bert_dir).resolve()
+    _ok("search", "--index", out / "index-initial", "--data", mini_scifact, "--split", "train", "--k", 3,
+        "--out", tmp_path / "initial.train.trec")
+    initial_top = read_run(tmp_path / "initial.train.trec")
+    assert all(row.pid_neg in initial_top[row.qid] for row in read_scores(out / "teacher_scores.tsv"))
+    rows = json.loads((out / "metrics.json").read_text())["results"]
+    assert "sentence-transformers MNRL (same triples, same budget)" in rows
+    student_row = next(row for row in rows if row.startswith("trained student"))
+    assert "from the baseline" not in student_row
+    assert "start chosen on the held-out queries: initial 0.900, baseline 0.100" in (out / "results.md").read_text()
+    held_out = json.loads((out / "metrics.json").read_text())["held_out"]
+    assert (held_out["initial"], held_out["baseline"]) == (0.9, 0.1)
+
+
 def _file_bytes(folder: Path) -> dict[Path, bytes]:
     return {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
