@@ -17,30 +17,20 @@ import argparse
 import json
 from pathlib import Path
 
-
-def _tsv(path: Path) -> dict[str, str]:
-    rows = {}
-    for number, line in enumerate(path.open(encoding="utf-8"), 1):
-        if line.strip():
-            key, tab, text = line.rstrip("\n").partition("\t")
-            if not tab:
-                raise SystemExit(f"{path}:{number}: expected id<TAB>text")
-            rows[key] = text
-    return rows
+from tasb.data import read_corpus, read_qrels, read_queries
 
 
 def _qrels(path: Path, corpus: dict[str, str]) -> list[tuple[str, str, int]]:
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    return [(qid, pid, int(grade)) for qid, _, pid, grade in rows if pid in corpus]
+    return [(qid, pid, grade) for qid, grades in read_qrels(path).items() for pid, grade in grades.items() if pid in corpus]
 
 
 def build(shared: Path, out: Path) -> dict[str, int]:
     topics = shared / "msmarco-passage-trec-dl-topics-qrels"
-    corpus = _tsv(shared / "msmarco-trec-dl-pool-corpus" / "collection.tsv")
+    corpus = read_corpus(shared / "msmarco-trec-dl-pool-corpus" / "collection.tsv")
     queries = {
-        **_tsv(topics / "topics.dl19-passage.txt"),
-        **_tsv(topics / "topics.dl20.txt"),
-        **_tsv(topics / "topics.msmarco-passage.dev-subset.txt"),
+        **read_queries(topics / "topics.dl19-passage.txt"),
+        **read_queries(topics / "topics.dl20.txt"),
+        **read_queries(topics / "topics.msmarco-passage.dev-subset.txt"),
     }
     dev = _qrels(topics / "qrels.msmarco-passage.dev-subset.txt", corpus)
     train = _qrels(topics / "qrels.dl19-passage.txt", corpus) + dev
