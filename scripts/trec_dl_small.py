@@ -25,6 +25,8 @@ def _qrels(path: Path, corpus: dict[str, str]) -> list[tuple[str, str, int]]:
 
 
 def build(shared: Path, out: Path) -> dict[str, int]:
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"{out}: expected a new or empty folder, not one that holds files (they are never written over)")
     topics = shared / "msmarco-passage-trec-dl-topics-qrels"
     corpus = read_corpus(shared / "msmarco-trec-dl-pool-corpus" / "collection.tsv")
     queries = {
