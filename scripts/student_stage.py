@@ -99,11 +99,16 @@ def main():
     negatives = search(miner_index, miner, train_set.judged_queries(), k=config.negatives_depth)
     pairs = training_pairs(qrels, negatives, depth=config.negatives_depth, per_query=args.per_query, seed=config.seed)
     colbert = ColBERT.load(str(qs / "colbert" / "model"))
-    scorer = EnsembleScorer([
-        ColbertScorer(colbert, PassageTokenCache(colbert, bf16=config.bf16)),
-        BM25Scorer(BM25(train_set.corpus)),
-        DotScorer(baseline, passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"),
-    ], [config.teacher_ensemble[name] for name in ("colbert", "bm25", "baseline")])
+    members = {
+        "colbert": ColbertScorer(colbert, PassageTokenCache(colbert, bf16=config.bf16)),
+        "bm25": BM25Scorer(BM25(train_set.corpus)),
+        "baseline": DotScorer(baseline, passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"),
+        "bi-encoder": DotScorer(initial, passage_vectors=dict(zip(initial_index.ids, initial_index.embeddings))),
+    }
+    # the run's teacher: as it fitted its weights, or as they were set before the quickstart fitted them
+    weights = json.loads((qs / "metrics.json").read_text()).get("teacher_weights") or config.teacher_ensemble
+    weights = {name: w for name, w in weights.items() if w > 0}
+    scorer = EnsembleScorer([members[name] for name in weights], list(weights.values()))
     scored = score_pairs(scorer, pairs, train_set.queries, train_set.corpus)
     pseudo = pseudo_queries(train_set.corpus, args.pseudo, config.seed)
     if pseudo:

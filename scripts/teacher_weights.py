@@ -19,20 +19,18 @@ of every nDCG@10 on its last line.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 from pathlib import Path
 
 from tasb import layout
-from tasb.data import Qrels, Run, ensemble, load_dataset
-from tasb.evaluation import evaluate
+from tasb.data import Qrels, Run, load_dataset
 from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import DenseIndex, load_index_model, search
 from tasb.retrieval.rerank import heads
 from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer
-from tasb.training.validation import top_and_judged
+from tasb.training.validation import top_and_judged, weight_grid
 
 
 def main() -> None:
@@ -57,23 +55,14 @@ def main() -> None:
     scorers.update({name: DotScorer(BertDot.load(path)) for name, path in (spec.split("=", 1) for spec in args.dense)})
     scores = {name: scorer.score(top, queries, data.corpus) for name, scorer in scorers.items()}
 
-    print_ranking(weight_grid(scores, qrels, args.grid), 25)
+    print_ranking(labelled_grid(scores, qrels, args.grid), 25)
 
 
-def weight_grid(scores: dict[str, Run], qrels: Qrels, grid: list[float]) -> dict[str, float]:
+def labelled_grid(scores: dict[str, Run], qrels: Qrels, grid: list[float]) -> dict[str, float]:
     """nDCG@10 of each member alone and of every ensemble of two or more with weights from ``grid``."""
-
-    def ndcg(scored) -> float:
-        return evaluate(scored, qrels)["nDCG@10"]  # a list holds at least its top 10: the rest cannot change nDCG@10
-
-    results = {name: ndcg(member) for name, member in scores.items()}
-    for weights in itertools.product(grid, repeat=len(scores)):
-        active = [(name, w) for name, w in zip(scores, weights) if w > 0]
-        if len(active) < 2 or max(weights) != 1:
-            continue  # one member alone is listed above; weights are relative, so the largest is 1
-        label = " + ".join(f"{w:g}×{name}" for name, w in active)
-        results[label] = ndcg(ensemble([scores[name] for name, _ in active], [w for _, w in active]))
-    return results
+    found = weight_grid(scores, qrels, "nDCG@10", 1, grid)  # a list holds its top 10: the rest cannot change nDCG@10
+    return {" + ".join(f"{w:g}×{name}" for name, w in weights.items()) if len(weights) > 1 else next(iter(weights)): value
+            for weights, value in found}
 
 
 def print_ranking(results: dict[str, float], top: int) -> None:

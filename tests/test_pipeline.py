@@ -161,7 +161,12 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     # sentence-transformers' recipe with the same budget is a row of the table named for what it shares with the
     # student (by default the student starts from it and trains on its negatives) and, trained first, a teacher
     assert rows[baseline_row]["nDCG@10"] >= 0
-    assert "teacher: ensemble 0.25×colbert + 0.5×bm25 + 1×baseline" in rows
+    # the teacher's weights are fitted on the held-out queries over every member the quickstart has, the initial
+    # student among them, and the teacher's row is named for them
+    weights = json.loads((out / "metrics.json").read_text())["teacher_weights"]
+    assert weights and set(weights) <= {"colbert", "bm25", "baseline", "bi-encoder"} and max(weights.values()) == 1
+    assert "teacher: ensemble " + " + ".join(f"{w:g}×{name}" for name, w in weights.items()) in rows
+    assert "weights fitted on the held-out queries" in (out / "results.md").read_text()
     assert list(rows).index(baseline_row) < list(rows).index("teacher: colbert alone")
     assert json.loads((out / "baseline" / "metrics.json").read_text())["steps"] == 5
     # each trained model's card carries what the quickstart measured of it

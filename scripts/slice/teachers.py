@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from common import slice_run
-from teacher_weights import print_ranking, weight_grid
+from teacher_weights import labelled_grid, print_ranking
 
 from tasb.apps.quickstart import held_out_validation
 from tasb.evaluation import evaluate
@@ -42,7 +42,7 @@ def main():
         write_json(cache, scores)
 
     members = {name: scores[name] for name in ("colbert", "bm25", "baseline")}
-    found = weight_grid(members, validation.qrels, GRID)
+    found = labelled_grid(members, validation.qrels, GRID)
     found["initial"] = evaluate(scores["initial"], validation.qrels)["nDCG@10"]
     print_ranking(found, 15)
 

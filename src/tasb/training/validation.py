@@ -9,6 +9,8 @@ be found, and the baseline's near misses are there to be confused with it.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import statistics
 from pathlib import Path
 from typing import Iterable
 
@@ -16,14 +18,19 @@ import numpy as np
 
 from tasb.config import ValidationConfig
 from tasb.data.readers import iter_lines, read_run
+from tasb.data.scores import ensemble
 from tasb.data.records import Corpus, Dataset, Qrels, Queries, Run
 from tasb.errors import InputError
-from tasb.evaluation import evaluate
+from tasb.evaluation import evaluate, evaluate_per_query
+from tasb.evaluation.significance import paired_ttest
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.scorers import DotScorer
 
-__all__ = ["EarlyStopping", "ValidationSet", "build_validation_set", "read_validation_qids", "top_and_judged", "validation_score"]
+__all__ = [
+    "EarlyStopping", "ValidationSet", "best_weights", "build_validation_set", "ensemble_per_query", "ensemble_score", "read_validation_qids", "top_and_judged", "validation_score",
+    "weight_grid",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +118,52 @@ def score_candidates(student: BertDot, validation: ValidationSet, bf16: bool = T
 
 def validation_score(student: BertDot, validation: ValidationSet, metric: str, rel: int, bf16: bool = True) -> float:
     return evaluate(score_candidates(student, validation, bf16), validation.qrels, rel=rel, measures=[metric])[metric]
+
+
+WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0)
+
+
+def weight_grid(
+    scores: dict[str, Run], qrels: Qrels, metric: str, rel: int, grid: Iterable[float] = WEIGHT_GRID
+) -> list[tuple[dict[str, float], float]]:
+    """Every ensemble of the members' scores with weights from ``grid``, each member alone included, with its ``metric``.
+
+    Weights are relative, so only weightings whose largest weight is 1 are listed; a member weighted 0 is left out."""
+    found = []
+    for weights in itertools.product(sorted(set(grid)), repeat=len(scores)):
+        if max(weights) != 1:
+            continue
+        chosen = {name: w for name, w in zip(scores, weights) if w > 0}
+        found.append((chosen, ensemble_score(scores, chosen, qrels, metric, rel)))
+    return found
+
+
+def ensemble_score(scores: dict[str, Run], weights: dict[str, float], qrels: Qrels, metric: str, rel: int) -> float:
+    """``metric`` of the members' scores ensembled at ``weights`` (per-query z-scores, as the teacher averages them)."""
+    return statistics.fmean(ensemble_per_query(scores, weights, qrels, metric, rel).values())
+
+
+def ensemble_per_query(scores: dict[str, Run], weights: dict[str, float], qrels: Qrels, metric: str, rel: int) -> dict[str, float]:
+    fused = ensemble([scores[name] for name in weights], list(weights.values()))
+    return evaluate_per_query(fused, qrels, rel=rel, measures=[metric])[metric]
+
+
+def best_weights(
+    scores: dict[str, Run], qrels: Qrels, metric: str, rel: int, prior: dict[str, float], grid: Iterable[float] = WEIGHT_GRID
+) -> tuple[dict[str, float], float]:
+    """The best weighting of ``weight_grid``, unless it is no better than ``prior`` by a paired t-test (p < .05).
+
+    The best of many weightings on a few held-out queries is partly luck, and weights chosen on more data
+    should not give way to it: ``prior`` stays unless the held-out queries tell the two apart."""
+    best, value = max(weight_grid(scores, qrels, metric, rel, grid), key=lambda found: found[1])
+    known = {name: w for name, w in prior.items() if w > 0 and name in scores}
+    if not known:
+        return best, value
+    kept = ensemble_score(scores, known, qrels, metric, rel)
+    apart = paired_ttest(*(ensemble_per_query(scores, weights, qrels, metric, rel) for weights in (best, known)))
+    if value > kept and apart < 0.05:
+        return best, value
+    return known, kept
 
 
 @dataclasses.dataclass

@@ -1,0 +1,84 @@
+"""The quickstart's teacher weights: fitted on the held-out queries from a small grid, replacing the weights as set
+only when the held-out queries tell the two apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasb.apps.quickstart import QuickstartConfig, teacher_weights
+from tasb.training.validation import ValidationSet, best_weights, ensemble_score, weight_grid
+
+QUERIES = [f"q{i}" for i in range(6)]
+QRELS = {qid: {f"{qid}-relevant": 1} for qid in QUERIES}
+
+
+def _ranking(relevant_first: set[str]) -> dict[str, dict[str, float]]:
+    """Each query's relevant passage first where ``relevant_first`` holds the query, else last of three."""
+    return {
+        qid: {f"{qid}-relevant": 3.0 if qid in relevant_first else 1.0, f"{qid}-b": 2.5, f"{qid}-c": 2.0} for qid in QUERIES
+    }
+
+
+RIGHT = _ranking(set(QUERIES))
+WRONG = _ranking(set())
+ALL_BUT_ONE = _ranking(set(QUERIES[1:]))
+# nDCG@10 with one relevant passage at rank r is 1 / log2(r + 1): rank 1 → 1, rank 3 → .5
+LAST = 0.5
+
+
+def test_the_grid_lists_each_relative_weighting_once():
+    found = weight_grid({"x": RIGHT, "y": WRONG}, QRELS, "nDCG@10", 1, grid=[0, 0.5, 1])
+    # the largest weight is 1: (0, 1), (1, 0), (.5, 1), (1, .5), (1, 1); (.5, .5) is (1, 1) again
+    listed = [frozenset(weights.items()) for weights, _ in found]
+    expected = [{"x": 1}, {"y": 1}, {"x": 0.5, "y": 1}, {"x": 1, "y": 0.5}, {"x": 1, "y": 1}]
+    assert sorted(listed, key=sorted) == sorted((frozenset(w.items()) for w in expected), key=sorted)
+    values = {tuple(sorted(weights.items())): value for weights, value in found}
+    assert values[(("x", 1),)] == pytest.approx(1.0)
+    assert values[(("y", 1),)] == pytest.approx(LAST)
+
+
+def test_a_weighting_better_on_every_held_out_query_replaces_the_weights_as_set():
+    assert best_weights({"x": WRONG, "y": RIGHT}, QRELS, "nDCG@10", 1, prior={"x": 1.0}) == ({"y": 1.0}, pytest.approx(1.0))
+
+
+def test_a_weighting_better_on_one_query_of_six_does_not():
+    # y is right on all six, x on five: the mean is higher, but a paired t-test cannot tell them apart (p .36)
+    scores = {"x": ALL_BUT_ONE, "y": RIGHT}
+    assert ensemble_score(scores, {"y": 1.0}, QRELS, "nDCG@10", 1) > ensemble_score(scores, {"x": 1.0}, QRELS, "nDCG@10", 1)
+    assert best_weights(scores, QRELS, "nDCG@10", 1, prior={"x": 1.0}) == ({"x": 1.0}, pytest.approx((5 + LAST) / 6))
+
+
+class _Member:
+    def __init__(self, scores):
+        self.scores = scores
+
+    def score(self, candidates, queries, corpus):
+        return {qid: self.scores[qid] for qid in candidates}
+
+
+@pytest.fixture
+def validation():
+    candidates = {qid: list(by_pid) for qid, by_pid in RIGHT.items()}
+    return ValidationSet(queries={qid: qid for qid in QUERIES}, qrels=QRELS, candidates=candidates, corpus={})
+
+
+def _members():
+    # a collection the initial student already knows: the labels' members rank wrongly, the initial student rightly
+    return {"colbert": _Member(WRONG), "bm25": _Member(WRONG), "baseline": _Member(WRONG), "bi-encoder": _Member(RIGHT)}
+
+
+def test_fitted_weights_let_the_initial_student_into_the_teacher_where_it_validates_higher(validation):
+    weights, held_out = teacher_weights(QuickstartConfig(), _members(), validation)
+    assert weights == {"bi-encoder": 1.0} and held_out == pytest.approx(1.0)
+
+
+def test_without_held_out_queries_the_weights_as_set_teach():
+    assert teacher_weights(QuickstartConfig(), _members(), None) == ({"colbert": 0.25, "bm25": 0.5, "baseline": 1.0}, None)
+    # without a baseline, its weight goes with it
+    no_baseline = {name: member for name, member in _members().items() if name != "baseline"}
+    assert teacher_weights(QuickstartConfig(), no_baseline, None) == ({"colbert": 0.25, "bm25": 0.5}, None)
+
+
+def test_unfitted_weights_are_kept_as_set_and_scored_on_the_held_out_queries(validation):
+    config = QuickstartConfig(teacher_ensemble={"colbert": 1.0, "bm25": 0.0}, fit_teacher_ensemble=False)
+    assert teacher_weights(config, _members(), validation) == ({"colbert": 1.0}, pytest.approx(LAST))
