@@ -18,8 +18,8 @@ import numpy as np
 
 from tasb.config import ValidationConfig
 from tasb.data.readers import iter_lines, read_run
-from tasb.data.scores import ensemble
 from tasb.data.records import Corpus, Dataset, Qrels, Queries, Run
+from tasb.data.scores import ensemble
 from tasb.errors import InputError
 from tasb.evaluation import evaluate, evaluate_per_query
 from tasb.evaluation.significance import paired_ttest
@@ -28,8 +28,8 @@ from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.scorers import DotScorer
 
 __all__ = [
-    "EarlyStopping", "ValidationSet", "best_weights", "build_validation_set", "ensemble_per_query", "ensemble_score", "read_validation_qids", "top_and_judged", "validation_score",
-    "weight_grid",
+    "EarlyStopping", "ValidationSet", "best_weights", "build_validation_set", "ensemble_per_query", "ensemble_score",
+    "read_validation_qids", "top_and_judged", "validation_score", "weight_grid",
 ]
 
 
