@@ -105,9 +105,11 @@ def main():
         "baseline": DotScorer(baseline, passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"),
         "bi-encoder": DotScorer(initial, passage_vectors=dict(zip(initial_index.ids, initial_index.embeddings))),
     }
-    # the run's teacher: as it fitted its weights, or as they were set before the quickstart fitted them
-    weights = json.loads((qs / "metrics.json").read_text()).get("teacher_weights") or config.teacher_ensemble
-    weights = {name: w for name, w in weights.items() if w > 0}
+    # the run's teacher as it fitted its weights, unless --set gives them (or the run predates the fit)
+    fitted = json.loads((qs / "metrics.json").read_text()).get("teacher_weights") if (qs / "metrics.json").exists() else None
+    given = any(override.startswith("teacher_ensemble") for override in args.overrides)
+    weights = config.teacher_ensemble if given or not fitted else fitted
+    weights = {name: w for name, w in weights.items() if w > 0 and name in members}
     scorer = EnsembleScorer([members[name] for name in weights], list(weights.values()))
     scored = score_pairs(scorer, pairs, train_set.queries, train_set.corpus)
     pseudo = pseudo_queries(train_set.corpus, args.pseudo, config.seed)

@@ -30,7 +30,7 @@ from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import DenseIndex, load_index_model, search
 from tasb.retrieval.rerank import heads
 from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer
-from tasb.training.validation import top_and_judged, weight_grid
+from tasb.training.validation import WEIGHT_GRID, mean, top_and_judged, weight_grid
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--run", required=True, type=Path, help="a quickstart folder: validation_qids.txt, colbert/model")
     parser.add_argument("--dense", nargs="*", default=[], help="NAME=PATH of bi-encoders to add as members")
-    parser.add_argument("--grid", nargs="*", type=float, default=[0, 0.25, 0.5, 1])
+    parser.add_argument("--grid", nargs="*", type=float, default=list(WEIGHT_GRID))
     parser.add_argument("--rerank-depth", type=int, default=100)
     parser.add_argument("--candidates", choices=["bm25", "bm25+judged", "dense+judged"], default="bm25")
     parser.add_argument("--index", type=Path, help="the bi-encoder index of dense+judged; default RUN/index-initial")
@@ -61,8 +61,8 @@ def main() -> None:
 def labelled_grid(scores: dict[str, Run], qrels: Qrels, grid: list[float]) -> dict[str, float]:
     """nDCG@10 of each member alone and of every ensemble of two or more with weights from ``grid``."""
     found = weight_grid(scores, qrels, "nDCG@10", 1, grid)  # a list holds its top 10: the rest cannot change nDCG@10
-    return {" + ".join(f"{w:g}×{name}" for name, w in weights.items()) if len(weights) > 1 else next(iter(weights)): value
-            for weights, value in found}
+    return {" + ".join(f"{w:g}×{name}" for name, w in weights.items()) if len(weights) > 1 else next(iter(weights)): mean(per_query)
+            for weights, per_query in found}
 
 
 def print_ranking(results: dict[str, float], top: int) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasb.apps.quickstart import QuickstartConfig, teacher_weights
-from tasb.training.validation import ValidationSet, best_weights, ensemble_score, weight_grid
+from tasb.apps.quickstart import QuickstartConfig, fit_note, teacher_weights
+from tasb.training.validation import ValidationSet, best_weights, ensemble_per_query, mean, weight_grid
 
 QUERIES = [f"q{i}" for i in range(6)]
 QRELS = {qid: {f"{qid}-relevant": 1} for qid in QUERIES}
@@ -32,20 +32,26 @@ def test_the_grid_lists_each_relative_weighting_once():
     listed = [frozenset(weights.items()) for weights, _ in found]
     expected = [{"x": 1}, {"y": 1}, {"x": 0.5, "y": 1}, {"x": 1, "y": 0.5}, {"x": 1, "y": 1}]
     assert sorted(listed, key=sorted) == sorted((frozenset(w.items()) for w in expected), key=sorted)
-    values = {tuple(sorted(weights.items())): value for weights, value in found}
+    values = {tuple(sorted(weights.items())): mean(per_query) for weights, per_query in found}
     assert values[(("x", 1),)] == pytest.approx(1.0)
     assert values[(("y", 1),)] == pytest.approx(LAST)
 
 
 def test_a_weighting_better_on_every_held_out_query_replaces_the_weights_as_set():
-    assert best_weights({"x": WRONG, "y": RIGHT}, QRELS, "nDCG@10", 1, prior={"x": 1.0}) == ({"y": 1.0}, pytest.approx(1.0))
+    fit = best_weights({"x": WRONG, "y": RIGHT}, QRELS, "nDCG@10", 1, prior={"x": 1.0, "y": 0.0})
+    assert fit.replaced and fit.weights == {"y": 1.0} and fit.value == pytest.approx(1.0)
+    assert fit.prior == {"x": 1.0} and fit.prior_value == pytest.approx(LAST) and fit.p < 0.05
+    assert fit_note(fit) == "; weights fitted on the held-out queries (as set 0.500, p 0)"
 
 
 def test_a_weighting_better_on_one_query_of_six_does_not():
     # y is right on all six, x on five: the mean is higher, but a paired t-test cannot tell them apart (p .36)
     scores = {"x": ALL_BUT_ONE, "y": RIGHT}
-    assert ensemble_score(scores, {"y": 1.0}, QRELS, "nDCG@10", 1) > ensemble_score(scores, {"x": 1.0}, QRELS, "nDCG@10", 1)
-    assert best_weights(scores, QRELS, "nDCG@10", 1, prior={"x": 1.0}) == ({"x": 1.0}, pytest.approx((5 + LAST) / 6))
+    assert mean(ensemble_per_query(scores, {"y": 1.0}, QRELS, "nDCG@10", 1)) == pytest.approx(1.0)
+    fit = best_weights(scores, QRELS, "nDCG@10", 1, prior={"x": 1.0})
+    assert not fit.replaced and fit.weights == {"x": 1.0} and fit.value == pytest.approx((5 + LAST) / 6)
+    assert fit.best_value == pytest.approx(1.0) and fit.p == pytest.approx(0.363, abs=1e-3)
+    assert fit_note(fit) == "; weights as set (the held-out queries' best, 1.000, not apart from their 0.917: p 0.36)"
 
 
 class _Member:
@@ -68,17 +74,18 @@ def _members():
 
 
 def test_fitted_weights_let_the_initial_student_into_the_teacher_where_it_validates_higher(validation):
-    weights, held_out = teacher_weights(QuickstartConfig(), _members(), validation)
+    weights, held_out, fit = teacher_weights(QuickstartConfig(), _members(), validation)
     assert weights == {"bi-encoder": 1.0} and held_out == pytest.approx(1.0)
+    assert fit.prior == {"colbert": 0.25, "bm25": 0.5, "baseline": 1.0} and fit.prior_value == pytest.approx(LAST)
 
 
 def test_without_held_out_queries_the_weights_as_set_teach():
-    assert teacher_weights(QuickstartConfig(), _members(), None) == ({"colbert": 0.25, "bm25": 0.5, "baseline": 1.0}, None)
+    assert teacher_weights(QuickstartConfig(), _members(), None) == ({"colbert": 0.25, "bm25": 0.5, "baseline": 1.0}, None, None)
     # without a baseline, its weight goes with it
     no_baseline = {name: member for name, member in _members().items() if name != "baseline"}
-    assert teacher_weights(QuickstartConfig(), no_baseline, None) == ({"colbert": 0.25, "bm25": 0.5}, None)
+    assert teacher_weights(QuickstartConfig(), no_baseline, None) == ({"colbert": 0.25, "bm25": 0.5}, None, None)
 
 
 def test_unfitted_weights_are_kept_as_set_and_scored_on_the_held_out_queries(validation):
     config = QuickstartConfig(teacher_ensemble={"colbert": 1.0, "bm25": 0.0}, fit_teacher_ensemble=False)
-    assert teacher_weights(config, _members(), validation) == ({"colbert": 1.0}, pytest.approx(LAST))
+    assert teacher_weights(config, _members(), validation) == ({"colbert": 1.0}, pytest.approx(LAST), None)

@@ -19,8 +19,8 @@ from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer
+from tasb.training.validation import WEIGHT_GRID
 
-GRID = [0, 0.25, 0.5, 1]
 
 
 def main():
@@ -42,7 +42,7 @@ def main():
         write_json(cache, scores)
 
     members = {name: scores[name] for name in ("colbert", "bm25", "baseline")}
-    found = labelled_grid(members, validation.qrels, GRID)
+    found = labelled_grid(members, validation.qrels, WEIGHT_GRID)
     found["initial"] = evaluate(scores["initial"], validation.qrels)["nDCG@10"]
     print_ranking(found, 15)
 

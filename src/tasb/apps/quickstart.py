@@ -6,9 +6,10 @@ search → evaluate, all in one run folder. sentence-transformers' own recipe tr
 budget before the teachers are judged: it is the row the student has to beat, and, as a member of the
 teacher ensemble, what the judged labels teach the student through its teacher.
 
-A slice of the judged training queries is held out from every teacher and student. By default the student
-starts from whichever of the initial model and the baseline validates higher on it, and is validated on it from
-step 0, so the model handed back never validates below either.
+A slice of the judged training queries is held out from the training of every teacher and the student. By
+default the teacher ensemble's weights are chosen on it, the student starts from whichever of the initial model
+and the baseline validates higher on it, and is validated on it from step 0, so the model handed back never
+validates below either.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from tasb.models.student import BertDot
     from tasb.retrieval.index import DenseIndex
     from tasb.retrieval.scorers import Scorer
-    from tasb.training.validation import ValidationSet
+    from tasb.training.validation import ValidationSet, WeightFit
 
 DEFAULT_DATASET = "scifact"
 ENSEMBLE_MEMBERS = ("colbert", "cross-encoder", "bm25", "bi-encoder", "baseline")
@@ -88,8 +89,9 @@ class QuickstartConfig(Teaching, Optimisation):
         default_factory=lambda: {"colbert": 0.25, "bm25": 0.5, "baseline": 1.0, "bi-encoder": 0.0, "cross-encoder": 0.0}
     )
     # choose the weights again on the held-out queries (the trainer's validation candidates): every member the
-    # quickstart has (the initial student and BM25 always) weighted from {0, .25, .5, 1}, the best replacing
-    # teacher_ensemble's weights only if a paired t-test over those queries tells them apart (p < .05). TREC-DL's
+    # quickstart has (the initial student and BM25 always; a baseline or ColBERT weighted 0 that trains anyway for
+    # another use too) weighted from {0, .25, .5, 1}, the best replacing teacher_ensemble's weights only if a
+    # paired t-test over those queries tells them apart (p < .05); false: the weights as set. TREC-DL's
     # pool (18 held-out queries): as set .537, the initial student alone .691, the best, 1 initial + 1 ColBERT +
     # 0.5 baseline, .732 (p .006); SciFact (81): as set .799, 0.25 BM25 + 0.25 initial + 1 baseline .817 (p .028)
     fit_teacher_ensemble: bool = True
@@ -114,8 +116,9 @@ class QuickstartConfig(Teaching, Optimisation):
     batch_size: int = 16
     # 5e-5 over 2e-5: validation nDCG@10 .760 vs .748 at 150 steps (docs/student.md); the baseline gets the same
     learning_rate: float = 5e-5
-    # judged training queries held out from teachers and student, on which the student is validated from
-    # step 0 (its best validated model is kept, the starting one included); null: a tenth of the judged
+    # judged training queries no teacher or student trains on: the teacher's weights and the student's start are
+    # chosen on them, and the student is validated on them from step 0 (its best validated model is kept, the
+    # starting one included); null: a tenth of the judged
     # queries, 20 to 100 (a fifth below 100 queries); 0: none
     validation_queries: int | None = None
     # the held-out queries re-rank BM25's top validation_rerank_depth joined with their judged passages
@@ -298,7 +301,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         held_out = set(validation.queries) if validation is not None else set()
         with atomic_write(out / layout.VALIDATION_QIDS) as handle:
             handle.writelines(f"{qid}\n" for qid in sorted(held_out))
-        # teachers never see the validation queries: a student validated on what its teacher learned looks better than it is
+        # no teacher trains on the validation queries: a student validated on what its teacher learned looks better than it is
         teaching_qrels = {qid: judged for qid, judged in train_set.qrels.items() if qid not in held_out}
         bm25 = BM25(train_set.corpus)
         depth = max(config.negatives_depth, config.cross_encoder.negatives_depth, config.colbert.negatives_depth)
@@ -364,22 +367,24 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         )
 
     with stage("teachers judged by re-ranking BM25"):
-        weights, teacher_held_out = teacher_weights(config, members, validation)
+        weights, teacher_held_out, fit = teacher_weights(config, members, validation)
         active = {name: members[name] for name in weights}
         top = heads(bm25_test, config.teacher_rerank_depth)
         label = f"re-ranks BM25 top-{config.teacher_rerank_depth}"
-        member_scores = {name: scorer.score(top, test_set.queries, test_set.corpus) for name, scorer in active.items()}
+        # a trained teacher left out of the ensemble still gets its row: the table says what it would have taught
+        judged = [name for name in members if name in weights or name in ("colbert", "cross-encoder")]
+        member_scores = {name: members[name].score(top, test_set.queries, test_set.corpus) for name in judged}
         for name in ("colbert", "cross-encoder"):
             if name in member_scores:
                 rows[f"teacher: {name} alone"] = evaluate(with_new_heads(bm25_test, member_scores[name]), test_set.qrels)
                 notes[f"teacher: {name} alone"] = label
                 folder = out / ("colbert" if name == "colbert" else "teacher") / layout.MODEL
                 write_card(folder, {"metrics": {f"{test_set.source} {config.test_split} queries, {label}": rows[f"teacher: {name} alone"]}})
-        teacher_run = with_new_heads(bm25_test, ensemble(list(member_scores.values()), [weights[n] for n in active]))
+        teacher_run = with_new_heads(bm25_test, ensemble([member_scores[n] for n in active], [weights[n] for n in active]))
         write_run(teacher_run, out / "teacher.test.trec", tag="teacher")
         name = "teacher: ensemble " + " + ".join(f"{weights[n]:g}×{n}" for n in active)
         rows[name] = evaluate(teacher_run, test_set.qrels)
-        notes[name] = label + ("; weights fitted on the held-out queries" if config.fit_teacher_ensemble and validation else "")
+        notes[name] = label + fit_note(fit)
         teacher_name = name
 
     with stage("teacher scores training pairs"):
@@ -418,7 +423,10 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     report = f"# Quickstart on {test_set.source} ({config.test_split}: {len(test_set.queries)} queries)\n\n{table}\n\nTime: {timings}.\n"
     with atomic_write(out / layout.RESULTS) as handle:
         handle.write(report)
-    write_json(out / layout.METRICS, {"results": rows, "minutes": stage.minutes, "held_out": judged_beside, "teacher_weights": weights})
+    write_json(out / layout.METRICS, {
+        "results": rows, "minutes": stage.minutes, "held_out": judged_beside, "teacher_weights": weights,
+        "teacher_fit": dataclasses.asdict(fit) if fit else None,
+    })
     layout.mark(out, layout.DONE)
     remove_dir(out / layout.PREVIOUS)
     print("\n" + report)
@@ -492,24 +500,35 @@ def evaluate_trained(
 
 def teacher_weights(
     config: QuickstartConfig, members: dict[str, Scorer], validation: ValidationSet | None
-) -> tuple[dict[str, float], float | None]:
-    """The teacher's members with their weights (as set, or fitted), and the teacher's score on the held-out queries.
+) -> tuple[dict[str, float], float | None, WeightFit | None]:
+    """The teacher's members with their weights, its score on the held-out queries, and how the weights were fitted.
 
     The teacher is scored as the trainer validates the student. A teacher's test row re-ranks BM25's candidates and a
     student's retrieves from the corpus: not comparable. Here teacher, start and student are judged on the same
     candidates; which is ahead depends on them (docs/student.md). Fitting on them lets the initial student into the
-    teacher where the labels' members fall below it: a collection like its own training data (docs/student.md)."""
-    from tasb.training.validation import best_weights, ensemble_score
+    teacher where the labels' members fall below it: a collection like its own training data (docs/student.md).
+    A fitted teacher's score is the best of many on those queries, so it reads high beside the student's."""
+    from tasb.training.validation import best_weights, ensemble_per_query, mean
 
     as_set = {name: weight for name, weight in config.teacher_ensemble.items() if weight > 0 and name in members}
     if validation is None:
-        return as_set, None
+        return as_set, None, None
     settings = validation_settings(config)
     candidates = members if config.fit_teacher_ensemble else as_set
     scores = {name: members[name].score(validation.candidates, validation.queries, validation.corpus) for name in candidates}
     if not config.fit_teacher_ensemble:
-        return as_set, ensemble_score(scores, as_set, validation.qrels, settings.metric, settings.rel)
-    return best_weights(scores, validation.qrels, settings.metric, settings.rel, prior=as_set)
+        return as_set, mean(ensemble_per_query(scores, as_set, validation.qrels, settings.metric, settings.rel)), None
+    fit = best_weights(scores, validation.qrels, settings.metric, settings.rel, prior=as_set)
+    return fit.weights, fit.value, fit
+
+
+def fit_note(fit: WeightFit | None) -> str:
+    """The teacher row's word on its weights: fitted, or kept as set though the grid's best validated higher."""
+    if fit is None:
+        return ""
+    if fit.replaced:
+        return f"; weights fitted on the held-out queries (as set {fit.prior_value:.3f}, p {fit.p:.2g})"
+    return f"; weights as set (the held-out queries' best, {fit.best_value:.3f}, not apart from their {fit.prior_value:.3f}: p {fit.p:.2g})"
 
 
 def _beside_start(teacher: float, validation: ValidationSet, run_folder: Path, config: QuickstartConfig) -> dict[str, float | int | str]:

@@ -28,7 +28,7 @@ from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.scorers import DotScorer
 
 __all__ = [
-    "EarlyStopping", "ValidationSet", "best_weights", "build_validation_set", "ensemble_per_query", "ensemble_score",
+    "EarlyStopping", "ValidationSet", "WeightFit", "best_weights", "build_validation_set", "ensemble_per_query", "mean",
     "read_validation_qids", "top_and_judged", "validation_score", "weight_grid",
 ]
 
@@ -125,45 +125,64 @@ WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0)
 
 def weight_grid(
     scores: dict[str, Run], qrels: Qrels, metric: str, rel: int, grid: Iterable[float] = WEIGHT_GRID
-) -> list[tuple[dict[str, float], float]]:
-    """Every ensemble of the members' scores with weights from ``grid``, each member alone included, with its ``metric``.
+) -> list[tuple[dict[str, float], dict[str, float]]]:
+    """Every ensemble of the members' scores with weights from ``grid``, each member alone included, with its
+    ``metric`` per query.
 
-    Weights are relative, so only weightings whose largest weight is 1 are listed; a member weighted 0 is left out."""
+    Weights are relative, so only weightings whose largest weight is the grid's largest are listed; a member
+    weighted 0 is left out."""
+    grid = sorted(set(grid))
     found = []
-    for weights in itertools.product(sorted(set(grid)), repeat=len(scores)):
-        if max(weights) != 1:
+    for weights in itertools.product(grid, repeat=len(scores)):
+        if max(weights) != grid[-1]:
             continue
         chosen = {name: w for name, w in zip(scores, weights) if w > 0}
-        found.append((chosen, ensemble_score(scores, chosen, qrels, metric, rel)))
+        found.append((chosen, ensemble_per_query(scores, chosen, qrels, metric, rel)))
     return found
 
 
-def ensemble_score(scores: dict[str, Run], weights: dict[str, float], qrels: Qrels, metric: str, rel: int) -> float:
-    """``metric`` of the members' scores ensembled at ``weights`` (per-query z-scores, as the teacher averages them)."""
-    return statistics.fmean(ensemble_per_query(scores, weights, qrels, metric, rel).values())
-
-
 def ensemble_per_query(scores: dict[str, Run], weights: dict[str, float], qrels: Qrels, metric: str, rel: int) -> dict[str, float]:
+    """``metric`` of each query, its members' scores ensembled at ``weights`` (per-query z-scores, as the teacher's)."""
     fused = ensemble([scores[name] for name in weights], list(weights.values()))
     return evaluate_per_query(fused, qrels, rel=rel, measures=[metric])[metric]
 
 
+def mean(per_query: dict[str, float]) -> float:
+    return statistics.fmean(per_query.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightFit:
+    """The weights chosen on held-out queries, beside the weights as set and the best weighting of the grid."""
+
+    weights: dict[str, float]
+    value: float
+    prior: dict[str, float]
+    prior_value: float
+    best: dict[str, float]
+    best_value: float
+    p: float  # paired t-test, best vs prior
+
+    @property
+    def replaced(self) -> bool:
+        return self.weights != self.prior
+
+
 def best_weights(
     scores: dict[str, Run], qrels: Qrels, metric: str, rel: int, prior: dict[str, float], grid: Iterable[float] = WEIGHT_GRID
-) -> tuple[dict[str, float], float]:
-    """The best weighting of ``weight_grid``, unless it is no better than ``prior`` by a paired t-test (p < .05).
+) -> WeightFit:
+    """The best weighting of ``weight_grid``, unless a paired t-test cannot tell it from ``prior`` (p < .05).
 
     The best of many weightings on a few held-out queries is partly luck, and weights chosen on more data
-    should not give way to it: ``prior`` stays unless the held-out queries tell the two apart."""
-    best, value = max(weight_grid(scores, qrels, metric, rel, grid), key=lambda found: found[1])
-    known = {name: w for name, w in prior.items() if w > 0 and name in scores}
-    if not known:
-        return best, value
-    kept = ensemble_score(scores, known, qrels, metric, rel)
-    apart = paired_ttest(*(ensemble_per_query(scores, weights, qrels, metric, rel) for weights in (best, known)))
-    if value > kept and apart < 0.05:
-        return best, value
-    return known, kept
+    should not give way to it: ``prior`` (its members with a positive weight) stays unless the held-out queries
+    tell the two apart."""
+    best, best_scores = max(weight_grid(scores, qrels, metric, rel, grid), key=lambda found: mean(found[1]))
+    prior = {name: w for name, w in prior.items() if w > 0}
+    prior_scores = ensemble_per_query(scores, prior, qrels, metric, rel)
+    p = paired_ttest(best_scores, prior_scores)
+    replace = mean(best_scores) > mean(prior_scores) and p < 0.05
+    chosen, chosen_scores = (best, best_scores) if replace else (prior, prior_scores)
+    return WeightFit(chosen, mean(chosen_scores), prior, mean(prior_scores), best, mean(best_scores), p)
 
 
 @dataclasses.dataclass
