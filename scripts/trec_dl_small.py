@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from tasb.data import read_corpus, read_qrels, read_queries
+from tasb.outputs import check_folder
 
 
 def _qrels(path: Path, corpus: dict[str, str]) -> list[tuple[str, str, int]]:
@@ -25,8 +26,8 @@ def _qrels(path: Path, corpus: dict[str, str]) -> list[tuple[str, str, int]]:
 
 
 def build(shared: Path, out: Path) -> dict[str, int]:
-    if out.exists() and any(out.iterdir()):
-        raise SystemExit(f"{out}: expected a new or empty folder, not one that holds files (they are never written over)")
+    # the project's output policy: a new or empty folder only, nothing a user had is written over
+    out = check_folder(out, None)
     topics = shared / "msmarco-passage-trec-dl-topics-qrels"
     corpus = read_corpus(shared / "msmarco-trec-dl-pool-corpus" / "collection.tsv")
     queries = {
