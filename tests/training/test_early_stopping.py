@@ -146,6 +146,20 @@ def test_a_run_stopped_by_its_budget_validates_its_last_step(tmp_path, tiny_bert
 
 
 @pytest.mark.slow
+def test_a_start_scored_by_the_caller_is_step_0_and_is_kept_when_no_step_beats_it(tmp_path, tiny_bert_dir, monkeypatch):
+    dataset, scores = _judged()
+    # the quickstart chose the start on the held-out queries; steps 2 and 3 then score 0.5 and 0.4 below it
+    _scripted(monkeypatch, [0.5, 0.4])
+    config = _config(tmp_path, tiny_bert_dir, "run", steps=3, validation=ValidationConfig(queries=4, every=2, patience=5))
+    folder = train(config, dataset, scores, start_validation=0.7)
+
+    assert [(line["step"], line["nDCG@10"], line["best"]) for line in _validation_log(folder)] == [
+        (0, 0.7, True), (2, 0.5, False), (3, 0.4, False),
+    ]
+    assert _same_weights(_weights(folder / "model"), _weights(tiny_bert_dir))
+
+
+@pytest.mark.slow
 def test_resumed_validated_run_matches_an_uninterrupted_one(tmp_path, tiny_bert_dir):
     dataset, scores = _judged()
     validation = ValidationConfig(queries=4, every=2, patience=10)

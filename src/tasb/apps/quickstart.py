@@ -355,16 +355,16 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
                 student_train_config(config, out), train_set, pairs, out / "baseline", exclude=held_out
             )
             baseline, baseline_index, baseline_metrics = evaluate_trained(baseline_folder, "baseline", test_set, out, config)
-            start, validated_starts = choose_start(config, student, baseline, validation)
+            members["baseline"] = DotScorer(
+                baseline, bf16=config.bf16, passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"
+            )
+            start, validated_starts = choose_start(config, members, validation)
             baseline_name = f"{BASELINE_NAME} ({baseline_shares(config, start)})"
             rows[baseline_name] = baseline_metrics
             notes[baseline_name] = steps_note(baseline_folder)
             if remined_by_baseline(config, start):
                 baseline_negatives = search(baseline_index, baseline, train_set.judged_queries(), k=config.negatives_depth)
                 pairs = training_pairs(teaching_qrels, baseline_negatives, depth=config.negatives_depth, per_query=per_query, seed=config.seed)
-        members["baseline"] = DotScorer(
-            baseline, bf16=config.bf16, passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"
-        )
 
     with stage("teachers judged by re-ranking BM25"):
         weights, teacher_held_out, fit = teacher_weights(config, members, validation)
@@ -404,7 +404,8 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
             train_config, train_set.corpus, scored, model=colbert, passages=colbert_passages
         )
         run_folder = train(
-            train_config, train_set, scored, student=student, inbatch_teacher=inbatch_teacher, validation=validation
+            train_config, train_set, scored, student=student, inbatch_teacher=inbatch_teacher, validation=validation,
+            start_validation=validated_starts.get(start),
         )
         started = ", from the baseline" if start == "baseline" else ""
         student_name = f"trained student (TAS-B recipe, {_teaching(config)}{started})"
@@ -434,13 +435,15 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
 
 
 def choose_start(
-    config: QuickstartConfig, initial: BertDot, baseline: BertDot, validation: ValidationSet | None
+    config: QuickstartConfig, members: dict[str, Scorer], validation: ValidationSet | None
 ) -> tuple[Literal["initial", "baseline"], dict[str, float]]:
     """Where the student starts, with both candidates' held-out scores when ``best-validated`` chose it.
 
     Trained on a few queries, the baseline can end below the model it started from; the student's own
-    validation only guards its start, so the initial model is a candidate too. Ties keep the baseline."""
-    from tasb.training.validation import validation_score
+    validation only guards its start, so the initial model is a candidate too. Ties keep the baseline.
+    Both are scored from their indexes' passage vectors (``members``' "bi-encoder" and "baseline"), as the
+    trainer validates, so the student's step 0 need not be scored again."""
+    from tasb.training.validation import scorer_validation_score
 
     if config.student_start != "best-validated":
         return config.student_start, {}
@@ -448,8 +451,8 @@ def choose_start(
         return "baseline", {}
     settings = validation_settings(config)
     scores = {
-        name: validation_score(model, validation, settings.metric, settings.rel, config.bf16)
-        for name, model in (("initial", initial), ("baseline", baseline))
+        start: scorer_validation_score(members[member], validation, settings.metric, settings.rel)
+        for start, member in (("initial", "bi-encoder"), ("baseline", "baseline"))
     }
     return ("initial" if scores["initial"] > scores["baseline"] else "baseline"), scores
 

@@ -44,6 +44,7 @@ class Run:
     early_stopping: EarlyStopping
     world: World
     tracking: Tracking = dataclasses.field(default_factory=lambda: Tracking(None))
+    start_validation: float | None = None  # the starting student's held-out score, measured by the caller
 
 
 def log_line(log: TextIO, run: Run, steps_per_s: float) -> None:

@@ -77,6 +77,7 @@ def train(
     inbatch_teacher: ColbertTeacher | None = None,
     validation: ValidationSet | None = None,
     world: World | None = None,
+    start_validation: float | None = None,
 ) -> Path:
     """Train the student on ``scores`` and return the run folder ``config.output_dir``.
 
@@ -89,6 +90,8 @@ def train(
     a folder another process is training in are refused.
     ``validation`` defaults to the held-out set ``config.validation`` describes (none when it holds out no
     queries); its queries' pairs are dropped from ``scores`` so the student never trains on them.
+    ``start_validation`` is the starting student's score on it when the caller has measured it (the quickstart
+    chose the start by it): step 0 logs it instead of scoring the held-out queries again in the minutes budget.
 
     Under ``torchrun`` (or with ``world``) each process trains on its slice of every global batch of
     ``batch_size`` (see :mod:`tasb.training.distributed`); rank 0 alone writes the run folder.
@@ -101,7 +104,9 @@ def train(
         raise InputError("config", f"batch_size divisible by the {world.size} training processes", str(config.batch_size))
     check_score_texts(scores, dataset.queries, dataset.corpus, config.teacher_scores, dataset.source or "the dataset")
     with _held_run_folder(folder, resume, world):
-        _train_in_folder(folder, config, dataset, scores, student, resume, sampler, inbatch_teacher, validation, world)
+        _train_in_folder(
+            folder, config, dataset, scores, student, resume, sampler, inbatch_teacher, validation, world, start_validation
+        )
     if owns_world:
         leave_world(world)
     return folder
@@ -140,6 +145,7 @@ def _train_in_folder(
     inbatch_teacher: ColbertTeacher | None,
     validation: ValidationSet | None,
     world: World,
+    start_validation: float | None = None,
 ) -> None:
     # rank 0's choice for every rank: resuming several processes needs the run folder on a shared file system
     checkpoint = world.share(newest_checkpoint(folder) if resume and world.is_main else None)
@@ -176,6 +182,7 @@ def _train_in_folder(
         early_stopping=EarlyStopping(config.validation.patience),
         world=world,
         tracking=Tracking(folder / TENSORBOARD if config.tensorboard and world.is_main else None),
+        start_validation=start_validation,
     )
     if checkpoint is not None:
         restore_checkpoint(checkpoint, run)
@@ -235,7 +242,7 @@ def _loop(run: Run) -> str:
         return "early-stopping"  # a resumed run that had already run out of patience
     run.student.encoder.train()
     if run.validation is not None and run.early_stopping.evaluations == 0 and world.is_main:
-        _validate(run, started)
+        _validate(run, started, known=run.start_validation)
     bar = tqdm(total=config.steps, initial=progress.step, unit="step", desc="train", dynamic_ncols=True, disable=not world.is_main)
     first_step, loop_started = progress.step, time.monotonic()
     try:
@@ -279,10 +286,11 @@ def _loop(run: Run) -> str:
     return stopped_by
 
 
-def _validate(run: Run, started: float) -> bool:
-    """Score the held-out queries, keep the model if it is the best so far; True when patience has run out."""
+def _validate(run: Run, started: float, known: float | None = None) -> bool:
+    """Score the held-out queries (or take the ``known`` score), keep the model if it is the best so far; True when
+    patience has run out."""
     settings, progress = run.config.validation, run.progress
-    value = validation_score(run.student, run.validation, settings.metric, settings.rel, run.config.bf16)
+    value = validation_score(run.student, run.validation, settings.metric, settings.rel, run.config.bf16) if known is None else known
     improved = run.early_stopping.update(progress.step, value)
     if improved:
         run.student.save(run.folder / BEST)

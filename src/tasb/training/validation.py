@@ -25,11 +25,11 @@ from tasb.evaluation import evaluate, evaluate_per_query
 from tasb.evaluation.significance import paired_ttest
 from tasb.models.student import BertDot
 from tasb.retrieval.bm25 import BM25
-from tasb.retrieval.scorers import DotScorer
+from tasb.retrieval.scorers import DotScorer, Scorer
 
 __all__ = [
     "EarlyStopping", "ValidationSet", "WeightFit", "best_weights", "build_validation_set", "ensemble_per_query", "mean",
-    "read_validation_qids", "top_and_judged", "validation_score", "weight_grid",
+    "read_validation_qids", "scorer_validation_score", "top_and_judged", "validation_score", "weight_grid",
 ]
 
 
@@ -118,6 +118,13 @@ def score_candidates(student: BertDot, validation: ValidationSet, bf16: bool = T
 
 def validation_score(student: BertDot, validation: ValidationSet, metric: str, rel: int, bf16: bool = True) -> float:
     return evaluate(score_candidates(student, validation, bf16), validation.qrels, rel=rel, measures=[metric])[metric]
+
+
+def scorer_validation_score(scorer: Scorer, validation: ValidationSet, metric: str, rel: int) -> float:
+    """``validation_score`` of any scorer: a bi-encoder holding an index's passage vectors scores what the trainer
+    would, without encoding the candidates again."""
+    scores = scorer.score(validation.candidates, validation.queries, validation.corpus)
+    return evaluate(scores, validation.qrels, rel=rel, measures=[metric])[metric]
 
 
 WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0)
