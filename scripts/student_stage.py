@@ -25,6 +25,8 @@ import random
 import re
 from pathlib import Path
 
+from quickstart_members import run_members
+
 from tasb.apps.quickstart import (
     QuickstartConfig,
     evaluate_trained,
@@ -38,18 +40,9 @@ from tasb.config import load_config
 from tasb.data import ScoredPair, load_dataset, read_run, sharing_positives, training_pairs, write_scores
 from tasb.evaluation import evaluate_per_query
 from tasb.evaluation.significance import paired_ttest
-from tasb.models.colbert import ColBERT, PassageTokenCache
-from tasb.models.student import BertDot
 from tasb.outputs import check_folder
-from tasb.retrieval.bm25 import BM25
 from tasb.retrieval.index import DenseIndex, search
-from tasb.retrieval.scorers import (
-    BM25Scorer,
-    ColbertScorer,
-    DotScorer,
-    EnsembleScorer,
-    score_pairs,
-)
+from tasb.retrieval.scorers import EnsembleScorer, score_pairs
 from tasb.training.setup import load_student
 from tasb.training.trainer import train
 from tasb.training.validation import build_validation_set
@@ -91,20 +84,10 @@ def main():
     validation = held_out_validation(config, train_set)
     assert set(validation.queries) == set((qs / "validation_qids.txt").read_text().split())
     qrels = {q: j for q, j in train_set.qrels.items() if q not in validation.queries}
-    initial = load_student(config.student, config.device)
-    initial_index = DenseIndex.load(qs / "index-initial")
-    baseline_model = (qs / "baseline" / "model").resolve()
-    baseline, baseline_index = BertDot.load(str(baseline_model)), DenseIndex.load(qs / "index-baseline")
-    miner, miner_index = (initial, initial_index) if args.negatives == "initial" else (baseline, baseline_index)
-    negatives = search(miner_index, miner, train_set.judged_queries(), k=config.negatives_depth)
+    members = run_members(qs, config, train_set.corpus)
+    miner = members["bi-encoder" if args.negatives == "initial" else "baseline"].model
+    negatives = search(DenseIndex.load(qs / f"index-{args.negatives}"), miner, train_set.judged_queries(), k=config.negatives_depth)
     pairs = training_pairs(qrels, negatives, depth=config.negatives_depth, per_query=args.per_query, seed=config.seed)
-    colbert = ColBERT.load(str(qs / "colbert" / "model"))
-    members = {
-        "colbert": ColbertScorer(colbert, PassageTokenCache(colbert, bf16=config.bf16)),
-        "bm25": BM25Scorer(BM25(train_set.corpus)),
-        "baseline": DotScorer(baseline, passage_vectors=dict(zip(baseline_index.ids, baseline_index.embeddings)), name="baseline"),
-        "bi-encoder": DotScorer(initial, passage_vectors=dict(zip(initial_index.ids, initial_index.embeddings))),
-    }
     # the run's teacher as it fitted its weights, unless --set gives them (or the run predates the fit)
     fitted = json.loads((qs / "metrics.json").read_text()).get("teacher_weights") if (qs / "metrics.json").exists() else None
     given = any(override.startswith("teacher_ensemble") for override in args.overrides)
@@ -115,7 +98,7 @@ def main():
     pseudo = pseudo_queries(train_set.corpus, args.pseudo, config.seed)
     if pseudo:
         texts = {qid: text for qid, (_, text) in pseudo.items()}
-        candidates = search(initial_index, initial, texts, k=config.negatives_depth)
+        candidates = search(DenseIndex.load(qs / "index-initial"), members["bi-encoder"].model, texts, k=config.negatives_depth)
         wanted = {q: [p for p in candidates[q] if args.keep_source or p != pseudo[q][0]] for q in texts}
         rng = random.Random(config.seed)
         for qid, by_pid in scorer.score(wanted, texts, train_set.corpus).items():
@@ -125,7 +108,8 @@ def main():
     write_scores(scored, args.out / "teacher_scores.tsv")
     train_config = student_train_config(config, args.out)
     if args.start == "baseline":
-        train_config = dataclasses.replace(train_config, student=dataclasses.replace(config.student, model=str(baseline_model)))
+        baseline_model = str((qs / "baseline" / "model").resolve())
+        train_config = dataclasses.replace(train_config, student=dataclasses.replace(config.student, model=baseline_model))
     if args.research_data:
         validation = research_validation(config, args.research_data, args.research_queries, train_set.qrels)
     folder = train(train_config, train_set, scored, student=load_student(train_config.student, config.device), validation=validation)

@@ -13,20 +13,11 @@ import json
 import sys
 from pathlib import Path
 
+from quickstart_members import run_members
+
 from tasb.apps.quickstart import QuickstartConfig, held_out_validation, load_splits, validation_settings
 from tasb.config import load_config
-from tasb.models.colbert import ColBERT, PassageTokenCache
-from tasb.models.student import BertDot
-from tasb.retrieval.bm25 import BM25
-from tasb.retrieval.index import DenseIndex
-from tasb.retrieval.scorers import BM25Scorer, ColbertScorer, DotScorer
-from tasb.training.setup import load_student
 from tasb.training.validation import best_weights, ensemble_per_query, mean
-
-
-def dense(model: BertDot, index: Path, name: str, bf16: bool) -> DotScorer:
-    vectors = DenseIndex.load(index)
-    return DotScorer(model, bf16=bf16, passage_vectors=dict(zip(vectors.ids, vectors.embeddings)), name=name)
 
 
 def main() -> None:
@@ -35,13 +26,7 @@ def main() -> None:
     train_set, _ = load_splits(config)
     validation = held_out_validation(config, train_set)
     assert set(validation.queries) == set((run / "validation_qids.txt").read_text().split())
-    colbert = ColBERT.load(str(run / "colbert" / "model"))
-    members = {
-        "bm25": BM25Scorer(BM25(train_set.corpus)),
-        "bi-encoder": dense(load_student(config.student, config.device), run / "index-initial", "bi-encoder", config.bf16),
-        "colbert": ColbertScorer(colbert, PassageTokenCache(colbert, bf16=config.bf16)),
-        "baseline": dense(BertDot.load(str(run / "baseline" / "model")), run / "index-baseline", "baseline", config.bf16),
-    }
+    members = run_members(run, config, train_set.corpus)
     settings = validation_settings(config)
     scores = {name: m.score(validation.candidates, validation.queries, validation.corpus) for name, m in members.items()}
     alone = {name: mean(ensemble_per_query(scores, {name: 1.0}, validation.qrels, settings.metric, settings.rel)) for name in scores}
