@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tasb.apps.quickstart import QuickstartConfig, fit_note, teacher_weights
-from tasb.training.validation import ValidationSet, best_weights, ensemble_per_query, mean, weight_grid
+from tasb.training.validation import ValidationSet, best_weights, ensemble_per_query, leave_one_out, mean, weight_grid
 
 QUERIES = [f"q{i}" for i in range(6)]
 QRELS = {qid: {f"{qid}-relevant": 1} for qid in QUERIES}
@@ -41,7 +41,7 @@ def test_a_weighting_better_on_every_held_out_query_replaces_the_weights_as_set(
     fit = best_weights({"x": WRONG, "y": RIGHT}, QRELS, "nDCG@10", 1, prior={"x": 1.0, "y": 0.0})
     assert fit.replaced and fit.weights == {"y": 1.0} and fit.value == pytest.approx(1.0)
     assert fit.prior == {"x": 1.0} and fit.prior_value == pytest.approx(LAST) and fit.p < 0.05
-    assert fit_note(fit) == "; weights fitted on the held-out queries (as set 0.500, p 0)"
+    assert fit_note(fit) == "; weights fitted on the held-out queries (1.000 on queries that did not choose it, as set 0.500: p 0)"
 
 
 def test_a_weighting_better_on_one_query_of_six_does_not():
@@ -51,7 +51,28 @@ def test_a_weighting_better_on_one_query_of_six_does_not():
     fit = best_weights(scores, QRELS, "nDCG@10", 1, prior={"x": 1.0})
     assert not fit.replaced and fit.weights == {"x": 1.0} and fit.value == pytest.approx((5 + LAST) / 6)
     assert fit.best_value == pytest.approx(1.0) and fit.p == pytest.approx(0.363, abs=1e-3)
-    assert fit_note(fit) == "; weights as set (the held-out queries' best, 1.000, not apart from their 0.917: p 0.36)"
+    assert fit_note(fit) == (
+        "; weights as set (the held-out queries' best, 1.000, 1.000 on queries that did not choose it, not apart from their 0.917: p 0.36)"
+    )
+
+
+def test_a_best_that_only_the_queries_which_chose_it_favour_keeps_the_weights_as_set():
+    # y is right on q0-q2 and last on q3-q5, x the other way round, and z, the weights as set, is second on all six.
+    # Left out, each query is judged by the weighting the other five chose, which puts it last: the best's .82 on
+    # the six queries is their own choice, and on queries that did not choose it it scores .5, below z's .63
+    second = {qid: {f"{qid}-relevant": 2.5, f"{qid}-b": 3.0, f"{qid}-c": 2.0} for qid in QUERIES}
+    scores = {"x": _ranking(set(QUERIES[3:])), "y": _ranking(set(QUERIES[:3])), "z": second}
+    fit = best_weights(scores, QRELS, "nDCG@10", 1, prior={"z": 1.0}, grid=[0, 1])
+    assert fit.best_value > fit.prior_value and fit.cross_validated < fit.prior_value
+    assert not fit.replaced and fit.value == pytest.approx(fit.prior_value)
+
+
+def test_leave_one_out_judges_each_query_by_the_others_choice():
+    # the first weighting leads on q0 by 1 and trails on each other query by .1: best over all six (3.5 against 3.0),
+    # but without q0 the second leads, and without any other query the first still does
+    first = {qid: 1.0 if qid == "q0" else 0.5 for qid in QUERIES}
+    second = {qid: 0.0 if qid == "q0" else 0.6 for qid in QUERIES}
+    assert leave_one_out([({"a": 1.0}, first), ({"b": 1.0}, second)]) == {"q0": 0.0, **{qid: 0.5 for qid in QUERIES[1:]}}
 
 
 class _Member:
