@@ -4,8 +4,9 @@
     python scripts/teacher_fit.py runs/quickstart
 
 Scores the run's held-out validation candidates with BM25, the initial student, the run's ColBERT and baseline,
-and prints one JSON object: each member alone, then the fit (the weights as set, the grid's best, the paired
-t-test between them, and the weights chosen), as the quickstart's metrics.json holds it.
+and prints one JSON object: each member alone, then the fit (the weights as set, the grid's best, the
+best's leave-one-out score, its paired t-test against the weights as set, and the weights chosen), as the
+quickstart's metrics.json holds it.
 """
 
 import dataclasses

@@ -1,7 +1,9 @@
 """The quickstart's teacher weights: fitted on the held-out queries from a small grid, replacing the weights as set
-only when the held-out queries tell the two apart."""
+only when choosing the grid's best beats them on queries that did not choose it (leave-one-out)."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 
@@ -58,13 +60,15 @@ def test_a_weighting_better_on_one_query_of_six_does_not():
 
 def test_a_best_that_only_the_queries_which_chose_it_favour_keeps_the_weights_as_set():
     # y is right on q0-q2 and last on q3-q5, x the other way round, and z, the weights as set, is second on all six.
-    # Left out, each query is judged by the weighting the other five chose, which puts it last: the best's .82 on
+    # Left out, each query is judged by the weighting the other five chose, which puts it last: the best's .75 on
     # the six queries is their own choice, and on queries that did not choose it it scores .5, below z's .63
     second = {qid: {f"{qid}-relevant": 2.5, f"{qid}-b": 3.0, f"{qid}-c": 2.0} for qid in QUERIES}
     scores = {"x": _ranking(set(QUERIES[3:])), "y": _ranking(set(QUERIES[:3])), "z": second}
     fit = best_weights(scores, QRELS, "nDCG@10", 1, prior={"z": 1.0}, grid=[0, 1])
-    assert fit.best_value > fit.prior_value and fit.cross_validated < fit.prior_value
+    assert fit.best_value == pytest.approx(0.75) and fit.cross_validated == pytest.approx(LAST)
+    assert fit.prior_value == pytest.approx(1 / math.log2(3))
     assert not fit.replaced and fit.value == pytest.approx(fit.prior_value)
+    assert fit_note(fit).endswith("0.500 on queries that did not choose it, not above their 0.631: p 0)")
 
 
 def test_leave_one_out_judges_each_query_by_the_others_choice():
@@ -73,6 +77,14 @@ def test_leave_one_out_judges_each_query_by_the_others_choice():
     first = {qid: 1.0 if qid == "q0" else 0.5 for qid in QUERIES}
     second = {qid: 0.0 if qid == "q0" else 0.6 for qid in QUERIES}
     assert leave_one_out([({"a": 1.0}, first), ({"b": 1.0}, second)]) == {"q0": 0.0, **{qid: 0.5 for qid in QUERIES[1:]}}
+
+
+def test_a_tie_on_the_other_queries_goes_to_the_weighting_listed_first_whatever_the_left_out_query_scores():
+    # equal on q1-q5 (values whose float sums depend on order), the second better on q0 alone: left out, q0 cannot
+    # see that, so the first is chosen for it
+    shared = {qid: value for qid, value in zip(QUERIES[1:], [0.1, 0.7, 0.3, 0.6309297535714574, 0.2])}
+    first, second = {"q0": 0.1, **shared}, {"q0": 0.9, **shared}
+    assert leave_one_out([({"a": 1.0}, first), ({"b": 1.0}, second)])["q0"] == 0.1
 
 
 class _Member:

@@ -151,12 +151,21 @@ def test_a_start_scored_by_the_caller_is_step_0_and_is_kept_when_no_step_beats_i
     # the quickstart chose the start on the held-out queries; steps 2 and 3 then score 0.5 and 0.4 below it
     _scripted(monkeypatch, [0.5, 0.4])
     config = _config(tmp_path, tiny_bert_dir, "run", steps=3, validation=ValidationConfig(queries=4, every=2, patience=5))
-    folder = train(config, dataset, scores, start_validation=0.7)
+    held_out = build_validation_set(config.validation, dataset, (row.qid for row in scores))
+    folder = train(config, dataset, scores, validation=held_out, start_validation=0.7)
 
     assert [(line["step"], line["nDCG@10"], line["best"]) for line in _validation_log(folder)] == [
         (0, 0.7, True), (2, 0.5, False), (3, 0.4, False),
     ]
     assert _same_weights(_weights(folder / "model"), _weights(tiny_bert_dir))
+
+
+def test_a_start_score_without_the_validation_set_it_was_measured_on_is_refused(tmp_path, tiny_bert_dir):
+    dataset, scores = _judged()
+    config = _config(tmp_path, tiny_bert_dir, "run", steps=2, validation=ValidationConfig(queries=4, every=2))
+    with pytest.raises(InputError, match="the validation set it was measured on"):
+        train(config, dataset, scores, start_validation=0.7)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

@@ -443,7 +443,7 @@ def choose_start(
     Trained on a few queries, the baseline can end below the model it started from; the student's own
     validation only guards its start, so the initial model is a candidate too. Ties keep the baseline.
     Both are scored from their indexes' passage vectors (``members``' "bi-encoder" and "baseline"), as the
-    trainer validates, so the student's step 0 need not be scored again."""
+    trainer validates (up to bf16 rounding), so the student's step 0 need not be scored again."""
     from tasb.training.validation import scorer_validation_score
 
     if config.student_start != "best-validated":
@@ -511,7 +511,7 @@ def teacher_weights(
     student's retrieves from the corpus: not comparable. Here teacher, start and student are judged on the same
     candidates; which is ahead depends on them (docs/student.md). Fitting on them lets the initial student into the
     teacher where the labels' members fall below it: a collection like its own training data (docs/student.md).
-    A fitted teacher's score is the best of many on those queries, so it reads high beside the student's."""
+    A fitted teacher's score is the fit's leave-one-out score: its own score on the queries that chose it reads high."""
     from tasb.training.validation import best_weights, ensemble_per_query, mean
 
     as_set = {name: weight for name, weight in config.teacher_ensemble.items() if weight > 0 and name in members}
@@ -533,7 +533,8 @@ def fit_note(fit: WeightFit | None) -> str:
     chosen_elsewhere = f"{fit.cross_validated:.3f} on queries that did not choose it"
     if fit.replaced:
         return f"; weights fitted on the held-out queries ({chosen_elsewhere}, as set {fit.prior_value:.3f}: p {fit.p:.2g})"
-    return f"; weights as set (the held-out queries' best, {fit.best_value:.3f}, {chosen_elsewhere}, not apart from their {fit.prior_value:.3f}: p {fit.p:.2g})"
+    verdict = "not apart from" if fit.cross_validated > fit.prior_value else "not above"
+    return f"; weights as set (the held-out queries' best, {fit.best_value:.3f}, {chosen_elsewhere}, {verdict} their {fit.prior_value:.3f}: p {fit.p:.2g})"
 
 
 def _beside_start(teacher: float, validation: ValidationSet, run_folder: Path, config: QuickstartConfig) -> dict[str, float | int | str]:

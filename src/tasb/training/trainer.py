@@ -103,6 +103,9 @@ def train(
     if config.batch_size % world.size:
         raise InputError("config", f"batch_size divisible by the {world.size} training processes", str(config.batch_size))
     check_score_texts(scores, dataset.queries, dataset.corpus, config.teacher_scores, dataset.source or "the dataset")
+    if start_validation is not None and validation is None:
+        # the score belongs to the caller's held-out queries; the trainer would otherwise draw its own
+        raise InputError("start_validation", "the validation set it was measured on", "no validation set")
     with _held_run_folder(folder, resume, world):
         _train_in_folder(
             folder, config, dataset, scores, student, resume, sampler, inbatch_teacher, validation, world, start_validation
@@ -242,7 +245,8 @@ def _loop(run: Run) -> str:
         return "early-stopping"  # a resumed run that had already run out of patience
     run.student.encoder.train()
     if run.validation is not None and run.early_stopping.evaluations == 0 and world.is_main:
-        _validate(run, started, known=run.start_validation)
+        # a resumed run's restored weights are not the start the caller scored
+        _validate(run, started, known=run.start_validation if run.progress.step == 0 else None)
     bar = tqdm(total=config.steps, initial=progress.step, unit="step", desc="train", dynamic_ncols=True, disable=not world.is_main)
     first_step, loop_started = progress.step, time.monotonic()
     try:

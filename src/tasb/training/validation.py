@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import statistics
 from pathlib import Path
 from typing import Iterable
@@ -122,7 +123,7 @@ def validation_score(student: BertDot, validation: ValidationSet, metric: str, r
 
 def scorer_validation_score(scorer: Scorer, validation: ValidationSet, metric: str, rel: int) -> float:
     """``validation_score`` of any scorer: a bi-encoder holding an index's passage vectors scores what the trainer
-    would, without encoding the candidates again."""
+    would (up to bf16 rounding: the index batched its passages differently), without encoding the candidates again."""
     scores = scorer.score(validation.candidates, validation.queries, validation.corpus)
     return evaluate(scores, validation.qrels, rel=rel, measures=[metric])[metric]
 
@@ -181,12 +182,14 @@ class WeightFit:
 
 def leave_one_out(found: list[tuple[dict[str, float], dict[str, float]]]) -> dict[str, float]:
     """Each query's score under the weighting the other queries rank best: what choosing the grid's best is worth
-    on a query it was not chosen on. Ties go to the weighting listed first, as the best's do."""
-    totals = [sum(per_query.values()) for _, per_query in found]
-    return {
-        qid: found[max(range(len(found)), key=lambda i: totals[i] - found[i][1][qid])][1][qid]
-        for qid in found[0][1]
-    }
+    on a query it was not chosen on. Ties go to the weighting listed first, as the best's do: the others' sums are
+    exact (``math.fsum``), so a query's own score never breaks a tie between weightings equal on the others."""
+    qids = list(found[0][1])
+
+    def others(per_query: dict[str, float], left_out: str) -> float:
+        return math.fsum(per_query[qid] for qid in qids if qid != left_out)
+
+    return {qid: found[max(range(len(found)), key=lambda i: others(found[i][1], qid))][1][qid] for qid in qids}
 
 
 def best_weights(
@@ -204,7 +207,7 @@ def best_weights(
     prior_scores = ensemble_per_query(scores, prior, qrels, metric, rel)
     cross_validated = leave_one_out(found)
     p = paired_ttest(cross_validated, prior_scores)
-    replace = mean(cross_validated) > mean(prior_scores) and p < 0.05
+    replace = best != prior and mean(cross_validated) > mean(prior_scores) and p < 0.05
     chosen, value = (best, mean(cross_validated)) if replace else (prior, mean(prior_scores))
     return WeightFit(chosen, value, prior, mean(prior_scores), best, mean(best_scores), mean(cross_validated), p)
 
