@@ -144,9 +144,8 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     # by default the student starts from whichever of the initial model and the trained baseline validates higher
     # on the held-out queries: the student handed back never validates below either
     # (scored from their indexes; tests/test_quickstart_start.py checks that against the trainer's own validation)
-    starts = json.loads((out / "metrics.json").read_text())["held_out"]
+    starts = {name: json.loads((out / "metrics.json").read_text())["held_out"][name] for name in ("initial", "baseline")}
     start = "initial" if starts["initial"] > starts["baseline"] else "baseline"
-    assert starts["student start"] == starts[start]
     baseline_row = "sentence-transformers MNRL (" + ("the student's start, " if start == "baseline" else "") + "same budget)"
     assert list(rows)[0] == "BM25" and "teacher: colbert alone" in rows and any(r.startswith("teacher: ensemble") for r in rows)
     assert any("in-batch margin-mse" in r for r in rows)
@@ -176,10 +175,9 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     assert validated[0]["step"] == 0 and validated[-1]["step"] == 5
     metrics = json.loads((out / "student" / "metrics.json").read_text())
     assert metrics["best_step"] in (0, 5)
-    # its step 0 is the chosen start's validation score, and metrics.json keeps both candidates' scores
-    assert validated[0]["nDCG@10"] == pytest.approx(max(starts.values()), abs=1e-6)
+    # its step 0 is the chosen start's validation score
+    assert validated[0]["nDCG@10"] == max(starts.values())
     judged_beside = json.loads((out / "metrics.json").read_text())["held_out"]
-    assert {name: judged_beside[name] for name in starts} == pytest.approx(starts, abs=1e-6)
     # the teacher is judged beside that start on the same held-out candidates, so a user sees whether it can teach more
     assert judged_beside["student start"] == pytest.approx(validated[0]["nDCG@10"], abs=1e-6)
     assert judged_beside["queries"] == 2 and 0 <= judged_beside["teacher"] <= 1
