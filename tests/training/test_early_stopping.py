@@ -8,11 +8,11 @@ from test_trainer import _config, _synthetic
 from tasb.config import ValidationConfig
 from tasb.data.records import Dataset
 from tasb.errors import InputError
-from tasb.evaluation import evaluate
 from tasb.models.student import BertDot
+from tasb.retrieval.scorers import DotScorer
 from tasb.training import trainer as trainer_module
 from tasb.training.trainer import train
-from tasb.training.validation import EarlyStopping, build_validation_set, score_candidates
+from tasb.training.validation import EarlyStopping, build_validation_set, validation_score
 
 
 def _judged(num_queries: int = 20):
@@ -82,7 +82,7 @@ def test_rerank_scores_each_candidate_by_the_dot_product_of_its_vectors(tiny_ber
     held_out = build_validation_set(ValidationConfig(queries=4, rerank_depth=5), dataset, (row.qid for row in scores))
     student = BertDot.load(str(tiny_bert_dir), query_max_length=12, passage_max_length=16)
 
-    run = score_candidates(student, held_out, bf16=False)
+    run = DotScorer(student, bf16=False, name="validation").score(held_out.candidates, held_out.queries, held_out.corpus)
 
     for qid, candidates in held_out.candidates.items():
         query = student.encode_queries([dataset.queries[qid]])[0]
@@ -141,8 +141,8 @@ def test_a_run_stopped_by_its_budget_validates_its_last_step(tmp_path, tiny_bert
     assert [line["step"] for line in _validation_log(folder)] == [0, 2, 4, 5]
     best = max(_validation_log(folder), key=lambda line: line["nDCG@10"])
     held_out = build_validation_set(config.validation, dataset, (row.qid for row in scores))
-    model_score = evaluate(score_candidates(BertDot.load(str(folder / "model")), held_out, bf16=False), held_out.qrels, measures=["nDCG@10"])
-    assert model_score["nDCG@10"] == pytest.approx(best["nDCG@10"])
+    model_score = validation_score(BertDot.load(str(folder / "model")), held_out, "nDCG@10", rel=1, bf16=False)
+    assert model_score == pytest.approx(best["nDCG@10"])
 
 
 @pytest.mark.slow

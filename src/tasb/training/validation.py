@@ -112,13 +112,8 @@ def _baseline_run(config: ValidationConfig, dataset: Dataset, queries: Queries) 
     return run
 
 
-def score_candidates(student: BertDot, validation: ValidationSet, bf16: bool = True) -> Run:
-    """The student's scores of every query's candidates; each passage is encoded once however many lists hold it."""
-    return DotScorer(student, bf16=bf16, name="validation").score(validation.candidates, validation.queries, validation.corpus)
-
-
 def validation_score(student: BertDot, validation: ValidationSet, metric: str, rel: int, bf16: bool = True) -> float:
-    return evaluate(score_candidates(student, validation, bf16), validation.qrels, rel=rel, measures=[metric])[metric]
+    return scorer_validation_score(DotScorer(student, bf16=bf16, name="validation"), validation, metric, rel)
 
 
 def scorer_validation_score(scorer: Scorer, validation: ValidationSet, metric: str, rel: int) -> float:
