@@ -27,13 +27,9 @@ def load(run: Path, config: QuickstartConfig, name: str) -> BertDot:
     return BertDot.load(str((run / name / "model").resolve()))
 
 
-def averaged(start: BertDot, trained: BertDot, alpha: float) -> dict[str, torch.Tensor]:
+def averaged(start: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
     """``(1 - alpha) × start + alpha × trained``, every floating-point tensor; integer buffers (position ids) as trained."""
-    ends = start.encoder.state_dict()
-    return {
-        key: torch.lerp(ends[key], value, alpha) if value.is_floating_point() else value
-        for key, value in trained.encoder.state_dict().items()
-    }
+    return {key: torch.lerp(start[key], value, alpha) if value.is_floating_point() else value for key, value in trained.items()}
 
 
 def main():
@@ -47,12 +43,15 @@ def main():
     args = parser.parse_args()
     config = load_config(QuickstartConfig, args.run / "config.yaml", [])
     train_set, _ = load_splits(config)
-    validation = held_out_validation(config, train_set)
     if args.research_data:
         validation = research_validation(config, args.research_data, args.research_queries, train_set.qrels)
+    else:
+        validation = held_out_validation(config, train_set)
     settings = validation_settings(config)
-    start, trained = load(args.run, config, args.start), load(args.run, config, args.trained)
+    start = load(args.run, config, args.start).encoder.state_dict()
+    # the trained model is loaded once and overwritten by each mix, so its own weights are kept aside
     model = load(args.run, config, args.trained)
+    trained = {key: value.clone() for key, value in model.encoder.state_dict().items()}
     found = {}
     for alpha in (float(a) for a in args.alphas.split(",")):
         model.encoder.load_state_dict(averaged(start, trained, alpha))
