@@ -1,11 +1,13 @@
-"""What a sampler's batches hold, for inspecting a sampler (``tasb sample``): its next batches as pair indices, and in
-how many of them each cluster appears."""
+"""What a sampler's batches hold, for inspecting a sampler (``tasb sample``): its next batches as pair indices, in
+how many of them each cluster appears, and how hard a batch's in-batch negatives are to its teacher."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from tasb.sampling.random_sampler import RandomSampler
+
+HARDNESS_MEASURES = ("above_negative", "above_positive", "margin_to_negative")
 
 
 def draw(sampler: RandomSampler, batches: int) -> np.ndarray:
@@ -22,3 +24,24 @@ def cluster_usage(indices: np.ndarray, query_index: np.ndarray, labels: list[str
     first = np.ones(in_batch.shape, dtype=bool)
     first[:, 1:] = in_batch[:, 1:] != in_batch[:, :-1]
     return np.bincount(in_batch[first], minlength=len(numbers))
+
+
+def inbatch_hardness(scores: np.ndarray) -> dict[str, float]:
+    """How hard a batch's in-batch negatives are, from a teacher's ``[b, 2b]`` scores over ``passage_ids(batch)``
+    (the queries' positives, then their negatives).
+
+    For each query, its ``2b - 2`` passages of other queries: the fraction scored above its own negative (as hard
+    as a mined negative: what TAS's topic clusters are meant to give in-batch teaching), the fraction above its own
+    positive, and their mean score minus its negative's; each averaged over the batch's queries."""
+    b = scores.shape[0]
+    rows = np.arange(b)
+    own_positive = scores[rows, rows][:, None]
+    own_negative = scores[rows, rows + b][:, None]
+    others = np.ones(scores.shape, dtype=bool)
+    others[rows, rows] = others[rows, rows + b] = False
+    other = scores[others].reshape(b, 2 * b - 2)
+    return {
+        "above_negative": float((other > own_negative).mean()),
+        "above_positive": float((other > own_positive).mean()),
+        "margin_to_negative": float((other - own_negative).mean()),
+    }
