@@ -10,8 +10,10 @@ ColBERT the dual teacher uses, and reports, for a query's 2b - 2 passages of oth
 - above_negative: the fraction the teacher scores above the query's own mined negative (as hard as a mined one)
 - above_positive: the fraction it scores above the query's own judged positive
 - margin_to_negative: their mean score minus the query's negative's score (ColBERT's max-sim, unscaled)
+- judged_relevant: the fraction judged relevant to the query (grade >= 1): a false negative to a label loss
+- relevant_among_above_negative: of the passages above the query's own negative, the fraction judged relevant
 
-per sampler as the mean over batches, with Welch's t-test of each sampler's per-batch values against Random.
+per sampler as the mean over batches (the last over the batches with any passage above a negative), with Welch's t-test of each sampler's per-batch values against Random.
 Queries listed in --exclude (the grid's validation queries) are left out, as the trainer leaves them out.
 
 Usage: python scripts/inbatch_hardness.py SCORES CLUSTERS COLBERT DATA [--split train] [--exclude QIDS]
@@ -32,6 +34,12 @@ from tasb.sampling.factory import build_sampler
 from tasb.sampling.stats import HARDNESS_MEASURES, inbatch_hardness
 from tasb.training.colbert_teacher import ColbertTeacher
 from tasb.training.dual import passage_ids
+
+def judged_relevant(batch, qrels) -> np.ndarray:
+    """``[b, 2b]``: True where the column's passage is judged relevant (grade >= 1) to the row's query."""
+    pids = passage_ids(batch)
+    return np.array([[qrels.get(pair.qid, {}).get(pid, 0) >= 1 for pid in pids] for pair in batch])
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -61,17 +69,20 @@ def main() -> None:
         pids = {pid for batch in batches for pid in passage_ids(batch)}
         teacher.cache.add(sorted(pid for pid in pids if pid not in teacher.cache), dataset.corpus)
         per_batch[name] = [
-            inbatch_hardness(teacher.scores([dataset.queries[pair.qid] for pair in batch], passage_ids(batch)).numpy())
+            inbatch_hardness(
+                teacher.scores([dataset.queries[pair.qid] for pair in batch], passage_ids(batch)).numpy(),
+                judged_relevant(batch, dataset.qrels),
+            )
             for batch in batches
         ]
 
     found = {"batch_size": args.batch_size, "batches": args.batches, "seed": args.seed, "pairs": len(pairs)}
     for name, values in per_batch.items():
-        found[name] = {measure: round(float(np.mean([v[measure] for v in values])), 4) for measure in HARDNESS_MEASURES}
+        found[name] = {measure: round(float(np.nanmean([v[measure] for v in values])), 4) for measure in HARDNESS_MEASURES}
         if name != "random" and "random" in per_batch:
             found[name]["p_vs_random"] = {
                 measure: float(stats.ttest_ind(
-                    [v[measure] for v in values], [v[measure] for v in per_batch["random"]], equal_var=False
+                    [v[measure] for v in values], [v[measure] for v in per_batch["random"]], equal_var=False, nan_policy="omit"
                 ).pvalue)
                 for measure in HARDNESS_MEASURES
             }

@@ -22,3 +22,17 @@ def test_a_query_is_never_compared_with_its_own_passages():
     scores[np.arange(3), np.arange(3) + 3] = -2.0  # own negatives just below the others
     found = inbatch_hardness(scores)
     assert found == {"above_negative": 1.0, "above_positive": 0.0, "margin_to_negative": pytest.approx(1.0)}
+
+
+def test_judged_relevant_passages_are_counted_among_all_and_among_the_hard_ones():
+    scores = np.array([
+        [5.0, 3.0, 1.0, 0.0],
+        [6.0, 4.0, 1.0, 2.0],
+    ])
+    relevant = np.array([
+        [True, True, False, False],  # query 0's other passages: column 1 (above its negative) judged relevant
+        [False, True, False, False],  # query 1's: none (column 0 is above its negative, not judged)
+    ])
+    found = inbatch_hardness(scores, relevant)
+    assert found["judged_relevant"] == pytest.approx(1 / 4)
+    assert found["relevant_among_above_negative"] == pytest.approx(1 / 2)
