@@ -26,5 +26,5 @@ def run_members(run: Path, config: QuickstartConfig, corpus: Corpus) -> dict[str
         "bm25": BM25Scorer(BM25(corpus)),
         "bi-encoder": dense(load_student(config.student, config.device), run / "index-initial", "bi-encoder", config.bf16),
         "colbert": ColbertScorer(colbert, PassageTokenCache(colbert, bf16=config.bf16)),
-        "baseline": dense(BertDot.load(str((run / "baseline" / "model").resolve())), run / "index-baseline", "baseline", config.bf16),
+        "baseline": dense(BertDot.load(str((run / "baseline" / "model").resolve()), device=config.device), run / "index-baseline", "baseline", config.bf16),
     }

@@ -1,7 +1,8 @@
-"""Validation of models averaged, weight by weight, between a finished quickstart's start and a model it trained
-(WiSE-FT, Wortsman et al. 2022: a fine-tuned model averaged with the one it started from often keeps what both
-know). Validation only: the run's held-out queries, or with --research-data a slice's other training queries as
-scripts/student_stage.py chooses them. The test queries are not read. The last line is one JSON object.
+"""Validation of models averaged, weight by weight, between a starting model (--start: the zero-shot model, or the
+run's baseline) and a model a finished quickstart trained (WiSE-FT, Wortsman et al. 2022: a fine-tuned model
+averaged with a model before fine-tuning often keeps what both know). Validation only: the run's held-out queries
+(checked against its validation_qids.txt), or with --research-data a slice's other training queries as
+scripts/student_stage.py chooses them; the test split is not loaded. The last line is one JSON object.
 
 Usage: python scripts/weight_average.py QUICKSTART_RUN [--start initial|baseline] [--trained student|baseline]
        [--alphas 0,0.25,0.5,0.75,1] [--research-data DIR --research-queries N]
@@ -14,8 +15,9 @@ from pathlib import Path
 import torch
 from student_stage import research_validation
 
-from tasb.apps.quickstart import QuickstartConfig, held_out_validation, load_splits, validation_settings
+from tasb.apps.quickstart import DEFAULT_DATASET, QuickstartConfig, held_out_validation, validation_settings
 from tasb.config import load_config
+from tasb.data import load_dataset
 from tasb.models.student import BertDot
 from tasb.training.setup import load_student
 from tasb.training.validation import validation_score
@@ -24,7 +26,7 @@ from tasb.training.validation import validation_score
 def load(run: Path, config: QuickstartConfig, name: str) -> BertDot:
     if name == "initial":
         return load_student(config.student, config.device)
-    return BertDot.load(str((run / name / "model").resolve()))
+    return BertDot.load(str((run / name / "model").resolve()), device=config.device)
 
 
 def averaged(start: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
@@ -42,11 +44,12 @@ def main():
     parser.add_argument("--research-queries", type=int, default=150)
     args = parser.parse_args()
     config = load_config(QuickstartConfig, args.run / "config.yaml", [])
-    train_set, _ = load_splits(config)
+    train_set = load_dataset(config.data or DEFAULT_DATASET, config.train_split)
     if args.research_data:
         validation = research_validation(config, args.research_data, args.research_queries, train_set.qrels)
     else:
         validation = held_out_validation(config, train_set)
+        assert set(validation.queries) == set((args.run / "validation_qids.txt").read_text().split())
     settings = validation_settings(config)
     start = load(args.run, config, args.start).encoder.state_dict()
     # the trained model is loaded once and overwritten by each mix, so its own weights are kept aside

@@ -43,7 +43,7 @@ def test_a_weighting_better_on_every_held_out_query_replaces_the_weights_as_set(
     fit = best_weights({"x": WRONG, "y": RIGHT}, QRELS, "nDCG@10", 1, prior={"x": 1.0, "y": 0.0})
     assert fit.replaced and fit.weights == {"y": 1.0} and fit.value == pytest.approx(1.0)
     assert fit.prior == {"x": 1.0} and fit.prior_value == pytest.approx(LAST) and fit.p < 0.05
-    assert fit_note(fit) == "; weights fitted on the held-out queries (1.000 on queries that did not choose it, as set 0.500: p 0)"
+    assert fit_note(fit) == "; weights fitted on the held-out queries (1.000 by leave-one-out, as set 0.500: p 0)"
 
 
 def test_a_weighting_better_on_one_query_of_six_does_not():
@@ -54,7 +54,7 @@ def test_a_weighting_better_on_one_query_of_six_does_not():
     assert not fit.replaced and fit.weights == {"x": 1.0} and fit.value == pytest.approx((5 + LAST) / 6)
     assert fit.best_value == pytest.approx(1.0) and fit.p == pytest.approx(0.363, abs=1e-3)
     assert fit_note(fit) == (
-        "; weights as set (the held-out queries' best, 1.000, 1.000 on queries that did not choose it, not apart from their 0.917: p 0.36)"
+        "; weights as set (the held-out queries' best, 1.000, 1.000 by leave-one-out, not apart from their 0.917: p 0.36)"
     )
 
 
@@ -68,7 +68,14 @@ def test_a_best_that_only_the_queries_which_chose_it_favour_keeps_the_weights_as
     assert fit.best_value == pytest.approx(0.75) and fit.cross_validated == pytest.approx(LAST)
     assert fit.prior_value == pytest.approx(1 / math.log2(3))
     assert not fit.replaced and fit.value == pytest.approx(fit.prior_value)
-    assert fit_note(fit).endswith("0.500 on queries that did not choose it, not above their 0.631: p 0)")
+    assert fit_note(fit).endswith("0.500 by leave-one-out, not above their 0.631: p 0)")
+
+
+def test_weights_as_set_that_are_the_grids_best_are_named_so():
+    # y right on all six queries and the weights as set (2 x y is the grid's 1 x y): nothing to weigh them against
+    fit = best_weights({"x": WRONG, "y": RIGHT}, QRELS, "nDCG@10", 1, prior={"y": 2.0})
+    assert not fit.replaced and fit.best == {"y": 1.0} and fit.value == pytest.approx(1.0)
+    assert fit_note(fit) == "; weights as set, the held-out queries' best (1.000)"
 
 
 def test_leave_one_out_judges_each_query_by_the_others_choice():
@@ -80,10 +87,12 @@ def test_leave_one_out_judges_each_query_by_the_others_choice():
 
 
 def test_a_tie_on_the_other_queries_goes_to_the_weighting_listed_first_whatever_the_left_out_query_scores():
-    # equal on q1-q5 (values whose float sums depend on order), the second better on q0 alone: left out, q0 cannot
-    # see that, so the first is chosen for it
-    shared = {qid: value for qid, value in zip(QUERIES[1:], [0.1, 0.7, 0.3, 0.6309297535714574, 0.2])}
+    # equal on q1-q5, the second better on q0 alone: left out, q0 cannot see that, so the first is chosen for it.
+    # Subtracting q0 from all-query totals would not tie here: (sum of first) - 0.1 is 2.11 and (sum of second) - 0.9
+    # is 2.1100000000000003, which would hand q0 the second's 0.9
+    shared = {qid: value for qid, value in zip(QUERIES[1:], [0.03, 0.54, 0.94, 0.38, 0.22])}
     first, second = {"q0": 0.1, **shared}, {"q0": 0.9, **shared}
+    assert sum(second.values()) - 0.9 > sum(first.values()) - 0.1
     assert leave_one_out([({"a": 1.0}, first), ({"b": 1.0}, second)])["q0"] == 0.1
 
 
