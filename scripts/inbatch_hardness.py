@@ -13,7 +13,8 @@ ColBERT the dual teacher uses, and reports, for a query's 2b - 2 passages of oth
 - judged_relevant: the fraction judged relevant to the query (grade >= 1): a false negative to a label loss
 - relevant_among_above_negative: of the passages above the query's own negative, the fraction judged relevant
 
-per sampler as the mean over batches (the last over the batches with any passage above a negative), with Welch's t-test of each sampler's per-batch values against Random.
+per sampler as the mean over batches (the last over the batches with any passage above a negative), with Welch's
+t-test of each sampler's per-batch values against Random.
 Queries listed in --exclude (the grid's validation queries) are left out, as the trainer leaves them out.
 
 Usage: python scripts/inbatch_hardness.py SCORES CLUSTERS COLBERT DATA [--split train] [--exclude QIDS]
@@ -26,6 +27,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy import stats
 
 from tasb.data import load_dataset, read_clusters, read_scores
@@ -33,12 +35,7 @@ from tasb.models.colbert import ColBERT, PassageTokenCache
 from tasb.sampling.factory import build_sampler
 from tasb.sampling.stats import HARDNESS_MEASURES, inbatch_hardness
 from tasb.training.colbert_teacher import ColbertTeacher
-from tasb.training.dual import passage_ids
-
-def judged_relevant(batch, qrels) -> np.ndarray:
-    """``[b, 2b]``: True where the column's passage is judged relevant (grade >= 1) to the row's query."""
-    pids = passage_ids(batch)
-    return np.array([[qrels.get(pair.qid, {}).get(pid, 0) >= 1 for pid in pids] for pair in batch])
+from tasb.training.dual import label_masks, passage_ids
 
 
 def main() -> None:
@@ -66,12 +63,12 @@ def main() -> None:
     for name in args.samplers.split(","):
         sampler = build_sampler(name, pairs, args.batch_size, args.seed, clusters=clusters)
         batches = [next(sampler) for _ in range(args.batches)]
-        pids = {pid for batch in batches for pid in passage_ids(batch)}
-        teacher.cache.add(sorted(pid for pid in pids if pid not in teacher.cache), dataset.corpus)
+        teacher.cache.add([pid for batch in batches for pid in passage_ids(batch)], dataset.corpus)
         per_batch[name] = [
             inbatch_hardness(
                 teacher.scores([dataset.queries[pair.qid] for pair in batch], passage_ids(batch)).numpy(),
-                judged_relevant(batch, dataset.qrels),
+                # the label part's mask of the batch's other passages judged relevant to each query
+                label_masks(batch, dataset.qrels, torch.device("cpu"))[1].numpy(),
             )
             for batch in batches
         ]
