@@ -534,16 +534,10 @@ def fit_note(fit: WeightFit | None) -> str:
     left_out = f"{fit.cross_validated:.3f} by leave-one-out"
     if fit.replaced:
         return f"; weights fitted on the held-out queries ({left_out}, as set {fit.prior_value:.3f}: p {fit.p:.2g})"
-    if _relative(fit.best) == _relative(fit.prior):
+    if fit.best_is_prior:
         return f"; weights as set, the held-out queries' best ({fit.best_value:.3f})"
     verdict = "not apart from" if fit.cross_validated > fit.prior_value else "not above"
     return f"; weights as set (the held-out queries' best, {fit.best_value:.3f}, {left_out}, {verdict} their {fit.prior_value:.3f}: p {fit.p:.2g})"
-
-
-def _relative(weights: dict[str, float]) -> dict[str, float]:
-    """The weighting with its largest weight 1, as the grid lists it: 2 × x and 1 × x rank alike."""
-    top = max(weights.values())
-    return {name: round(weight / top, 9) for name, weight in weights.items()}
 
 
 def _beside_start(teacher: float, validation: ValidationSet, run_folder: Path, config: QuickstartConfig) -> dict[str, float | int | str]:

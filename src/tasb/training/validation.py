@@ -174,6 +174,17 @@ class WeightFit:
     def replaced(self) -> bool:
         return self.weights != self.prior
 
+    @property
+    def best_is_prior(self) -> bool:
+        """Whether the grid's best is the weights as set: weights are relative, so 2 × x is the grid's 1 × x."""
+        return _relative(self.best) == _relative(self.prior)
+
+
+def _relative(weights: dict[str, float]) -> dict[str, float]:
+    """The weighting with its largest weight 1, as :func:`weight_grid` lists weightings."""
+    top = max(weights.values())
+    return {name: round(weight / top, 9) for name, weight in weights.items()}
+
 
 def leave_one_out(found: list[tuple[dict[str, float], dict[str, float]]]) -> dict[str, float]:
     """Each query's score under the weighting the other queries rank best: what choosing the grid's best is worth
