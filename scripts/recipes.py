@@ -17,6 +17,9 @@ The variants file::
       labels: {contrastive_weight: 1.0}
       st: {baseline: sentence-transformers}
 
+With ``index_passage_max_length: L`` in the file, every model indexes and searches passages cut at ``L`` tokens
+instead of the length it trained on, so variants that train on other lengths are judged alike.
+
 With ``curve_every: N`` in the file, every variant also keeps its model every N steps (tasb's checkpoints, or
 sentence-transformers snapshots) and each of them, the model it started from included, is evaluated the same way
 into ``curve.json`` (step, training minutes, validation and test metrics; each point's test run in
@@ -76,7 +79,7 @@ def main() -> None:
         return without_queries(read_scores(path), validation)
 
     curve_every = spec.get("curve_every")
-    eval_sets = (train_set, test_set, validation, validation_qrels, base.bf16)
+    eval_sets = (train_set, test_set, validation, validation_qrels, base.bf16, spec.get("index_passage_max_length"))
     results, curves = {}, {}
     for name, overrides in spec["variants"].items():
         if args.only and name not in args.only:
@@ -127,9 +130,12 @@ def _run_variant(baseline, config: TrainConfig, train_set, scores, qids, folder:
     write_json(folder / "train_seconds.json", {"seconds": round(time.monotonic() - started, 1)})
 
 
-def _evaluate(folder: Path, train_set, test_set, validation, validation_qrels, bf16: bool) -> None:
-    test_run, validation_run = _search(str((folder / "train" / layout.MODEL).resolve()), folder / "index", test_set, validation, bf16)
+def _evaluate(folder: Path, train_set, test_set, validation, validation_qrels, bf16: bool, passage_max_length: int | None) -> None:
+    model = str((folder / "train" / layout.MODEL).resolve())
+    test_run, validation_run = _search(model, folder / "index", test_set, validation, bf16, passage_max_length)
     write_run(test_run, folder / "test.trec", tag=folder.name)
+    # for paired tests on the held-out queries between variants (scripts/seed_mean_ttest.py --split train --qids)
+    write_run(validation_run, folder / "validation.trec", tag=folder.name)
     write_json(folder / "per_query.json", evaluate_per_query(test_run, test_set.qrels, 1, MEASURES))
     metrics = json.loads((folder / "train" / layout.METRICS).read_text(encoding="utf-8"))
     result = {
@@ -141,16 +147,18 @@ def _evaluate(folder: Path, train_set, test_set, validation, validation_qrels, b
     write_json(folder / "results.json", result)
 
 
-def _search(model: str, index_folder: Path, test_set, validation, bf16: bool):
+def _search(model: str, index_folder: Path, test_set, validation, bf16: bool, passage_max_length: int | None):
     """The test and validation runs of one model, from one index of the (shared) corpus."""
-    student = BertDot.load(model)
+    student = BertDot.load(model, passage_max_length=passage_max_length)
     index = build_index(student, test_set.corpus, index_folder, bf16=bf16, model_name=model)
     runs = search(index, student, test_set.queries, k=1000), search(index, student, validation, k=1000)
     shutil.rmtree(index_folder)
     return runs
 
 
-def _curve(folder: Path, start: str, train_set, test_set, validation, validation_qrels, bf16: bool) -> list[dict]:
+def _curve(
+    folder: Path, start: str, train_set, test_set, validation, validation_qrels, bf16: bool, passage_max_length: int | None
+) -> list[dict]:
     """Validation and test metrics of the model training started from (step 0) and of every kept checkpoint, by
     training minutes."""
     if (folder / "curve.json").exists():
@@ -161,7 +169,7 @@ def _curve(folder: Path, start: str, train_set, test_set, validation, validation
         points.append((progress["step"], progress["elapsed_s"] / 60, str((checkpoint / layout.MODEL).resolve())))
     curve = []
     for step, minutes, model in points:
-        test_run, validation_run = _search(model, folder / "index", test_set, validation, bf16)
+        test_run, validation_run = _search(model, folder / "index", test_set, validation, bf16, passage_max_length)
         # kept for paired tests between points of different curves
         write_run(test_run, folder / "curve" / f"step-{step}.test.trec", tag=f"{folder.name}-{step}")
         curve.append({

@@ -6,6 +6,7 @@ queries' and the seeds' noise (docs/student.md, "A second seed"). Runs are given
 each system.
 
     python scripts/seed_mean_ttest.py DATA --a RUN [RUN ...] --b RUN [RUN ...] [--split test] [--measure nDCG@10]
+        [--qids FILE]   # only these queries of the split: held-out training queries, one qid a line
 
 The last line is one JSON object.
 """
@@ -13,6 +14,7 @@ The last line is one JSON object.
 import argparse
 import json
 import statistics
+from pathlib import Path
 
 from tasb.data import load_dataset, read_run
 from tasb.evaluation import evaluate_per_query
@@ -26,10 +28,17 @@ def main() -> None:
     parser.add_argument("--b", nargs="+", required=True, help="system B's run files, in the same seed order")
     parser.add_argument("--split", default="test")
     parser.add_argument("--measure", default="nDCG@10")
+    parser.add_argument("--qids", help="a file of the split's qids to compare on, one a line (default: all judged)")
     args = parser.parse_args()
     if len(args.a) != len(args.b):
         parser.error(f"--a has {len(args.a)} runs and --b {len(args.b)}: give one run per seed for each")
     qrels = load_dataset(args.data, args.split).qrels
+    if args.qids:
+        qids = Path(args.qids).read_text(encoding="utf-8").split()
+        unjudged = [qid for qid in qids if qid not in qrels]
+        if unjudged:
+            parser.error(f"{args.qids}: {len(unjudged)} qids have no judgments in the {args.split} split, e.g. {unjudged[0]}")
+        qrels = {qid: qrels[qid] for qid in qids}
     a = [_per_query(run, qrels, args.measure) for run in args.a]
     b = [_per_query(run, qrels, args.measure) for run in args.b]
     found = {"measure": args.measure, "seeds": [_compare(x, y) for x, y in zip(a, b)]}
