@@ -11,8 +11,10 @@ import yaml
 from sentence_transformers import SentenceTransformer
 from typer.testing import CliRunner
 
+from tasb.apps.quickstart import quickstart_entries
 from tasb.cli import app
 from tasb.data import load_dataset, read_corpus, read_qrels, read_run, read_scores
+from tasb.outputs import LOCK
 
 pytestmark = pytest.mark.integration
 
@@ -137,6 +139,8 @@ def test_quickstart_leaves_a_complete_run_folder_and_reruns_over_it(mini_scifact
     for name in ("DONE", "results.md", "metrics.json", "config.yaml", "teacher_scores.tsv", "bm25.test.trec",
                  "teacher.test.trec", "student.test.trec", "student/model/modules.json", "colbert/model/tasb.json"):
         assert (out / name).exists(), name
+    # a rerun sets aside every name the quickstart wrote, and only those: anything else there is the user's
+    assert {path.name for path in out.iterdir()} - {LOCK} <= quickstart_entries()
     # the student's index remembers its model: search needs no --model
     _ok("search", "--index", out / "index-student", "--data", mini_scifact, "--out", tmp_path / "again.trec")
     assert read_run(tmp_path / "again.trec") == read_run(out / "student.test.trec")

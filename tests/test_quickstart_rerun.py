@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from tasb import layout
-from tasb.apps.quickstart import QuickstartConfig, _start_over
+from tasb.apps.quickstart import QuickstartConfig, _start_over, run_quickstart
 from tasb.config import save_config
+from tasb.errors import InputError
 from tasb.fsutil import remove_dir
 
 FINISHED = ("student", "colbert", "baseline", "index-student")
@@ -113,3 +114,32 @@ def test_a_delete_killed_midway_never_leaves_previous_looking_whole(tmp_path):
     assert not (out / ".previous.old").exists() and _weights(out / "previous", "student") == "second student"
     remove_dir(out / "previous")
     assert sorted(p.name for p in out.iterdir()) == [layout.CONFIG]
+
+
+def test_a_rerun_leaves_the_users_own_files_in_the_folder_where_they_are(tmp_path):
+    out = tmp_path / "qs"
+    _finished_quickstart(out)
+    (out / "my.trec").write_text("the user's run")
+    _trained(out / "ce2", "the user's cross-encoder")
+    _start_over_again(out)
+    assert _is_the_finished_run(out / "previous") and not (out / "previous" / "my.trec").exists()
+    # the rerun finishes and discards previous/: the user's files were never in it
+    remove_dir(out / "previous")
+    assert (out / "my.trec").read_text() == "the user's run" and _weights(out, "ce2") == "the user's cross-encoder"
+    # an unfinished run's trained folders are cleared, the user's are not
+    _trained(out / "baseline", "unfinished baseline")
+    _start_over_again(out)
+    assert not (out / "baseline").exists() and _weights(out, "ce2") == "the user's cross-encoder"
+
+
+@pytest.mark.parametrize("key", ["student.model", "colbert.model", "cross_encoder.model"])
+def test_a_starting_model_inside_what_a_rerun_sets_aside_is_refused_before_anything_moves(tmp_path, key):
+    out = tmp_path / "qs"
+    _finished_quickstart(out)
+    config = QuickstartConfig(output_dir=str(out))
+    section, field = key.split(".")
+    setattr(getattr(config, section), field, str(out / "student" / "model"))
+    with pytest.raises(InputError, match="a model outside the quickstart's own folders") as caught:
+        run_quickstart(config)
+    assert caught.value.path == key
+    assert _is_the_finished_run(out) and not (out / "previous").exists()

@@ -34,7 +34,7 @@ from tasb.config import (
 )
 from tasb.errors import InputError
 from tasb.fsutil import atomic_write, remove_dir, swap_dir, write_json
-from tasb.outputs import LOCK, run_folder
+from tasb.outputs import run_folder
 
 if TYPE_CHECKING:
     from tasb.data import Dataset, Qrels, Run
@@ -225,7 +225,7 @@ def student_train_config(config: QuickstartConfig, out: Path) -> TrainConfig:
         **values_of(config, Optimisation),
         output_dir=str(out / "student"),
         data=DataConfig(data=config.data, split=config.train_split),
-        teacher_scores=str(out / "teacher_scores.tsv"),
+        teacher_scores=str(out / TEACHER_SCORES),
         student=config.student,
         colbert_teacher=str(out / "colbert" / layout.MODEL) if _needs_colbert(config) else "",
         steps=config.train_steps,
@@ -241,11 +241,42 @@ def run_quickstart(config: QuickstartConfig) -> Path:
     """Run every stage into ``config.output_dir``, held (locked) throughout; an earlier quickstart there is run over."""
     check_config(config)
     out = Path(config.output_dir)
+    _check_models_outside(config, out)
     with run_folder(out, QUICKSTART_KIND):
         return _run_stages(config, out)
 
 
 TRAINED_FOLDERS = ("student", "colbert", "teacher", "baseline")
+TEACHER_SCORES = "teacher_scores.tsv"
+RANKED = ("bm25", "initial", "teacher", "baseline", "student")  # each ranks the test queries into <name>.test.trec
+INDEXED = ("initial", "baseline", "student")  # each indexes the corpus into index-<name>/
+
+
+def ranked_path(out: Path, name: str) -> Path:
+    return out / f"{name}.test.trec"
+
+
+def index_path(out: Path, name: str) -> Path:
+    return out / f"index-{name}"
+
+
+def quickstart_entries() -> frozenset[str]:
+    """Every name a quickstart writes into its folder. A rerun sets these aside; anything else there is the user's,
+    left where it is."""
+    return frozenset({
+        layout.CONFIG, layout.DONE, layout.VALIDATION_QIDS, layout.RESULTS, layout.METRICS, TEACHER_SCORES, *TRAINED_FOLDERS,
+        *(ranked_path(Path(), name).name for name in RANKED), *(index_path(Path(), name).name for name in INDEXED),
+    })
+
+
+def _check_models_outside(config: QuickstartConfig, out: Path) -> None:
+    """A starting model inside what a rerun sets aside would be gone before it loads."""
+    own = [out.resolve() / name for name in quickstart_entries() | {layout.PREVIOUS}]
+    for key, model in (("student.model", config.student.model), ("colbert.model", config.colbert.model),
+                       ("cross_encoder.model", config.cross_encoder.model)):
+        path = Path(model).resolve()
+        if any(path == folder or folder in path.parents for folder in own):
+            raise InputError(key, f"a model outside the quickstart's own folders in {out} (a rerun sets them aside)", model)
 
 
 def _start_over(config: QuickstartConfig, out: Path) -> None:
@@ -263,9 +294,9 @@ def _start_over(config: QuickstartConfig, out: Path) -> None:
         layout.mark(staging, layout.DONE)
         layout.unmark(out, layout.DONE)
     if layout.is_marked(staging, layout.DONE):
-        for entry in out.iterdir():
-            if entry.name not in (LOCK, layout.CONFIG, layout.PREVIOUS) and not entry.name.startswith(f".{layout.PREVIOUS}."):
-                entry.rename(staging / entry.name)
+        for name in quickstart_entries() - {layout.CONFIG}:
+            if (out / name).exists():
+                (out / name).rename(staging / name)
         swap_dir(staging, previous)
     for name in TRAINED_FOLDERS:
         shutil.rmtree(out / name, ignore_errors=True)
@@ -308,15 +339,15 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
         depth = max(config.negatives_depth, config.cross_encoder.negatives_depth, config.colbert.negatives_depth)
         bm25_train = bm25.search(train_set.judged_queries(), k=depth)
         bm25_test = bm25.search(test_set.queries, k=1000)
-        write_run(bm25_test, out / "bm25.test.trec", tag="bm25")
+        write_run(bm25_test, ranked_path(out, "bm25"), tag="bm25")
         rows["BM25"] = evaluate(bm25_test, test_set.qrels)
 
     with stage("initial student, zero-shot"):
         student = load_student(config.student, config.device)
         initial_index, initial_run = _index_and_search(
-            student, config.student.model, test_set, out / "index-initial", config
+            student, config.student.model, test_set, index_path(out, "initial"), config
         )
-        write_run(initial_run, out / "initial.test.trec", tag="initial")
+        write_run(initial_run, ranked_path(out, "initial"), tag="initial")
         rows["initial student (zero-shot)"] = evaluate(initial_run, test_set.qrels)
         negatives_run = (
             bm25_train
@@ -382,7 +413,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
                 folder = out / ("colbert" if name == "colbert" else "teacher") / layout.MODEL
                 write_card(folder, {"metrics": {f"{test_set.source} {config.test_split} queries, {label}": rows[f"teacher: {name} alone"]}})
         teacher_run = with_new_heads(bm25_test, ensemble([member_scores[n] for n in active], [weights[n] for n in active]))
-        write_run(teacher_run, out / "teacher.test.trec", tag="teacher")
+        write_run(teacher_run, ranked_path(out, "teacher"), tag="teacher")
         name = "teacher: ensemble " + " + ".join(f"{weights[n]:g}×{n}" for n in active)
         rows[name] = evaluate(teacher_run, test_set.qrels)
         notes[name] = label + fit_note(fit)
@@ -391,7 +422,7 @@ def _run_stages(config: QuickstartConfig, out: Path) -> Path:
     with stage("teacher scores training pairs"):
         scorer = EnsembleScorer(list(active.values()), [weights[n] for n in active])
         scored = score_pairs(scorer, pairs, train_set.queries, train_set.corpus)
-        write_scores(scored, out / "teacher_scores.tsv")
+        write_scores(scored, out / TEACHER_SCORES)
 
     with stage("student training, index, search"):
         train_config = student_train_config(config, out)
@@ -495,8 +526,8 @@ def evaluate_trained(
 
     trained_path = str((run_folder / layout.MODEL).resolve())
     model = BertDot.load(trained_path, device=config.device)
-    index, test_run = _index_and_search(model, trained_path, test_set, out / f"index-{name}", config)
-    write_run(test_run, out / f"{name}.test.trec", tag=name)
+    index, test_run = _index_and_search(model, trained_path, test_set, index_path(out, name), config)
+    write_run(test_run, ranked_path(out, name), tag=name)
     metrics = evaluate(test_run, test_set.qrels)
     write_card(trained_path, {"metrics": {f"{test_set.source} {config.test_split} queries, full retrieval": metrics}})
     return model, index, metrics
