@@ -123,6 +123,33 @@ def test_out_naming_a_folder_is_refused_and_kept(workdir):
     assert (workdir / "mine" / "notes.txt").read_text(encoding="utf-8") == "mine\n"
 
 
+def test_out_naming_one_of_the_commands_own_inputs_is_refused_and_kept(workdir):
+    (workdir / "other.trec").write_text(RUN, encoding="utf-8")
+    _refused(["fuse", "run.trec", "other.trec", "--out", "run.trec"], "--out", "run.trec", "not RUNS")
+    (workdir / "link.trec").symlink_to("other.trec")
+    _refused(["fuse", "run.trec", "other.trec", "--out", "link.trec"], "not RUNS")
+    _refused([*BM25, "--out", "corpus.tsv"], "not --corpus")
+    assert (workdir / "run.trec").read_text(encoding="utf-8") == RUN
+    assert (workdir / "other.trec").read_text(encoding="utf-8") == RUN
+    assert (workdir / "corpus.tsv").read_text(encoding="utf-8") == CORPUS
+
+
+def test_out_naming_a_file_of_a_beir_folder_it_reads_is_refused_and_kept(workdir):
+    beir = workdir / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text('{"_id": "p1", "title": "", "text": "cell growth"}\n', encoding="utf-8")
+    (beir / "queries.jsonl").write_text('{"_id": "q1", "text": "cell"}\n', encoding="utf-8")
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tp1\t1\n", encoding="utf-8")
+    before = _snapshot(beir)
+    for target in ("beir/qrels/test.tsv", "beir/queries.jsonl", "beir/corpus.jsonl"):
+        _refused(["bm25", "--data", "beir", "--out", target], "--out", "a file outside the collection's own files, not one of --data's")
+    assert _snapshot(beir) == before
+    # a run file of the user's own kept in the collection's folder is theirs to rewrite
+    (beir / "bm25.trec").write_text("old\n", encoding="utf-8")
+    _ran(["bm25", "--data", "beir", "--out", "beir/bm25.trec", "--k", "1"])
+    assert (beir / "bm25.trec").read_text(encoding="utf-8").startswith("q1 Q0 p1 1 ")
+
+
 # 2. an index replaces an index, never a folder that merely holds a meta.json
 
 

@@ -8,18 +8,21 @@
   by a file name alone. The current folder, or one holding it, is never an output.
 - A run folder (training, teacher, quickstart, experiment) must be new, empty or an earlier run of the same
   command, and is locked while a command writes into it: a second process is refused, not interleaved.
+- A command's output file is never one of its own inputs (``tasb fuse a.trec b.trec --out a.trec``), nor a file of
+  a BEIR folder it reads: the input would be lost to what was made from it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import os
 import re
 import stat
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from tasb.errors import InputError
 from tasb.layout import KINDS
@@ -44,6 +47,38 @@ def output_file(path: str | Path) -> Path:
         # /dev/stdout redirected to a file: replacing that file would cut it from the shell that appends to it
         raise InputError(path, "a file, got a process's open file (/dev/stdout, /dev/fd/N, /proc/...)")
     return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+# what tasb reads from a BEIR folder: an output there replaces the collection itself
+_BEIR_FILES = ("corpus.jsonl", "corpus.jsonl.gz", "queries.jsonl", "queries.jsonl.gz")
+
+
+def refuse_output_over_inputs(settings: object, out_key: str = "out") -> None:
+    """Refuse a command's ``out`` file when it is one of the files its other settings name, or a file of a BEIR
+    folder they name (its corpus, queries or qrels): writing it would replace what the command reads."""
+    out = getattr(settings, out_key, None)
+    if not isinstance(out, str) or not os.path.isfile(out):
+        return
+    target = Path(out).resolve()
+    for key, value in _path_settings(settings):
+        if key == out_key:
+            continue
+        if os.path.isfile(value) and os.path.samefile(out, value):
+            raise InputError(out_key, f"a file other than the command's inputs, not `{key}`", out)
+        folder = Path(value).resolve()
+        if os.path.isdir(value) and (target.parent == folder and target.name in _BEIR_FILES or target.parent == folder / "qrels"):
+            raise InputError(out_key, f"a file outside the collection's own files, not one of `{key}`'s", out)
+
+
+def _path_settings(settings: object, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Every string setting (dotted key, value), lists and nested sections included: those that name paths among them."""
+    for field in dataclasses.fields(settings):
+        value, key = getattr(settings, field.name), prefix + field.name
+        if dataclasses.is_dataclass(value):
+            yield from _path_settings(value, f"{key}.")
+        for item in value if isinstance(value, Sequence) and not isinstance(value, str) else [value]:
+            if isinstance(item, (str, os.PathLike)) and str(item):
+                yield key, str(item)
 
 
 def _names_an_open_file(path: Path) -> bool:

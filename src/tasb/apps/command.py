@@ -30,6 +30,7 @@ from typer.core import TyperCommand
 
 from tasb.config import check_config, load_config
 from tasb.errors import InputError, renamed
+from tasb.outputs import refuse_output_over_inputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ def _settings(ctx: typer.Context, spec: Spec) -> Any:
     }
     settings = load_config(spec.config, params.get(CONFIG_FILE) or params.get(CONFIG), params.get(SET) or [], given)
     check_config(settings)
+    refuse_output_over_inputs(settings)
     return settings
 
 
