@@ -10,7 +10,7 @@ import pytest
 
 from tasb.data import read_run
 from tasb.errors import InputError
-from tasb.apps.report import build_report
+from tasb.apps.report import REGION_BEGIN, REGION_END, build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 QUERIES = [f"q{i}" for i in range(12)]
@@ -176,7 +176,9 @@ def test_runs_table_has_a_row_per_finished_student(grid):
 def test_figures_are_written_beside_the_report_and_linked_relatively(grid, tmp_path):
     out = build_report(grid, out_path=tmp_path / "docs" / "report.md", title="Grid")
     report = out.read_text(encoding="utf-8")
-    assert report.startswith("# Grid\n")
+    # the page marks its region, so a rerun knows the page for a report it may replace
+    assert report.startswith(f"{REGION_BEGIN}\n# Grid\n") and report.endswith(f"\n{REGION_END}\n")
+    assert build_report(grid, out_path=out, title="Grid").read_text(encoding="utf-8") == report
     for kind in ("validation", "recall"):
         figure = tmp_path / "docs" / "figures" / f"grid-exp-{kind}.png"
         assert figure.read_bytes().startswith(PNG_MAGIC)
@@ -261,3 +263,22 @@ def test_a_page_with_a_report_region_keeps_its_own_text_when_regenerated(grid, t
     assert once.endswith("<!-- tasb report: end -->\n\nwhat it shows\n")
     assert "old tables" not in once and "## Teacher × sampler" in once
     assert page.read_text() == once
+
+
+@pytest.mark.slow
+def test_a_page_without_a_report_region_is_refused_and_left_as_it_was(grid, tmp_path):
+    page = tmp_path / "README.md"
+    page.write_text("# My project\n\nhand-written\n")
+
+    with pytest.raises(InputError, match="a new page, or one holding <!-- tasb report: begin -->"):
+        build_report(grid, page, title="Grid")
+
+    assert page.read_text() == "# My project\n\nhand-written\n"
+    assert not (tmp_path / "figures").exists()
+
+
+@pytest.mark.slow
+def test_the_experiments_own_report_from_before_regions_is_replaced(grid):
+    (grid / "report.md").write_text("# Experiment grid-exp\n\nold tables\n")
+    report = _report(grid)
+    assert report.startswith(f"{REGION_BEGIN}\n# Experiment ") and "old tables" not in report

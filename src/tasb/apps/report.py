@@ -1,8 +1,9 @@
 """``tasb report``: an experiment folder's evaluated systems as the paper's tables, validation curves and recall figure.
 
-The report is a Markdown page (default ``<experiment>/report.md``) with its figures in ``figures/`` beside it. A
-page holding the lines ``<!-- tasb report: begin -->`` and ``<!-- tasb report: end -->`` gets the report between
-them, the rest of the page left as it is.
+The report is a Markdown page (default ``<experiment>/report.md``) with its figures in ``figures/`` beside it,
+written between the lines ``<!-- tasb report: begin -->`` and ``<!-- tasb report: end -->``. A page holding them gets
+the report between them, the rest of the page left as it is; an existing page without them is refused (it is not a
+report), except the experiment's own ``report.md``.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def build_report(
 ) -> Path:
     """Write the Markdown report of an experiment folder (default ``<exp>/report.md``) and its figures; returns its path.
 
-    When ``out_path`` exists and holds the lines ``<!-- tasb report: begin -->`` and ``<!-- tasb report: end -->``,
-    only the text between them is replaced.
+    The report goes between the lines ``<!-- tasb report: begin -->`` and ``<!-- tasb report: end -->``: when
+    ``out_path`` exists and holds them, only the text between them is replaced; an existing page without them is
+    refused, except the experiment's own ``report.md``.
 
     The tables take the paper's shapes: teacher × sampler (Table 4), in-batch losses (Table 3) and seeds
     (Table 5), with significance marks. ``rel`` is the grade from which a passage counts as relevant for
@@ -46,7 +48,7 @@ def build_report(
     experiment = load_experiment(experiment_dir)
     out = Path(out_path) if out_path is not None else experiment.folder / "report.md"
     # read before the figures are redrawn, so a page it refuses keeps them too
-    around = _around_region(out)
+    around = _around_region(out, replaceable=out.resolve() == (experiment.folder / "report.md").resolve())
     figures = out.parent / "figures"
     prefix = experiment.folder.resolve().name  # resolved, so '.' still names the experiment
     lines = [f"# {title or f'Experiment {prefix}'}", "", *report_tables(experiment), "## Figures", ""]
@@ -55,20 +57,22 @@ def build_report(
     lines += _recall_figure(experiment, figures / f"{prefix}-recall.png", out.parent, rel)
     report = "\n".join(lines)
     with atomic_write(out) as handle:
-        handle.write(report if around is None else f"{around[0]}{REGION_BEGIN}\n{report}\n{REGION_END}{around[1]}")
+        handle.write(f"{around[0]}{REGION_BEGIN}\n{report}\n{REGION_END}{around[1]}")
     return out
 
 
-def _around_region(out: Path) -> tuple[str, str] | None:
-    """``out``'s text before and after the region it marks for the report; None when it marks none (the report
-    then replaces the whole file).
+def _around_region(out: Path, replaceable: bool) -> tuple[str, str]:
+    """``out``'s text before and after the region it marks for the report: nothing for a new page, or for a page
+    without a region that is ``replaceable`` (a report from before reports marked their region).
 
     A results page can then hold hand-written text before and after the report and still be regenerated
-    by the same command.
+    by the same command; a page without a region is someone's text, not a report to replace.
     """
     current = out.read_text(encoding="utf-8") if out.is_file() else ""
     if REGION_BEGIN not in current and REGION_END not in current:
-        return None
+        if out.is_file() and not replaceable:
+            raise InputError(out, f"a new page, or one holding {REGION_BEGIN} and {REGION_END} around the report's region", "a page without them")
+        return "", "\n"
     if REGION_BEGIN not in current or REGION_END not in current.split(REGION_BEGIN, 1)[1]:
         # a page with half a region is hand-written: replacing all of it would lose that text
         marker = REGION_BEGIN if REGION_BEGIN in current else REGION_END
