@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import json
 import os
 import shutil
@@ -18,17 +20,24 @@ from tasb.outputs import artifact_kind, check_folder, output_file, replacement_l
 def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temp file beside ``path``; rename it over ``path`` only if the block finishes.
 
-    A symlink at ``path`` is written through to its target; a folder, FIFO or device node there is refused."""
+    A symlink at ``path`` is written through to its target; a folder, FIFO or device node there is refused. Text
+    written to a ``.gz`` path is gzipped, as the readers expect of one."""
     path = output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make every output private
     binary = "b" in mode
+    gzipped = path.suffix == ".gz" and not binary
     try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        with os.fdopen(fd, "wb" if gzipped else mode, encoding=None if binary or gzipped else encoding) as raw:
+            if gzipped:
+                # mtime 0 and no name inside: the same text gives the same bytes, as gzip -n does
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed, io.TextIOWrapper(packed, encoding) as handle:
+                    yield handle
+            else:
+                yield raw
+            raw.flush()
+            os.fsync(raw.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -1,3 +1,4 @@
+import gzip
 import json
 
 import pytest
@@ -104,6 +105,18 @@ def test_score_file_round_trip(tmp_path):
     assert path.read_text().splitlines()[0] == "3.500000\t-1.250000\tq1\tp1\tp2"
     assert read_scores(path) == rows
     assert rows[0].margin == 4.75
+
+
+def test_a_gz_output_is_gzipped_so_it_reads_back_and_the_same_text_gives_the_same_bytes(tmp_path):
+    rows = [ScoredPair(3.5, -1.25, "q1", "p1", "p2")]
+    write_scores(rows, tmp_path / "scores.tsv.gz")
+    write_run({"q": {"a": 0.5, "b": 2.0}}, tmp_path / "run.trec.gz")
+    assert gzip.decompress((tmp_path / "scores.tsv.gz").read_bytes()).decode() == "3.500000\t-1.250000\tq1\tp1\tp2\n"
+    assert read_scores(tmp_path / "scores.tsv.gz") == rows
+    assert read_run(tmp_path / "run.trec.gz") == {"q": {"a": 0.5, "b": 2.0}}
+    first = (tmp_path / "run.trec.gz").read_bytes()
+    write_run({"q": {"a": 0.5, "b": 2.0}}, tmp_path / "run.trec.gz")
+    assert (tmp_path / "run.trec.gz").read_bytes() == first
 
 
 BAD_INPUTS = [
