@@ -1,4 +1,5 @@
-"""Outputs other users can read: files and folders get the modes the user's umask gives, not tempfile's 0600/0700."""
+"""Outputs other users can read: files and folders get the modes the user's umask gives, not tempfile's 0600/0700;
+and outputs that survive a power cut: what a folder or file holds is on disk before it takes its name."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import stat
 
 import pytest
 
+from tasb import layout
 from tasb.fsutil import atomic_dir, atomic_write
 from tasb.models.student import BertDot
 
@@ -54,3 +56,44 @@ def test_atomic_dir_keeps_executables_executable_and_never_narrows_a_mode(tmp_pa
     assert _mode(out / "run.sh") == 0o777 & ~umask
     # a hard link's other name may expect this mode: a stricter umask adds no bits and takes none away
     assert _mode(out / "shared") == 0o644 | (0o666 & ~umask)
+
+
+@pytest.fixture
+def disk_events(monkeypatch):
+    """What was synced and renamed, in order: ("sync", path) and ("rename", source, destination)."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("sync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(source, destination):
+        events.append(("rename", str(source), str(destination)))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_a_built_folders_files_are_on_disk_before_it_takes_its_name(tmp_path, disk_events):
+    with atomic_dir(tmp_path / "index") as building:
+        (building / "sub").mkdir()
+        # as np.save or faiss.write_index write: no fsync of their own
+        (building / "vectors.npy").write_bytes(b"v" * 100)
+        (building / "sub" / "meta.json").write_text("{}")
+    renamed = next(i for i, event in enumerate(disk_events) if event[0] == "rename" and event[2] == str(tmp_path / "index"))
+    synced = {event[1] for event in disk_events[:renamed] if event[0] == "sync"}
+    assert {str(building / "vectors.npy"), str(building / "sub" / "meta.json"), str(building / "sub"), str(building)} <= synced
+    # and the rename itself is synced into the parent
+    assert ("sync", str(tmp_path)) in disk_events[renamed:]
+
+
+def test_a_file_and_a_marker_are_synced_into_their_folder(tmp_path, disk_events):
+    with atomic_write(tmp_path / "run.trec") as handle:
+        handle.write("q Q0 p 1 1.0 t\n")
+    layout.mark(tmp_path, layout.DONE)
+    kinds = [event[0] for event in disk_events]
+    # the temp file's bytes, its rename, the folder holding the new name; then the marker's folder
+    assert kinds == ["sync", "rename", "sync", "sync"] and disk_events[2] == disk_events[3] == ("sync", str(tmp_path))

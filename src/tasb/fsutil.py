@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from tasb.layout import sync_folder
 from tasb.outputs import artifact_kind, check_folder, output_file, replacement_lock
 
 
@@ -39,6 +40,7 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, path)
+        sync_folder(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -69,10 +71,28 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             _open_to_umask(tmp)
             # the kind is known once built: an index never replaces a model, nor a model an index
             check_folder(path, artifact_kind(tmp))
+            # libraries write without fsync (np.save, faiss, save_pretrained, torch.save): after a power cut the
+            # folder could stand under its name with empty files, and the old one deleted
+            _sync_tree(tmp)
             swap_dir(tmp, path)
+            sync_folder(path.parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+
+def _sync_tree(root: Path) -> None:
+    """Every file and folder under ``root`` written to disk, files first."""
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        sync_folder(folder)
 
 
 def swap_dir(new: Path, path: Path) -> None:

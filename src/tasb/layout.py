@@ -9,6 +9,7 @@ never by a file name alone (``tasb.outputs`` decides from it what may be replace
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Callable
@@ -76,9 +77,20 @@ def is_marked(folder: str | Path, marker: str) -> bool:
     return (Path(folder) / marker).exists()
 
 
+def sync_folder(folder: str | Path) -> None:
+    """Make ``folder``'s entries (a rename into it, a new file) survive a power cut."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def mark(folder: str | Path, marker: str) -> None:
-    """Set ``marker`` in ``folder``: call it last, once everything else the folder holds is written."""
+    """Set ``marker`` in ``folder``: call it last, once everything else the folder holds is written (and synced:
+    tasb.fsutil's writers sync what they write), so it never stands on disk before what it vouches for."""
     (Path(folder) / marker).touch()
+    sync_folder(folder)
 
 
 def unmark(folder: str | Path, marker: str) -> None:
