@@ -3,6 +3,7 @@ and outputs that survive a power cut: what a folder or file holds is on disk bef
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -97,3 +98,18 @@ def test_a_file_and_a_marker_are_synced_into_their_folder(tmp_path, disk_events)
     kinds = [event[0] for event in disk_events]
     # the temp file's bytes, its rename, the folder holding the new name; then the marker's folder
     assert kinds == ["sync", "rename", "sync", "sync"] and disk_events[2] == disk_events[3] == ("sync", str(tmp_path))
+
+
+def test_a_folder_the_file_system_will_not_sync_still_gets_its_output(tmp_path, monkeypatch):
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")  # as some network and WSL mounts answer
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with atomic_write(tmp_path / "run.trec") as handle:
+        handle.write("q Q0 p 1 1.0 t\n")
+    layout.mark(tmp_path, layout.DONE)
+    assert (tmp_path / "run.trec").read_text() == "q Q0 p 1 1.0 t\n" and layout.is_marked(tmp_path, layout.DONE)

@@ -8,6 +8,7 @@ never by a file name alone (``tasb.outputs`` decides from it what may be replace
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -78,10 +79,19 @@ def is_marked(folder: str | Path, marker: str) -> bool:
 
 
 def sync_folder(folder: str | Path) -> None:
-    """Make ``folder``'s entries (a rename into it, a new file) survive a power cut."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    """Make ``folder``'s entries (a rename into it, a new file) survive a power cut, where the file system can.
+
+    Best effort: some file systems (network and WSL mounts) refuse to sync a folder, and a folder may be writable
+    but not readable; the output already stands under its name then, so failing the command would misreport it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except PermissionError:
+        return
     try:
         os.fsync(fd)
+    except OSError as err:
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES, errno.EPERM):
+            raise
     finally:
         os.close(fd)
 

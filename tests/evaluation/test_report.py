@@ -275,6 +275,9 @@ def test_a_page_without_a_report_region_is_refused_and_left_as_it_was(grid, tmp_
 
     assert page.read_text() == "# My project\n\nhand-written\n"
     assert not (tmp_path / "figures").exists()
+    # an empty page holds nobody's text
+    (tmp_path / "empty.md").touch()
+    assert build_report(grid, tmp_path / "empty.md").read_text().startswith(REGION_BEGIN)
 
 
 @pytest.mark.slow

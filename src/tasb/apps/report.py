@@ -70,7 +70,7 @@ def _around_region(out: Path, replaceable: bool) -> tuple[str, str]:
     """
     current = out.read_text(encoding="utf-8") if out.is_file() else ""
     if REGION_BEGIN not in current and REGION_END not in current:
-        if out.is_file() and not replaceable:
+        if current.strip() and not replaceable:
             raise InputError(out, f"a new page, or one holding {REGION_BEGIN} and {REGION_END} around the report's region", "a page without them")
         return "", "\n"
     if REGION_BEGIN not in current or REGION_END not in current.split(REGION_BEGIN, 1)[1]:
