@@ -53,21 +53,21 @@ def output_file(path: str | Path) -> Path:
 _BEIR_FILES = ("corpus.jsonl", "corpus.jsonl.gz", "queries.jsonl", "queries.jsonl.gz")
 
 
-def refuse_output_over_inputs(settings: object, out_key: str = "out") -> None:
+def refuse_output_over_inputs(settings: object) -> None:
     """Refuse a command's ``out`` file when it is one of the files its other settings name, or a file of a BEIR
     folder they name (its corpus, queries or qrels): writing it would replace what the command reads."""
-    out = getattr(settings, out_key, None)
+    out = getattr(settings, "out", None)
     if not isinstance(out, str) or not os.path.isfile(out):
         return
     target = Path(out).resolve()
     for key, value in _path_settings(settings):
-        if key == out_key:
+        if key == "out":
             continue
         if os.path.isfile(value) and os.path.samefile(out, value):
-            raise InputError(out_key, f"a file other than the command's inputs, not `{key}`", out)
+            raise InputError("out", f"a file other than the command's inputs, not `{key}`", out)
         folder = Path(value).resolve()
         if os.path.isdir(value) and (target.parent == folder and target.name in _BEIR_FILES or target.parent == folder / "qrels"):
-            raise InputError(out_key, f"a file outside the collection's own files, not one of `{key}`'s", out)
+            raise InputError("out", f"a file outside the collection's own files, not one of `{key}`'s", out)
 
 
 def _path_settings(settings: object, prefix: str = "") -> Iterator[tuple[str, str]]:
