@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -285,3 +286,18 @@ def test_the_experiments_own_report_from_before_regions_is_replaced(grid):
     (grid / "report.md").write_text("# Experiment grid-exp\n\nold tables\n")
     report = _report(grid)
     assert report.startswith(f"{REGION_BEGIN}\n# Experiment ") and "old tables" not in report
+
+
+@pytest.mark.slow
+def test_a_gzipped_page_is_regenerated_in_place_and_a_binary_page_refused(grid, tmp_path):
+    page = tmp_path / "results.md.gz"
+    build_report(grid, page, title="Grid")
+    once = gzip.decompress(page.read_bytes()).decode()
+    build_report(grid, page, title="Grid")
+    assert once.startswith(f"{REGION_BEGIN}\n# Grid\n") and gzip.decompress(page.read_bytes()).decode() == once
+
+    binary = tmp_path / "notes.md"
+    binary.write_bytes(b"\xff\xfe# not UTF-8\n")
+    with pytest.raises(InputError, match="a UTF-8 text page"):
+        build_report(grid, binary, title="Grid")
+    assert binary.read_bytes() == b"\xff\xfe# not UTF-8\n"

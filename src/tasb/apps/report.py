@@ -68,7 +68,7 @@ def _around_region(out: Path, replaceable: bool) -> tuple[str, str]:
     A results page can then hold hand-written text before and after the report and still be regenerated
     by the same command; a page without a region is someone's text, not a report to replace.
     """
-    current = out.read_text(encoding="utf-8") if out.is_file() else ""
+    current = _read_page(out) if out.is_file() else ""
     if REGION_BEGIN not in current and REGION_END not in current:
         if current.strip() and not replaceable:
             raise InputError(out, f"a new page, or one holding {REGION_BEGIN} and {REGION_END} around the report's region", "a page without them")
@@ -80,6 +80,18 @@ def _around_region(out: Path, replaceable: bool) -> tuple[str, str]:
         raise InputError(out, f"{REGION_BEGIN} followed by {REGION_END} around the report's region", marker, line=line)
     before, rest = current.split(REGION_BEGIN, 1)
     return before, rest.split(REGION_END, 1)[1]
+
+
+def _read_page(out: Path) -> str:
+    """The page's text, gunzipped as the report was written when its name ends in ``.gz``."""
+    import gzip
+
+    try:
+        with gzip.open(out, "rt", encoding="utf-8") if out.suffix == ".gz" else out.open(encoding="utf-8") as handle:
+            return handle.read()
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError):
+        expected = "a gzipped UTF-8 text page" if out.suffix == ".gz" else "a UTF-8 text page"
+        raise InputError(out, expected, "bytes that are not") from None
 
 
 def load_experiment(experiment_dir: str | Path) -> Experiment:
