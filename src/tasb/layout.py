@@ -172,3 +172,12 @@ KINDS: dict[str, Callable[[Path], bool]] = {
     "pipelines table": lambda folder: "pipelines" in saved_config(folder / PIPELINES_CONFIG),
     "teacher": lambda folder: (folder / TEACHER_LOG).is_file() or KINDS["model"](folder / MODEL),
 }
+
+
+# a BEIR folder's own text files, each plain or gzipped (its qrels are the files of qrels/)
+BEIR_TEXT_FILES = ("corpus.jsonl", "queries.jsonl")
+
+
+def beir_file_names(name: str) -> tuple[str, str]:
+    """The names a BEIR folder's file ``name`` may have: plain or gzipped."""
+    return name, f"{name}.gz"

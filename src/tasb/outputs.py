@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from tasb.errors import InputError
-from tasb.layout import KINDS
+from tasb.layout import BEIR_TEXT_FILES, KINDS, beir_file_names
 
 LOCK = ".tasb-lock"
 # what tasb itself leaves in a folder it was killed in: its lock file, and the temp files (tempfile's names) of atomic
@@ -50,7 +50,7 @@ def output_file(path: str | Path) -> Path:
 
 
 # what tasb reads from a BEIR folder: an output there replaces the collection itself
-_BEIR_FILES = ("corpus.jsonl", "corpus.jsonl.gz", "queries.jsonl", "queries.jsonl.gz")
+_BEIR_FILES = tuple(spelled for name in BEIR_TEXT_FILES for spelled in beir_file_names(name))
 
 
 def refuse_output_over_inputs(settings: object) -> None:

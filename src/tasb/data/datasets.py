@@ -8,6 +8,7 @@ from pathlib import Path
 from tasb.data.readers import iter_lines, line_naming, read_corpus, read_qrels, read_queries
 from tasb.data.records import Corpus, Dataset, Qrels, Queries
 from tasb.errors import InputError
+from tasb.layout import beir_file_names
 
 DATA_DIR_ENV = "TASB_DATA_DIR"
 
@@ -29,7 +30,7 @@ def resolve_data_path(data: str | None) -> Path:
 
 
 def _beir_file(folder: Path, name: str) -> Path:
-    for candidate in (folder / name, folder / f"{name}.gz"):
+    for candidate in (folder / spelled for spelled in beir_file_names(name)):
         if candidate.exists():
             return candidate
     raise InputError(folder / name, "a BEIR folder file", "no such file")
