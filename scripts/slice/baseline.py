@@ -27,18 +27,24 @@ def main():
     # the project's output policy: a new or empty folder only, nothing a user had is written over
     check_folder(out, None).mkdir(parents=True, exist_ok=True)
     config, train_set, research = slice_run(qs, overrides)
-    config = dataclasses.replace(config, output_dir=str(out))
-    held_out = set(held_out_validation(config, train_set).queries)
-    teaching = {q: j for q, j in train_set.qrels.items() if q not in held_out}
-    negatives = search(DenseIndex.load(qs / "index-initial"), load_student(config.student), train_set.judged_queries(), k=config.negatives_depth)
-    pairs = training_pairs(teaching, negatives, depth=config.negatives_depth, per_query=int(per_query), seed=config.seed)
-    folder = train_sentence_transformers(student_train_config(config, out), train_set, pairs, out / "baseline", exclude=held_out)
-    model = load_student(dataclasses.replace(config.student, model=str(folder / "model")))
+    model, pairs = train_baseline(qs, out, config, train_set, int(per_query))
     print(json.dumps({
         "pairs": len(pairs),
         "rerank": validation_score(model, research, "nDCG@10", 1),
         "full": research_retrieval(build_index(model, train_set.corpus, out / "index"), model, research, out / "research.json"),
     }))
+
+
+def train_baseline(qs: Path, out: Path, config, train_set, per_query: int):
+    """The slice run's baseline trained again into ``out/baseline`` on its teaching queries, ``per_query`` negatives
+    each from the initial model's top ``negatives_depth``; returns the model and the pairs."""
+    config = dataclasses.replace(config, output_dir=str(out))
+    held_out = set(held_out_validation(config, train_set).queries)
+    teaching = {q: j for q, j in train_set.qrels.items() if q not in held_out}
+    negatives = search(DenseIndex.load(qs / "index-initial"), load_student(config.student), train_set.judged_queries(), k=config.negatives_depth)
+    pairs = training_pairs(teaching, negatives, depth=config.negatives_depth, per_query=per_query, seed=config.seed)
+    folder = train_sentence_transformers(student_train_config(config, out), train_set, pairs, out / "baseline", exclude=held_out)
+    return load_student(dataclasses.replace(config.student, model=str(folder / "model"))), pairs
 
 
 if __name__ == "__main__":

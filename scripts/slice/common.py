@@ -18,8 +18,8 @@ FULL_DATA = "../shared/data/scifact"
 RESEARCH_QUERIES = 150
 
 
-def slice_run(run: str | Path, overrides: list[str] | None = None):
+def slice_run(run: str | Path, overrides: list[str] | None = None, research_queries: int = RESEARCH_QUERIES):
     """The run's quickstart config (with ``overrides``), its train split and its research validation set."""
     config = load_config(QuickstartConfig, Path(run) / "config.yaml", overrides)
     train_set, _ = load_splits(config)
-    return config, train_set, research_validation(config, FULL_DATA, RESEARCH_QUERIES, train_set.qrels)
+    return config, train_set, research_validation(config, FULL_DATA, research_queries, train_set.qrels)
