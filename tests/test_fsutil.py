@@ -113,3 +113,17 @@ def test_a_folder_the_file_system_will_not_sync_still_gets_its_output(tmp_path, 
         handle.write("q Q0 p 1 1.0 t\n")
     layout.mark(tmp_path, layout.DONE)
     assert (tmp_path / "run.trec").read_text() == "q Q0 p 1 1.0 t\n" and layout.is_marked(tmp_path, layout.DONE)
+
+
+def test_rebuilding_a_folder_leaves_the_users_own_dot_old_and_dot_lock_names_alone(tmp_path):
+    # a user's backup and lock file beside an output: tasb's own names for the folder set aside and its lock differ
+    (tmp_path / ".out.old").mkdir()
+    (tmp_path / ".out.old" / "backup.txt").write_text("mine")
+    (tmp_path / ".out.lock").write_text("mine too")
+    with atomic_dir(tmp_path / "out") as building:
+        (building / "part.txt").write_text("built")
+
+    assert (tmp_path / "out" / "part.txt").read_text() == "built"
+    assert (tmp_path / ".out.old" / "backup.txt").read_text() == "mine"
+    assert (tmp_path / ".out.lock").read_text() == "mine too"
+    assert sorted(os.listdir(tmp_path)) == [".out.lock", ".out.old", "out"]

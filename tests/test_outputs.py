@@ -183,7 +183,7 @@ def test_index_replaces_an_earlier_index_and_a_symlink_to_one_stays_a_link(workd
     _ran(["index", "--from", "idx/index", "--out", "hnsw", "--type", "hnsw"])
     _ran(["index", "--from", "idx/index", "--out", "hnsw", "--type", "hnsw"])
     assert json.loads((workdir / "hnsw" / "meta.json").read_text(encoding="utf-8"))["index_type"] == "hnsw"
-    assert not [name for name in os.listdir(workdir) if name.endswith(".lock")]
+    assert not [name for name in os.listdir(workdir) if name.endswith(".tasb-lock")]
 
 
 def test_an_index_never_replaces_a_model_folder(workdir, good_index, tiny_bert_dir):

@@ -104,14 +104,14 @@ def test_a_delete_killed_midway_never_leaves_previous_looking_whole(tmp_path):
     out = tmp_path / "qs"
     _finished_quickstart(out)
     _start_over_again(out)
-    # killed while deleting: the half-deleted folder is under .previous.old, and the next rerun clears it
-    (out / "previous").rename(out / ".previous.old")
-    (out / ".previous.old" / "results.md").unlink()
+    # killed while deleting: the half-deleted folder is under .previous.tasb-old, and the next rerun clears it
+    (out / "previous").rename(out / ".previous.tasb-old")
+    (out / ".previous.tasb-old" / "results.md").unlink()
     assert not (out / "previous").exists()
     _trained(out / "student", "second student")
     layout.mark(out, layout.DONE)
     _start_over_again(out)
-    assert not (out / ".previous.old").exists() and _weights(out / "previous", "student") == "second student"
+    assert not (out / ".previous.tasb-old").exists() and _weights(out / "previous", "student") == "second student"
     remove_dir(out / "previous")
     assert sorted(p.name for p in out.iterdir()) == [layout.CONFIG]
 

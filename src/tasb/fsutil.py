@@ -109,7 +109,8 @@ def remove_dir(path: Path) -> None:
 
 
 def _set_aside(path: Path) -> Path:
-    old = path.with_name(f".{path.name}.old")
+    # a name of tasb's own: what stands there is deleted, so it must never be a name a user would give a folder
+    old = path.with_name(f".{path.name}.tasb-old")
     shutil.rmtree(old, ignore_errors=True)  # left by a kill during an earlier delete
     if path.exists():
         os.replace(path, old)

@@ -187,7 +187,8 @@ def hold_lock(folder: str | Path) -> Iterator[None]:
 def replacement_lock(path: str | Path) -> contextlib.AbstractContextManager[None]:
     """The lock on building a folder that replaces ``path`` whole: beside it, as a lock inside would be swapped out with it."""
     path = Path(path)
-    return locked(path.parent / f".{path.name}.lock", path)
+    # a name of tasb's own: the file is deleted when the lock is let go
+    return locked(path.parent / f".{path.name}.tasb-lock", path)
 
 
 @contextlib.contextmanager

@@ -228,8 +228,8 @@ def _named(err: InputError, ctx: typer.Context, spec: Spec) -> InputError:
     )
 
 
-# tempfile's names for the atomic outputs of tasb.fsutil: ".NAME.XXXXXXXX.tmp", and ".NAME.old" while a folder is swapped
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?:[a-z0-9_]{8}\.tmp|old)$")
+# tempfile's names for the atomic outputs of tasb.fsutil: ".NAME.XXXXXXXX.tmp", and ".NAME.tasb-old" while a folder is swapped
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?:[a-z0-9_]{8}\.tmp|tasb-old)$")
 
 _OS_PROBLEMS = {
     errno.EISDIR: "a file, got an existing folder",
