@@ -3,8 +3,9 @@ queries beside the untrained model: how long the baseline should train on ~80 te
 
 Usage: python scripts/slice/baseline_budget.py QS_RUN OUT RESEARCH_QUERIES STEPS [STEPS ...]   (last line: one JSON object)
 
-Each budget is its own run (``train_steps``, so its learning-rate schedule is the one a user with that budget gets),
-on the quickstart's pairs for the slice (every negative of the initial model's top ``negatives_depth``). Per-query
+RESEARCH_QUERIES must be below the number of queries eligible (SciFact's slice: 605). Each budget is its own run (``train_steps``, so its learning-rate schedule is the one a user with that budget gets),
+on the slice's pairs with every negative of the initial model's top ``negatives_depth`` (a quickstart with a short
+``train_steps`` would draw fewer a query; the steps visit a random subset of the pairs either way). Per-query
 nDCG@10 goes to ``OUT/<name>.research.json`` for paired t-tests (``initial`` is the untrained model, ``quickstart``
 the slice run's own baseline).
 """

@@ -301,3 +301,7 @@ def test_a_gzipped_page_is_regenerated_in_place_and_a_binary_page_refused(grid, 
     with pytest.raises(InputError, match="a UTF-8 text page"):
         build_report(grid, binary, title="Grid")
     assert binary.read_bytes() == b"\xff\xfe# not UTF-8\n"
+    damaged = tmp_path / "damaged.md.gz"
+    damaged.write_bytes(page.read_bytes()[:20] + b"\x00" * 40 + page.read_bytes()[60:])
+    with pytest.raises(InputError, match="a gzipped UTF-8 text page"):
+        build_report(grid, damaged, title="Grid")

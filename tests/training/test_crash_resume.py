@@ -136,5 +136,7 @@ def test_a_kill_while_old_checkpoints_are_deleted_leaves_only_whole_ones_listed(
     assert all(sorted(f.name for f in p.iterdir()) == sorted(files) for p in checkpoints(tmp_path))
 
     monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    # what a kill left aside under the name versions before 78fbbdb used goes too
+    (tmp_path / "checkpoints" / ".step-3.old").mkdir()
     prune_checkpoints(tmp_path, keep=1)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-21"]

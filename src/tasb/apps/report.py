@@ -85,11 +85,12 @@ def _around_region(out: Path, replaceable: bool) -> tuple[str, str]:
 def _read_page(out: Path) -> str:
     """The page's text, gunzipped as the report was written when its name ends in ``.gz``."""
     import gzip
+    import zlib
 
     try:
         with gzip.open(out, "rt", encoding="utf-8") if out.suffix == ".gz" else out.open(encoding="utf-8") as handle:
             return handle.read()
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError):
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, zlib.error):
         expected = "a gzipped UTF-8 text page" if out.suffix == ".gz" else "a UTF-8 text page"
         raise InputError(out, expected, "bytes that are not") from None
 

@@ -54,7 +54,8 @@ def save_checkpoint(run: Run) -> None:
 def prune_checkpoints(folder: Path, keep: int) -> None:
     """Delete all but the newest ``keep`` checkpoints. Each is renamed aside before it is deleted: a kill midway
     must not leave a half-deleted ``step-N`` that lists as complete. What such a kill left aside goes next time."""
-    for leftover in (folder / CHECKPOINTS).glob(".step-*.tasb-old"):
+    # .step-N.old: the name versions before 78fbbdb set checkpoints aside under, in this folder of tasb's own
+    for leftover in [*(folder / CHECKPOINTS).glob(".step-*.tasb-old"), *(folder / CHECKPOINTS).glob(".step-*.old")]:
         shutil.rmtree(leftover, ignore_errors=True)
     for old in checkpoints(folder)[:-keep]:
         remove_dir(old)
