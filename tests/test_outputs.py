@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from tasb.cli import app
 from tasb.apps.quickstart import QuickstartConfig
 from tasb.config import save_config
-from tasb.outputs import LOCK, hold_lock, replacement_lock
+from tasb.errors import InputError
+from tasb.outputs import LOCK, check_folder, hold_lock, replacement_lock
 from tiny_collection import CORPUS, QRELS, QUERIES
 
 RUN = "q1 Q0 p2 1 3.0 a\nq1 Q0 p1 2 1.0 a\nq1 Q0 p3 3 0.5 a\nq2 Q0 p1 1 2.0 a\nq2 Q0 p3 2 0.5 a\nq2 Q0 p4 3 0.1 a\n"
@@ -342,3 +343,15 @@ def test_index_refuses_an_output_another_process_is_writing(workdir, good_index)
     with replacement_lock(workdir / "index"):
         _refused(["index", "--from", good_index, "--out", "index"], "index: expected a folder no other tasb command is writing to")
     assert not (workdir / "index").exists()
+
+
+def test_a_folder_holding_only_what_a_killed_build_left_counts_as_empty_and_a_users_dot_files_do_not(tmp_path):
+    run = tmp_path / "run"
+    (run / ".index.tasb-old").mkdir(parents=True)
+    (run / ".index.tasb-lock").touch()
+    (run / ".model.abcd1234.tmp").touch()
+    assert check_folder(run, None) == run
+
+    (run / ".index.old").mkdir()
+    with pytest.raises(InputError, match="a folder holding other files"):
+        check_folder(run, None)

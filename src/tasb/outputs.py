@@ -28,9 +28,10 @@ from tasb.errors import InputError
 from tasb.layout import BEIR_TEXT_FILES, KINDS, beir_file_names
 
 LOCK = ".tasb-lock"
-# what tasb itself leaves in a folder it was killed in: its lock file, and the temp files (tempfile's names) of atomic
-# writes cut short. Nothing broader: a folder holding only these counts as empty, and an empty folder may be replaced
-_LEFTOVER = re.compile(r"^(\.tasb-lock|\..+\.[a-z0-9_]{8}\.tmp)$")
+# what tasb itself leaves in a folder it was killed in: its lock files, the temp files (tempfile's names) of atomic
+# writes cut short, and a folder set aside mid-swap. Nothing broader: a folder holding only these counts as empty, and
+# an empty folder may be replaced
+_LEFTOVER = re.compile(r"^(\.tasb-lock|\..+\.[a-z0-9_]{8}\.tmp|\..+\.tasb-(lock|old))$")
 
 
 def output_file(path: str | Path) -> Path:
