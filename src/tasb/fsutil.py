@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from tasb.layout import sync_folder
-from tasb.outputs import artifact_kind, check_folder, output_file, replacement_lock
+from tasb.outputs import SET_ASIDE, artifact_kind, check_folder, output_file, replacement_lock
 
 
 @contextlib.contextmanager
@@ -109,8 +109,7 @@ def remove_dir(path: Path) -> None:
 
 
 def _set_aside(path: Path) -> Path:
-    # a name of tasb's own: what stands there is deleted, so it must never be a name a user would give a folder
-    old = path.with_name(f".{path.name}.tasb-old")
+    old = path.with_name(f".{path.name}{SET_ASIDE}")
     shutil.rmtree(old, ignore_errors=True)  # left by a kill during an earlier delete
     if path.exists():
         os.replace(path, old)

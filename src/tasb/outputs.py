@@ -28,10 +28,13 @@ from tasb.errors import InputError
 from tasb.layout import BEIR_TEXT_FILES, KINDS, beir_file_names
 
 LOCK = ".tasb-lock"
+# what a folder is renamed to while it is swapped out or deleted (".NAME.tasb-old"): like LOCK, a name only tasb gives,
+# since whatever stands there is deleted
+SET_ASIDE = ".tasb-old"
 # what tasb itself leaves in a folder it was killed in: its lock files, the temp files (tempfile's names) of atomic
 # writes cut short, and a folder set aside mid-swap. Nothing broader: a folder holding only these counts as empty, and
 # an empty folder may be replaced
-_LEFTOVER = re.compile(r"^(\.tasb-lock|\..+\.[a-z0-9_]{8}\.tmp|\..+\.tasb-(lock|old))$")
+_LEFTOVER = re.compile(rf"^({re.escape(LOCK)}|\..+\.[a-z0-9_]{{8}}\.tmp|\..+({re.escape(LOCK)}|{re.escape(SET_ASIDE)}))$")
 
 
 def output_file(path: str | Path) -> Path:
@@ -189,7 +192,7 @@ def replacement_lock(path: str | Path) -> contextlib.AbstractContextManager[None
     """The lock on building a folder that replaces ``path`` whole: beside it, as a lock inside would be swapped out with it."""
     path = Path(path)
     # a name of tasb's own: the file is deleted when the lock is let go
-    return locked(path.parent / f".{path.name}.tasb-lock", path)
+    return locked(path.parent / f".{path.name}{LOCK}", path)
 
 
 @contextlib.contextmanager

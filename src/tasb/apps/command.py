@@ -30,7 +30,7 @@ from typer.core import TyperCommand
 
 from tasb.config import check_config, load_config
 from tasb.errors import InputError, renamed
-from tasb.outputs import refuse_output_over_inputs
+from tasb.outputs import SET_ASIDE, refuse_output_over_inputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ def _named(err: InputError, ctx: typer.Context, spec: Spec) -> InputError:
 
 
 # tempfile's names for the atomic outputs of tasb.fsutil: ".NAME.XXXXXXXX.tmp", and ".NAME.tasb-old" while a folder is swapped
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?:[a-z0-9_]{8}\.tmp|tasb-old)$")
+_TEMP_NAME = re.compile(rf"^\.(?P<name>.+)(?:\.[a-z0-9_]{{8}}\.tmp|{re.escape(SET_ASIDE)})$")
 
 _OS_PROBLEMS = {
     errno.EISDIR: "a file, got an existing folder",

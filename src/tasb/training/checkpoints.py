@@ -19,6 +19,7 @@ import torch
 from tasb.fsutil import atomic_dir, atomic_write, link_or_copy, remove_dir
 from tasb.layout import BEST, CHECKPOINT_STATE, CHECKPOINTS, MODEL, TRAINER_STATE, checkpoint_dir, checkpoints
 from tasb.models.student import BertDot
+from tasb.outputs import SET_ASIDE
 from tasb.training.progress import Progress
 from tasb.training.state import Run
 from tasb.training.validation import EarlyStopping
@@ -55,7 +56,7 @@ def prune_checkpoints(folder: Path, keep: int) -> None:
     """Delete all but the newest ``keep`` checkpoints. Each is renamed aside before it is deleted: a kill midway
     must not leave a half-deleted ``step-N`` that lists as complete. What such a kill left aside goes next time."""
     # .step-N.old: the name versions before 78fbbdb set checkpoints aside under, in this folder of tasb's own
-    for leftover in [*(folder / CHECKPOINTS).glob(".step-*.tasb-old"), *(folder / CHECKPOINTS).glob(".step-*.old")]:
+    for leftover in [*(folder / CHECKPOINTS).glob(f".step-*{SET_ASIDE}"), *(folder / CHECKPOINTS).glob(".step-*.old")]:
         shutil.rmtree(leftover, ignore_errors=True)
     for old in checkpoints(folder)[:-keep]:
         remove_dir(old)
