@@ -13,6 +13,7 @@ from scipy.stats import chisquare
 from typer.testing import CliRunner
 
 from tasb.cli import app
+from tasb.evaluation.plots import drawn_by_tasb
 from tasb.sampling.stats import cluster_usage
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -117,6 +118,23 @@ def test_without_clusters_random_batches_have_no_cluster_and_the_plot_goes_where
     assert all(pair["cluster"] is None for line in lines for pair in json.loads(line)["pairs"])
     assert plot.read_bytes()[:8] == PNG_MAGIC
     assert not (tmp_path / "out" / "batches.png").exists()
+
+
+def test_a_file_of_the_users_where_the_plot_would_go_unnamed_is_refused_and_kept(files, tmp_path):
+    scores, clusters = files
+    mine = tmp_path / "batches.png"
+    mine.write_bytes(PNG_MAGIC + b"a chart of my own")
+    args = ["--teacher-scores", scores, "--clusters", clusters, "--batch-size", 4, "--batches", 3, "--out", tmp_path / "batches.jsonl"]
+
+    result = _run(*args)
+
+    assert result.exit_code == 2 and "no file, or one tasb wrote" in result.output and "--plot" in result.output
+    assert mine.read_bytes() == PNG_MAGIC + b"a chart of my own"
+    assert not (tmp_path / "batches.jsonl").exists()
+    # named with --plot, it is the user's call, as --out is; then the plot tasb drew is redrawn unnamed
+    _ok(*args, "--plot", mine)
+    assert mine.read_bytes()[:8] == PNG_MAGIC and drawn_by_tasb(mine)
+    _ok(*args)
 
 
 def _write(path: Path, text: str) -> Path:

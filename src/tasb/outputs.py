@@ -8,6 +8,9 @@
   by a file name alone. The current folder, or one holding it, is never an output.
 - A run folder (training, teacher, quickstart, experiment) must be new, empty or an earlier run of the same
   command, and is locked while a command writes into it: a second process is refused, not interleaved.
+- A file a command names itself beside the output it was given (``tasb sample``'s ``<out stem>.png``, ``tasb
+  report``'s ``figures/``) replaces only a file tasb wrote, recognised by its content (the mark in its PNGs): the
+  user never named it.
 - A command's output file is never one of its own inputs (``tasb fuse a.trec b.trec --out a.trec``), nor a file of
   a BEIR folder it reads: the input would be lost to what was made from it.
 """
@@ -22,7 +25,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from tasb.errors import InputError
 from tasb.layout import BEIR_TEXT_FILES, KINDS, beir_file_names
@@ -51,6 +54,17 @@ def output_file(path: str | Path) -> Path:
         # /dev/stdout redirected to a file: replacing that file would cut it from the shell that appends to it
         raise InputError(path, "a file, got a process's open file (/dev/stdout, /dev/fd/N, /proc/...)")
     return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def side_file(path: str | Path, tasb_wrote: Callable[[Path], bool], rename: str) -> Path:
+    """The file to write for ``path``, an output a command names itself beside the one it was given (a figure):
+    refused when a file stands there that ``tasb_wrote`` does not recognise, since the user never named it.
+
+    ``rename`` says how to put it elsewhere (an option, or the output it is named after)."""
+    target = output_file(path)
+    if target.exists() and not tasb_wrote(target):
+        raise InputError(path, f"no file, or one tasb wrote, where tasb puts this output itself ({rename})", "a file tasb did not write")
+    return target
 
 
 # what tasb reads from a BEIR folder: an output there replaces the collection itself

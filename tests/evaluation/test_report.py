@@ -12,6 +12,7 @@ import pytest
 from tasb.data import read_run
 from tasb.errors import InputError
 from tasb.apps.report import REGION_BEGIN, REGION_END, build_report
+from tasb.evaluation.plots import drawn_by_tasb
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 QUERIES = [f"q{i}" for i in range(12)]
@@ -305,3 +306,28 @@ def test_a_gzipped_page_is_regenerated_in_place_and_a_binary_page_refused(grid, 
     damaged.write_bytes(page.read_bytes()[:20] + b"\x00" * 40 + page.read_bytes()[60:])
     with pytest.raises(InputError, match="a gzipped UTF-8 text page"):
         build_report(grid, damaged, title="Grid")
+
+
+@pytest.mark.slow
+def test_a_figure_of_the_users_where_the_report_draws_its_own_is_refused_and_kept(grid, tmp_path):
+    page, figure = tmp_path / "results.md", tmp_path / "figures" / "grid-exp-recall.png"
+    figure.parent.mkdir()
+    figure.write_bytes(PNG_MAGIC + b"a chart of my own")
+
+    with pytest.raises(InputError, match="no file, or one tasb wrote") as caught:
+        build_report(grid, page, title="Grid")
+
+    assert caught.value.path == str(figure)
+    assert figure.read_bytes() == PNG_MAGIC + b"a chart of my own"
+    assert not page.exists() and not (tmp_path / "figures" / "grid-exp-validation.png").exists()
+
+
+@pytest.mark.slow
+def test_the_reports_own_figures_are_redrawn_marked_or_linked_from_the_page_as_before_marks(grid, tmp_path):
+    page = build_report(grid, tmp_path / "results.md", title="Grid")
+    assert drawn_by_tasb(tmp_path / "figures" / "grid-exp-recall.png")
+    build_report(grid, page, title="Grid")  # marked as tasb's: redrawn
+    unmarked = tmp_path / "figures" / "grid-exp-validation.png"
+    unmarked.write_bytes(PNG_MAGIC + b"drawn before tasb marked its figures")
+    build_report(grid, page, title="Grid")  # the page's report shows it: the report's own
+    assert drawn_by_tasb(unmarked)

@@ -48,22 +48,33 @@ def build_report(
     experiment = load_experiment(experiment_dir)
     out = Path(out_path) if out_path is not None else experiment.folder / "report.md"
     # read before the figures are redrawn, so a page it refuses keeps them too
-    around = _around_region(out, replaceable=out.resolve() == (experiment.folder / "report.md").resolve())
-    figures = out.parent / "figures"
+    before, region, after = _page_parts(out, replaceable=out.resolve() == (experiment.folder / "report.md").resolve())
     prefix = experiment.folder.resolve().name  # resolved, so '.' still names the experiment
+    validation_png, recall_png = (_figure_path(out, f"{prefix}-{name}.png", region) for name in ("validation", "recall"))
     lines = [f"# {title or f'Experiment {prefix}'}", "", *report_tables(experiment), "## Figures", ""]
     if experiment.students:
-        lines += _validation_figure(experiment.students, figures / f"{prefix}-validation.png", out.parent)
-    lines += _recall_figure(experiment, figures / f"{prefix}-recall.png", out.parent, rel)
+        lines += _validation_figure(experiment.students, validation_png, out.parent)
+    lines += _recall_figure(experiment, recall_png, out.parent, rel)
     report = "\n".join(lines)
     with atomic_write(out) as handle:
-        handle.write(f"{around[0]}{REGION_BEGIN}\n{report}\n{REGION_END}{around[1]}")
+        handle.write(f"{before}{REGION_BEGIN}\n{report}\n{REGION_END}{after}")
     return out
 
 
-def _around_region(out: Path, replaceable: bool) -> tuple[str, str]:
-    """``out``'s text before and after the region it marks for the report: nothing for a new page, or for a page
-    without a region that is ``replaceable`` (a report from before reports marked their region).
+def _figure_path(out: Path, name: str, region: str) -> Path:
+    """Where the figure ``name`` of the page ``out`` goes (``figures/`` beside it), refused when a file tasb did not
+    draw stands there: one the page's report already shows counts as drawn (reports from before tasb marked its PNGs)."""
+    from tasb.evaluation.plots import drawn_by_tasb
+    from tasb.outputs import side_file
+
+    path = out.parent / "figures" / name
+    link = f"]({path.relative_to(out.parent).as_posix()})"
+    return side_file(path, lambda found: link in region or drawn_by_tasb(found), "report to a page in another folder with --out")
+
+
+def _page_parts(out: Path, replaceable: bool) -> tuple[str, str, str]:
+    """``out``'s text before, inside and after the region it marks for the report: only the inside for a new page,
+    or for a page without a region that is ``replaceable`` (a report from before reports marked their region).
 
     A results page can then hold hand-written text before and after the report and still be regenerated
     by the same command; a page without a region is someone's text, not a report to replace.
@@ -72,14 +83,15 @@ def _around_region(out: Path, replaceable: bool) -> tuple[str, str]:
     if REGION_BEGIN not in current and REGION_END not in current:
         if current.strip() and not replaceable:
             raise InputError(out, f"a new page, or one holding {REGION_BEGIN} and {REGION_END} around the report's region", "a page without them")
-        return "", "\n"
+        return "", current, "\n"
     if REGION_BEGIN not in current or REGION_END not in current.split(REGION_BEGIN, 1)[1]:
         # a page with half a region is hand-written: replacing all of it would lose that text
         marker = REGION_BEGIN if REGION_BEGIN in current else REGION_END
         line = current[: current.index(marker)].count("\n") + 1
         raise InputError(out, f"{REGION_BEGIN} followed by {REGION_END} around the report's region", marker, line=line)
     before, rest = current.split(REGION_BEGIN, 1)
-    return before, rest.split(REGION_END, 1)[1]
+    region, after = rest.split(REGION_END, 1)
+    return before, region, after
 
 
 def _read_page(out: Path) -> str:

@@ -20,6 +20,7 @@ from tasb.apps.options import BATCH_SIZE, OUT, RANDOM_SEED, described, option
 from tasb.config import AT_LEAST_1, SEED, PairSampling, check_config
 from tasb.errors import InputError
 from tasb.fsutil import atomic_write
+from tasb.outputs import side_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,7 +70,9 @@ def run_sampling(config: SampleConfig) -> dict[str, Any]:
     from tasb.sampling.stats import cluster_usage, draw
 
     check_config(config)
-    out, plot = Path(config.out), config.plot_path
+    out = Path(config.out)
+    # a plot named with --plot is the user's call, like --out; the one named after --out is not
+    plot = Path(config.plot) if config.plot else side_file(config.plot_path, plots.drawn_by_tasb, "name it with --plot")
     scores = read_scores(config.teacher_scores)
     clusters = read_clusters(config.clusters) if config.clusters else None
     arrays = PairArrays.from_pairs(scores)
@@ -154,7 +157,7 @@ def _write_batches(
         option("clusters_per_batch", int, "--clusters-per-batch", "the paper's n: clusters a batch is drawn from"),
         option("margin_bins", int, "--margin-bins", "the paper's h: margin ranges per query"),
         described(OUT, "JSON lines, one batch each"),
-        option("plot", Optional[Path], "--plot", "PNG: Random vs TAS-Balanced margins, cluster usage; default <out stem>.png"),
+        option("plot", Optional[Path], "--plot", "PNG: Random vs TAS-Balanced margins, cluster usage; default <out stem>.png, over nothing or a plot tasb drew"),
     ],
 )
 def command(config: SampleConfig) -> None:

@@ -17,6 +17,27 @@ from sklearn.manifold import TSNE
 from tasb.fsutil import atomic_write
 
 
+# the Software text of every PNG tasb draws: how a figure it drew beside a user's files is told from theirs
+SOFTWARE = "tasb"
+
+
+def save_png(figure: Figure, path: str | Path) -> None:
+    """Write ``figure`` to ``path`` as a PNG marked as tasb's (whole or not at all)."""
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png", metadata={"Software": SOFTWARE})
+
+
+def drawn_by_tasb(path: str | Path) -> bool:
+    """Whether ``path`` is a PNG tasb drew (its Software text is tasb's)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.info.get("Software") == SOFTWARE
+    except (UnidentifiedImageError, OSError):
+        return False
+
+
 def cluster_plot(
     vectors: np.ndarray,
     assignments: np.ndarray,
@@ -62,8 +83,7 @@ def cluster_plot(
     axes.set_yticks([])
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False, labelspacing=1.0, markerscale=2)
     axes.set_title(title or f"t-SNE of {len(shown)} random query clusters with example queries")
-    with atomic_write(path, "wb") as handle:
-        figure.savefig(handle, format="png")
+    save_png(figure, path)
     return shown
 
 
@@ -123,8 +143,7 @@ def sampling_plot(
         axes[2].legend()
     if title:
         figure.suptitle(title)
-    with atomic_write(path, "wb") as handle:
-        figure.savefig(handle, format="png")
+    save_png(figure, path)
 
 
 def _tsne(vectors: np.ndarray, seed: int) -> np.ndarray:
@@ -153,8 +172,7 @@ def validation_plot(
     title: str = "",
 ) -> None:
     """Save a PNG of validation curves: ``curves`` maps a run to its (steps, values), ``best`` to its best (step, value)."""
-    with atomic_write(path, "wb") as handle:
-        validation_figure(curves, best, metric, title).savefig(handle, format="png")
+    save_png(validation_figure(curves, best, metric, title), path)
 
 
 def validation_figure(
@@ -226,14 +244,12 @@ def learning_curve_plot(
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     axes.set_title(title or f"{metric} against training time (solid: validation, dashed: test)")
-    with atomic_write(path, "wb") as handle:
-        figure.savefig(handle, format="png")
+    save_png(figure, path)
 
 
 def recall_plot(path: str | Path, recalls: Mapping[str, Mapping[int, float]], title: str = "") -> None:
     """Save a PNG of recall at cut-offs (``{system: {cutoff: recall}}``) on a log-x axis, like the paper's Figure 3."""
-    with atomic_write(path, "wb") as handle:
-        recall_figure(recalls, title).savefig(handle, format="png")
+    save_png(recall_figure(recalls, title), path)
 
 
 def recall_figure(recalls: Mapping[str, Mapping[int, float]], title: str = "") -> Figure:
