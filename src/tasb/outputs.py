@@ -34,10 +34,12 @@ LOCK = ".tasb-lock"
 # what a folder is renamed to while it is swapped out or deleted (".NAME.tasb-old"): like LOCK, a name only tasb gives,
 # since whatever stands there is deleted
 SET_ASIDE = ".tasb-old"
-# what tasb itself leaves in a folder it was killed in: its lock files, the temp files (tempfile's names) of atomic
-# writes cut short, and a folder set aside mid-swap. Nothing broader: a folder holding only these counts as empty, and
-# an empty folder may be replaced
-_LEFTOVER = re.compile(rf"^({re.escape(LOCK)}|\..+\.[a-z0-9_]{{8}}\.tmp|\..+({re.escape(LOCK)}|{re.escape(SET_ASIDE)}))$")
+# the name an atomic write gives what it writes until it is whole (tempfile's ".NAME.XXXXXXXX.tmp"), and a folder
+# set aside mid-swap (".NAME.tasb-old"): NAME is the output's own name
+TEMP_NAME = re.compile(rf"^\.(?P<name>.+)(?:\.[a-z0-9_]{{8}}\.tmp|{re.escape(SET_ASIDE)})$")
+# what tasb itself leaves in a folder it was killed in: its lock files and the temp names above. Nothing broader: a
+# folder holding only these counts as empty, and an empty folder may be replaced
+_LEFTOVER = re.compile(rf"^(?:{re.escape(LOCK)}|\..+{re.escape(LOCK)})$|{TEMP_NAME.pattern}")
 
 
 def output_file(path: str | Path) -> Path:

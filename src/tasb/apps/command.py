@@ -19,7 +19,6 @@ import functools
 import inspect
 import logging
 import os
-import re
 import signal
 import threading
 from pathlib import Path
@@ -30,7 +29,7 @@ from typer.core import TyperCommand
 
 from tasb.config import check_config, load_config
 from tasb.errors import InputError, renamed
-from tasb.outputs import SET_ASIDE, refuse_output_over_inputs
+from tasb.outputs import TEMP_NAME, refuse_output_over_inputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 logger = logging.getLogger(__name__)
@@ -228,9 +227,6 @@ def _named(err: InputError, ctx: typer.Context, spec: Spec) -> InputError:
     )
 
 
-# tempfile's names for the atomic outputs of tasb.fsutil: ".NAME.XXXXXXXX.tmp", and ".NAME.tasb-old" while a folder is swapped
-_TEMP_NAME = re.compile(rf"^\.(?P<name>.+)(?:\.[a-z0-9_]{{8}}\.tmp|{re.escape(SET_ASIDE)})$")
-
 _OS_PROBLEMS = {
     errno.EISDIR: "a file, got an existing folder",
     errno.ENOTDIR: "a folder, got a file on the path",
@@ -257,7 +253,7 @@ def _os_error(err: OSError, out: object = None) -> str:
 def _user_path(path: object, out: object = None) -> str:
     """``path`` with temp names undone, and as ``--out`` spelled it when it is (or lies in) that output."""
     parts = Path(path.decode(errors="replace") if isinstance(path, bytes) else str(path)).parts
-    shown = Path(*[match["name"] if (match := _TEMP_NAME.match(part)) else part for part in parts]) if parts else Path(str(path))
+    shown = Path(*[match["name"] if (match := TEMP_NAME.match(part)) else part for part in parts]) if parts else Path(str(path))
     if out is not None:
         inside = os.path.relpath(os.path.abspath(shown), os.path.abspath(str(out)))
         if not inside.startswith(os.pardir):

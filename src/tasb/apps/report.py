@@ -69,7 +69,8 @@ def _figure_path(out: Path, name: str, region: str) -> Path:
 
     path = out.parent / "figures" / name
     link = f"]({path.relative_to(out.parent).as_posix()})"
-    return side_file(path, lambda found: link in region or drawn_by_tasb(found), "report to a page in another folder with --out")
+    side_file(path, lambda found: link in region or drawn_by_tasb(found), "report to a page in another folder with --out")
+    return path  # as linked from the page, even when a symlink stands there
 
 
 def _page_parts(out: Path, replaceable: bool) -> tuple[str, str, str]:
