@@ -9,8 +9,8 @@
 - A run folder (training, teacher, quickstart, experiment) must be new, empty or an earlier run of the same
   command, and is locked while a command writes into it: a second process is refused, not interleaved.
 - A file a command names itself beside the output it was given (``tasb sample``'s ``<out stem>.png``, ``tasb
-  report``'s ``figures/``) replaces only a file tasb wrote, recognised by its content (the mark in its PNGs): the
-  user never named it.
+  report``'s ``figures/``) replaces only a file tasb wrote, recognised by its content (the mark every PNG tasb draws
+  carries, so any tasb figure, or one the page's report already shows): the user never named it.
 - A command's output file is never one of its own inputs (``tasb fuse a.trec b.trec --out a.trec``), nor a file of
   a BEIR folder it reads: the input would be lost to what was made from it.
 """
@@ -132,7 +132,7 @@ def artifact_kind(folder: str | Path) -> str | None:
 
 
 def _contents(folder: Path) -> list[str]:
-    return sorted(entry.name for entry in folder.iterdir() if not _LEFTOVER.match(entry.name))
+    return sorted(entry.name for entry in folder.iterdir() if not _LEFTOVER.fullmatch(entry.name))
 
 
 def _refuse_current_folder(path: Path) -> None:

@@ -217,7 +217,11 @@ def test_a_folder_of_baselines_only_gets_their_table_and_the_recall_figure(grid,
     for name, *_ in STUDENTS:
         (grid / "runs" / name / "EVALUATED").unlink()
     monkeypatch.chdir(grid)
+    # a file of the user's where no validation figure will be drawn stands in nobody's way
+    (grid / "figures").mkdir()
+    (grid / "figures" / "grid-exp-validation.png").write_bytes(b"mine")
     report = build_report(".").read_text(encoding="utf-8")
+    assert (grid / "figures" / "grid-exp-validation.png").read_bytes() == b"mine"
     assert [row[0] for row in _section(report, "Baselines")] == ["BM25", "initial model"]
     assert "(figures/grid-exp-recall.png)" in report and "validation.png" not in report
     assert (grid / "figures" / "grid-exp-recall.png").read_bytes().startswith(PNG_MAGIC)
@@ -331,3 +335,11 @@ def test_the_reports_own_figures_are_redrawn_marked_or_linked_from_the_page_as_b
     unmarked.write_bytes(PNG_MAGIC + b"drawn before tasb marked its figures")
     build_report(grid, page, title="Grid")  # the page's report shows it: the report's own
     assert drawn_by_tasb(unmarked)
+    # ... but not a symlink put there since, to a file of the user's
+    mine = tmp_path / "thesis.png"
+    mine.write_bytes(PNG_MAGIC + b"a chart of my own")
+    unmarked.unlink()
+    unmarked.symlink_to(mine)
+    with pytest.raises(InputError, match="no file, or one tasb wrote"):
+        build_report(grid, page, title="Grid")
+    assert mine.read_bytes() == PNG_MAGIC + b"a chart of my own"

@@ -20,6 +20,7 @@ from tasb.apps.command import tasb_command
 from tasb.apps.options import OUT, argument, described, option
 from tasb.config import Checked, load_config
 from tasb.errors import InputError
+from tasb.outputs import output_file, side_file
 
 if TYPE_CHECKING:
     from tasb.evaluation.paper_tables import Experiment, System
@@ -47,14 +48,16 @@ def build_report(
 
     experiment = load_experiment(experiment_dir)
     out = Path(out_path) if out_path is not None else experiment.folder / "report.md"
-    # read before the figures are redrawn, so a page it refuses keeps them too
+    # the page and the figures are judged before any figure is redrawn, so a page it refuses keeps them too
+    output_file(out)
     before, region, after = _page_parts(out, replaceable=out.resolve() == (experiment.folder / "report.md").resolve())
     prefix = experiment.folder.resolve().name  # resolved, so '.' still names the experiment
-    validation_png, recall_png = (_figure_path(out, f"{prefix}-{name}.png", region) for name in ("validation", "recall"))
+    drawn = (["validation"] if any(s.best for s in experiment.students) else []) + ["recall"]
+    figures = {name: _figure_path(out, f"{prefix}-{name}.png", region) for name in drawn}
     lines = [f"# {title or f'Experiment {prefix}'}", "", *report_tables(experiment), "## Figures", ""]
     if experiment.students:
-        lines += _validation_figure(experiment.students, validation_png, out.parent)
-    lines += _recall_figure(experiment, recall_png, out.parent, rel)
+        lines += _validation_figure(experiment.students, figures.get("validation"), out.parent)
+    lines += _recall_figure(experiment, figures["recall"], out.parent, rel)
     report = "\n".join(lines)
     with atomic_write(out) as handle:
         handle.write(f"{before}{REGION_BEGIN}\n{report}\n{REGION_END}{after}")
@@ -63,13 +66,14 @@ def build_report(
 
 def _figure_path(out: Path, name: str, region: str) -> Path:
     """Where the figure ``name`` of the page ``out`` goes (``figures/`` beside it), refused when a file tasb did not
-    draw stands there: one the page's report already shows counts as drawn (reports from before tasb marked its PNGs)."""
+    draw stands there: a file (not a symlink) the page's report already shows counts as drawn, as reports from
+    before tasb marked its PNGs drew them."""
     from tasb.evaluation.plots import drawn_by_tasb
-    from tasb.outputs import side_file
 
     path = out.parent / "figures" / name
     link = f"]({path.relative_to(out.parent).as_posix()})"
-    side_file(path, lambda found: link in region or drawn_by_tasb(found), "report to a page in another folder with --out")
+    shown_before = link in region and not path.is_symlink()
+    side_file(path, lambda found: shown_before or drawn_by_tasb(found), "report to a page in another folder with --out")
     return path  # as linked from the page, even when a symlink stands there
 
 
@@ -207,7 +211,8 @@ def _check_unique_keys(compared: list[System]) -> None:
         seen[baseline.key] = baseline
 
 
-def _validation_figure(students: list[System], path: Path, base: Path) -> list[str]:
+def _validation_figure(students: list[System], path: Path | None, base: Path) -> list[str]:
+    """The figure's lines of the page; ``path`` is where it is drawn, None when no student was validated."""
     from tasb.evaluation import plots
 
     validated = [s for s in students if s.best]

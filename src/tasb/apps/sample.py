@@ -70,9 +70,9 @@ def run_sampling(config: SampleConfig) -> dict[str, Any]:
     from tasb.sampling.stats import cluster_usage, draw
 
     check_config(config)
-    out = Path(config.out)
-    # a plot named with --plot is the user's call, like --out; the one named after --out is not
-    plot = Path(config.plot) if config.plot else side_file(config.plot_path, plots.drawn_by_tasb, "name it with --plot")
+    out, plot = Path(config.out), config.plot_path
+    if not config.plot:  # a plot named with --plot is the user's call, like --out; the one named after --out is not
+        side_file(plot, plots.drawn_by_tasb, f"--plot puts it elsewhere, or replaces this file when given {plot}")
     scores = read_scores(config.teacher_scores)
     clusters = read_clusters(config.clusters) if config.clusters else None
     arrays = PairArrays.from_pairs(scores)

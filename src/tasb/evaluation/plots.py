@@ -34,7 +34,7 @@ def drawn_by_tasb(path: str | Path) -> bool:
     try:
         with Image.open(path) as image:
             return image.format == "PNG" and image.info.get("Software") == SOFTWARE
-    except (UnidentifiedImageError, OSError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError):
         return False
 
 
