@@ -58,15 +58,14 @@ def output_file(path: str | Path) -> Path:
     return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
-def side_file(path: str | Path, tasb_wrote: Callable[[Path], bool], rename: str) -> Path:
-    """The file to write for ``path``, an output a command names itself beside the one it was given (a figure):
-    refused when a file stands there that ``tasb_wrote`` does not recognise, since the user never named it.
+def check_side_file(path: str | Path, tasb_wrote: Callable[[Path], bool], rename: str) -> None:
+    """Refuse ``path``, an output a command names itself beside the one it was given (a figure), when a file stands
+    there that ``tasb_wrote`` does not recognise: the user never named it.
 
     ``rename`` says how to put it elsewhere (an option, or the output it is named after)."""
     target = output_file(path)
     if target.exists() and not tasb_wrote(target):
         raise InputError(path, f"no file, or one tasb wrote, where tasb puts this output itself ({rename})", "a file tasb did not write")
-    return target
 
 
 # what tasb reads from a BEIR folder: an output there replaces the collection itself

@@ -20,7 +20,7 @@ from tasb.apps.command import tasb_command
 from tasb.apps.options import OUT, argument, described, option
 from tasb.config import Checked, load_config
 from tasb.errors import InputError
-from tasb.outputs import output_file, side_file
+from tasb.outputs import check_side_file, output_file
 
 if TYPE_CHECKING:
     from tasb.evaluation.paper_tables import Experiment, System
@@ -52,29 +52,26 @@ def build_report(
     output_file(out)
     before, region, after = _page_parts(out, replaceable=out.resolve() == (experiment.folder / "report.md").resolve())
     prefix = experiment.folder.resolve().name  # resolved, so '.' still names the experiment
-    drawn = (["validation"] if any(s.best for s in experiment.students) else []) + ["recall"]
-    figures = {name: _figure_path(out, f"{prefix}-{name}.png", region) for name in drawn}
+    validation_png, recall_png = (out.parent / "figures" / f"{prefix}-{name}.png" for name in ("validation", "recall"))
+    for drawn in ([validation_png] if any(s.best for s in experiment.students) else []) + [recall_png]:
+        _check_figure(drawn, out.parent, region)
     lines = [f"# {title or f'Experiment {prefix}'}", "", *report_tables(experiment), "## Figures", ""]
     if experiment.students:
-        lines += _validation_figure(experiment.students, figures.get("validation"), out.parent)
-    lines += _recall_figure(experiment, figures["recall"], out.parent, rel)
+        lines += _validation_figure(experiment.students, validation_png, out.parent)
+    lines += _recall_figure(experiment, recall_png, out.parent, rel)
     report = "\n".join(lines)
     with atomic_write(out) as handle:
         handle.write(f"{before}{REGION_BEGIN}\n{report}\n{REGION_END}{after}")
     return out
 
 
-def _figure_path(out: Path, name: str, region: str) -> Path:
-    """Where the figure ``name`` of the page ``out`` goes (``figures/`` beside it), refused when a file tasb did not
-    draw stands there: a file (not a symlink) the page's report already shows counts as drawn, as reports from
-    before tasb marked its PNGs drew them."""
+def _check_figure(path: Path, base: Path, region: str) -> None:
+    """Refuse the figure ``path`` of the page in ``base`` when a file tasb did not draw stands there: a file (not a
+    symlink) the page's report already shows counts as drawn, as reports from before tasb marked its PNGs drew them."""
     from tasb.evaluation.plots import drawn_by_tasb
 
-    path = out.parent / "figures" / name
-    link = f"]({path.relative_to(out.parent).as_posix()})"
-    shown_before = link in region and not path.is_symlink()
-    side_file(path, lambda found: shown_before or drawn_by_tasb(found), "report to a page in another folder with --out")
-    return path  # as linked from the page, even when a symlink stands there
+    shown_before = f"]({path.relative_to(base).as_posix()})" in region and not path.is_symlink()
+    check_side_file(path, lambda found: shown_before or drawn_by_tasb(found), "report to a page in another folder with --out")
 
 
 def _page_parts(out: Path, replaceable: bool) -> tuple[str, str, str]:
@@ -211,8 +208,7 @@ def _check_unique_keys(compared: list[System]) -> None:
         seen[baseline.key] = baseline
 
 
-def _validation_figure(students: list[System], path: Path | None, base: Path) -> list[str]:
-    """The figure's lines of the page; ``path`` is where it is drawn, None when no student was validated."""
+def _validation_figure(students: list[System], path: Path, base: Path) -> list[str]:
     from tasb.evaluation import plots
 
     validated = [s for s in students if s.best]

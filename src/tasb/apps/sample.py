@@ -20,7 +20,7 @@ from tasb.apps.options import BATCH_SIZE, OUT, RANDOM_SEED, described, option
 from tasb.config import AT_LEAST_1, SEED, PairSampling, check_config
 from tasb.errors import InputError
 from tasb.fsutil import atomic_write
-from tasb.outputs import side_file
+from tasb.outputs import check_side_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,7 +72,7 @@ def run_sampling(config: SampleConfig) -> dict[str, Any]:
     check_config(config)
     out, plot = Path(config.out), config.plot_path
     if not config.plot:  # a plot named with --plot is the user's call, like --out; the one named after --out is not
-        side_file(plot, plots.drawn_by_tasb, f"--plot puts it elsewhere, or replaces this file when given {plot}")
+        check_side_file(plot, plots.drawn_by_tasb, f"--plot puts it elsewhere, or replaces this file when given {plot}")
     scores = read_scores(config.teacher_scores)
     clusters = read_clusters(config.clusters) if config.clusters else None
     arrays = PairArrays.from_pairs(scores)
