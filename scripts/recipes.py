@@ -27,7 +27,9 @@ into ``curve.json`` (step, training minutes, validation and test metrics; each p
 A variant that starts from a model trained in a tasb or sentence-transformers run folder (``<run>/model``) is drawn
 from that run's own training minutes on (its ``metrics.json``), so curves compare whole pipelines.
 
-The last line printed is one JSON object: every variant's validation and test metrics, steps and seconds.
+The last line printed is one JSON object: every variant's validation metrics, steps and seconds. Test metrics go
+to each variant's ``results.json`` and are printed only with ``--show-test``: a recipe is chosen on validation, and
+test is read once per chosen recipe (``scripts/seed_mean_ttest.py`` on the ``test.trec`` files).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--config", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--only", nargs="*", help="variants to run (default: all)")
+    parser.add_argument("--show-test", action="store_true", help="print test metrics too (they are in results.json either way)")
     args = parser.parse_args()
     spec = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
     out = Path(args.out)
@@ -95,7 +98,7 @@ def main() -> None:
         results[name] = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         if curve_every:
             curves[name] = (_start_minutes(config.student.model), _curve(folder, config.student.model, *eval_sets))
-        print(name, json.dumps(results[name]), flush=True)
+        print(name, json.dumps(_shown(results[name], args.show_test)), flush=True)
     if curves:
         learning_curve_plot(
             out / "curves.png",
@@ -104,7 +107,12 @@ def main() -> None:
              for name, (start, points) in curves.items()},
             "nDCG@10",
         )
-    print(json.dumps(results))
+    print(json.dumps({name: _shown(result, args.show_test) for name, result in results.items()}))
+
+
+def _shown(result: dict, show_test: bool) -> dict:
+    """What is printed of a variant's results: all of them, or all but the test metrics."""
+    return result if show_test else {key: value for key, value in result.items() if key != "test"}
 
 
 def _start_minutes(model: str) -> float:
