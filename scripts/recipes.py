@@ -83,7 +83,7 @@ def main() -> None:
 
     curve_every = spec.get("curve_every")
     eval_sets = (train_set, test_set, validation, validation_qrels, base.bf16, spec.get("index_passage_max_length"))
-    results, curves = {}, {}
+    printed, curves = {}, {}
     for name, overrides in spec["variants"].items():
         if args.only and name not in args.only:
             continue
@@ -95,10 +95,11 @@ def main() -> None:
             # a variant may teach from its own score file (another teacher, other negatives)
             _run_variant(baseline, config, train_set, teacher_scores(config.teacher_scores), qids, folder, curve_every)
             _evaluate(folder, *eval_sets)
-        results[name] = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        result = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         if curve_every:
             curves[name] = (_start_minutes(config.student.model), _curve(folder, config.student.model, *eval_sets))
-        print(name, json.dumps(_shown(results[name], args.show_test)), flush=True)
+        printed[name] = _shown(result, args.show_test)
+        print(name, json.dumps(printed[name]), flush=True)
     if curves:
         learning_curve_plot(
             out / "curves.png",
@@ -107,7 +108,7 @@ def main() -> None:
              for name, (start, points) in curves.items()},
             "nDCG@10",
         )
-    print(json.dumps({name: _shown(result, args.show_test) for name, result in results.items()}))
+    print(json.dumps(printed))
 
 
 def _shown(result: dict, show_test: bool) -> dict:
