@@ -204,3 +204,23 @@ def test_a_checkpoint_the_disk_cannot_hold_is_an_os_error_and_leaves_no_checkpoi
     with pytest.raises(OSError, match="could not write the checkpoint: .*file write failed"):
         train(_config(tmp_path, tiny_bert_dir, "full", steps=3, checkpoint_every=3), dataset, scores)
     assert not (tmp_path / "full" / "checkpoints").exists() or not list((tmp_path / "full" / "checkpoints").iterdir())
+
+
+@pytest.mark.slow
+def test_shorter_training_passages_train_as_a_student_of_that_length_and_save_the_models_own(tmp_path, tiny_bert_dir):
+    dataset, scores = _synthetic()
+    cut = _config(tmp_path, tiny_bert_dir, "cut", score_scale=None)
+    cut.student.training_passage_max_length = 6
+    short = _config(tmp_path, tiny_bert_dir, "short", score_scale=None)
+    short.student.passage_max_length = 6
+    cut_folder, short_folder = train(cut, dataset, scores), train(short, dataset, scores)
+
+    # the same steps on the same 6-token passages, the score scale fitted on them too
+    cut_metrics, short_metrics = (json.loads((f / "metrics.json").read_text()) for f in (cut_folder, short_folder))
+    assert cut_metrics["score_scale"] == pytest.approx(short_metrics["score_scale"], rel=1e-6)
+    short_weights = BertDot.load(str(short_folder / "model")).encoder.state_dict()
+    for name, tensor in BertDot.load(str(cut_folder / "model")).encoder.state_dict().items():
+        torch.testing.assert_close(tensor, short_weights[name])
+    # but the model keeps its own length for validation, the index and sentence-transformers
+    assert BertDot.load(str(cut_folder / "model")).passage_max_length == 16
+    assert BertDot.load(str(short_folder / "model")).passage_max_length == 6

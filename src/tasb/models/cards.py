@@ -169,6 +169,10 @@ def student_card(
         "batch size": config.batch_size,
         "learning rate": config.learning_rate,
         "warm-up steps": config.warmup_steps,
+        "training passage length": (
+            f"{config.student.training_passage_max_length} tokens (the model encodes passages at its own length)"
+            if config.student.training_passage_max_length else None
+        ),
         "optimiser": "Adam, constant rate after warm-up",
         "bf16": config.bf16,
         "seed": config.seed,

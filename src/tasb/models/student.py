@@ -146,8 +146,11 @@ class BertDot:
     def encode_queries(self, texts: Sequence[str], batch_size: int = 256, bf16: bool = False, progress: str | None = None) -> np.ndarray:
         return self._encode(texts, self.query_max_length, batch_size, bf16, progress)
 
-    def encode_passages(self, texts: Sequence[str], batch_size: int = 32, bf16: bool = False, progress: str | None = None) -> np.ndarray:
-        return self._encode(texts, self.passage_max_length, batch_size, bf16, progress)
+    def encode_passages(
+        self, texts: Sequence[str], batch_size: int = 32, bf16: bool = False, progress: str | None = None, max_length: int | None = None
+    ) -> np.ndarray:
+        """Passage vectors, cut at ``max_length`` tokens (None: the student's ``passage_max_length``)."""
+        return self._encode(texts, max_length or self.passage_max_length, batch_size, bf16, progress)
 
     def fingerprint(self) -> str:
         """A hash of the weights and settings that shape the vectors: an index remembers which model built it."""

@@ -35,22 +35,29 @@ T = TypeVar("T", bound=Teaching)
 
 def resolve_scales(
     config: T, student: BertDot, dataset: Dataset, pairs: Sequence[ScoredPair], teacher: ColbertTeacher | None,
-    batch_size: int, seed: int, bf16: bool,
+    batch_size: int, seed: int, bf16: bool, passage_max_length: int | None = None,
 ) -> T:
-    """``config`` with every scale left null fitted on ``student`` as it starts (``teacher``: the in-batch ColBERT)."""
+    """``config`` with every scale left null fitted on ``student`` as it starts (``teacher``: the in-batch ColBERT),
+    its passages cut where training cuts them (``passage_max_length``; None: the student's own length)."""
     score_scale = config.score_scale
     if score_scale is None:
-        score_scale = fit_score_scale(student, dataset, pairs, seed, bf16) if config.teacher_mode != "in-batch" else 1.0
+        score_scale = (
+            fit_score_scale(student, dataset, pairs, seed, bf16, passage_max_length) if config.teacher_mode != "in-batch" else 1.0
+        )
     colbert_scale = config.colbert_scale
     if colbert_scale is None:
-        colbert_scale = 1.0 if teacher is None else fit_colbert_scale(teacher, student, score_scale, dataset, pairs, batch_size, seed, bf16)
+        colbert_scale = 1.0 if teacher is None else fit_colbert_scale(
+            teacher, student, score_scale, dataset, pairs, batch_size, seed, bf16, passage_max_length
+        )
     return dataclasses.replace(config, score_scale=score_scale, colbert_scale=colbert_scale)
 
 
-def fit_score_scale(student: BertDot, dataset: Dataset, pairs: Sequence[ScoredPair], seed: int, bf16: bool) -> float:
+def fit_score_scale(
+    student: BertDot, dataset: Dataset, pairs: Sequence[ScoredPair], seed: int, bf16: bool, passage_max_length: int | None = None
+) -> float:
     """The factor that gives the student's pairwise margins the root-mean-square of the teacher's."""
     sample = _sample(pairs, seed)
-    queries, positives, negatives = _encode(student, dataset, sample, bf16)
+    queries, positives, negatives = _encode(student, dataset, sample, bf16, passage_max_length)
     student_margins = (queries * (positives - negatives)).sum(axis=1)
     teacher_margins = np.array([pair.margin for pair in sample])
     return _rms_ratio(teacher_margins, student_margins, "score_scale")
@@ -58,7 +65,7 @@ def fit_score_scale(student: BertDot, dataset: Dataset, pairs: Sequence[ScoredPa
 
 def fit_colbert_scale(
     teacher: ColbertTeacher, student: BertDot, score_scale: float, dataset: Dataset, pairs: Sequence[ScoredPair],
-    batch_size: int, seed: int, bf16: bool,
+    batch_size: int, seed: int, bf16: bool, passage_max_length: int | None = None,
 ) -> float:
     """The factor that gives ColBERT's in-batch margins (against each query's own positive) the student's magnitude."""
     sample = _sample(pairs, seed)
@@ -66,7 +73,7 @@ def fit_colbert_scale(
     student_margins, teacher_margins = [], []
     for start in range(0, len(sample) - batch_size + 1, batch_size):
         batch = sample[start : start + batch_size]
-        queries, positives, negatives = _encode(student, dataset, batch, bf16)
+        queries, positives, negatives = _encode(student, dataset, batch, bf16, passage_max_length)
         student_scores = queries @ np.concatenate([positives, negatives]).T * score_scale
         raw = teacher.scores([dataset.queries[pair.qid] for pair in batch], passage_ids(batch)).numpy() / teacher.scale
         student_margins.append(_inbatch_margins(student_scores))
@@ -79,9 +86,11 @@ def _sample(pairs: Sequence[ScoredPair], seed: int) -> list[ScoredPair]:
     return random.Random(seed).sample(pairs, min(SAMPLE_PAIRS, len(pairs)))
 
 
-def _encode(student: BertDot, dataset: Dataset, pairs: Sequence[ScoredPair], bf16: bool) -> tuple[np.ndarray, ...]:
+def _encode(
+    student: BertDot, dataset: Dataset, pairs: Sequence[ScoredPair], bf16: bool, passage_max_length: int | None
+) -> tuple[np.ndarray, ...]:
     queries = student.encode_queries([dataset.queries[pair.qid] for pair in pairs], bf16=bf16)
-    passages = student.encode_passages([dataset.corpus[pid] for pid in passage_ids(pairs)], bf16=bf16)
+    passages = student.encode_passages([dataset.corpus[pid] for pid in passage_ids(pairs)], bf16=bf16, max_length=passage_max_length)
     return queries, passages[: len(pairs)], passages[len(pairs) :]
 
 

@@ -164,7 +164,8 @@ def _train_in_folder(
     # fitted on the starting student, once: a resumed run takes them from its checkpoint
     fitted = checkpoint_scales(checkpoint) if checkpoint is not None else {}
     teaching = world.share(resolve_scales(
-        dataclasses.replace(config, **fitted), student, dataset, scores, inbatch_teacher, config.batch_size, config.seed, config.bf16
+        dataclasses.replace(config, **fitted), student, dataset, scores, inbatch_teacher, config.batch_size, config.seed, config.bf16,
+        config.student.training_passage_max_length,
     ))
     if inbatch_teacher is not None:
         inbatch_teacher.scale = teaching.colbert_scale
@@ -322,7 +323,9 @@ def _train_step(run: Run, batch: list[ScoredPair]) -> tuple[float, dict[str, flo
     query_texts = [texts.queries[pair.qid] for pair in local]
     queries = student.tokenize(query_texts, student.query_max_length)
     # positives then negatives: one encoder pass over the slice's 2b passages
-    passages = student.tokenize([texts.corpus[pid] for pid in passage_ids(local)], student.passage_max_length)
+    passages = student.tokenize(
+        [texts.corpus[pid] for pid in passage_ids(local)], run.config.student.training_passage_max_length or student.passage_max_length
+    )
     margins = torch.tensor([pair.margin for pair in batch], dtype=torch.float32, device=student.encoder.device)
     teacher_scores = None
     if run.inbatch_teacher is not None:
