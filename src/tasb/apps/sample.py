@@ -71,8 +71,12 @@ def run_sampling(config: SampleConfig) -> dict[str, Any]:
 
     check_config(config)
     out, plot = Path(config.out), config.plot_path
-    if not config.plot:  # a plot named with --plot is the user's call, like --out; the one named after --out is not
-        check_side_file(plot, plots.drawn_by_tasb, f"--plot puts it elsewhere, or replaces this file when given {plot}")
+
+    def check_plot() -> None:
+        if not config.plot:  # a plot named with --plot is the user's call, like --out; the one named after --out is not
+            check_side_file(plot, plots.drawn_by_tasb, f"--plot puts it elsewhere, or replaces this file when given {plot}")
+
+    check_plot()
     scores = read_scores(config.teacher_scores)
     clusters = read_clusters(config.clusters) if config.clusters else None
     arrays = PairArrays.from_pairs(scores)
@@ -106,7 +110,9 @@ def run_sampling(config: SampleConfig) -> dict[str, Any]:
 
     with atomic_write(out) as handle:
         _write_batches(handle, drawn[config.sampler], scores, arrays, bins, labels)
-        # inside the batches' block: a failing plot leaves neither file behind
+        # inside the batches' block: a failing plot leaves neither file behind. Checked again: a file put there
+        # while the batches were drawn is as much the user's as one that was there before
+        check_plot()
         plots.sampling_plot(
             plot, {name: arrays.margins[idx] for name, idx in compared.items()}, {name: bins[idx] for name, idx in compared.items()},
             config.margin_bins, cluster_usage=usage, usage_title=f"{NAMES[config.sampler]}: batches each cluster appears in", title=title,
