@@ -44,6 +44,16 @@ def test_yaml_syntax_errors_name_the_line(tmp_path):
     assert err.value.path == str(path) and err.value.line is not None
 
 
+def test_training_passages_longer_than_the_models_own_are_refused_at_their_line(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("student:\n  passage_max_length: 200\n  training_passage_max_length: 256\n")
+    with pytest.raises(InputError, match="training_passage_max_length to be at most passage_max_length \\(200\\)") as err:
+        load_config(TrainConfig, path)
+    assert (err.value.path, err.value.line) == (str(path), 3)
+    shorter = load_config(TrainConfig, None, ["student.training_passage_max_length=128"]).student
+    assert (shorter.training_passage_max_length, shorter.passage_max_length) == (128, 200)
+
+
 def test_a_mapping_field_is_updated_key_by_key():
     weights = load_config(QuickstartConfig, None, ["teacher_ensemble.cross-encoder=0.5"]).teacher_ensemble
     assert weights == {"colbert": 0.25, "bm25": 0.5, "baseline": 1.0, "bi-encoder": 0.0, "cross-encoder": 0.5}

@@ -11,7 +11,7 @@ import dataclasses
 import re
 from typing import Literal
 
-from tasb.config.ranges import AT_LEAST_0, AT_LEAST_1, POSITIVE, SEED, Checked
+from tasb.config.ranges import AT_LEAST_0, AT_LEAST_1, POSITIVE, SEED, Checked, FieldError
 from tasb.errors import InputError
 
 Sampler = Literal["random", "tas", "tas-balanced"]
@@ -50,6 +50,14 @@ class StudentConfig(Checked):
     training_passage_max_length: int | None = None
 
     limits = {"query_max_length": AT_LEAST_1, "passage_max_length": AT_LEAST_1, "training_passage_max_length": AT_LEAST_1}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # a longer cut would train on text the saved model never reads
+        if self.training_passage_max_length is not None and self.training_passage_max_length > self.passage_max_length:
+            raise FieldError(
+                "training_passage_max_length", f"at most passage_max_length ({self.passage_max_length})", self.training_passage_max_length
+            )
 
 
 @dataclasses.dataclass
