@@ -137,23 +137,32 @@ def test_a_file_of_the_users_where_the_plot_would_go_unnamed_is_refused_and_kept
     _ok(*args)
 
 
-def test_a_file_of_the_users_put_where_the_plot_goes_while_batches_are_drawn_is_refused_and_kept(files, tmp_path, monkeypatch):
+@pytest.mark.parametrize("meanwhile", ["batches drawn", "figure rendered"])
+def test_a_file_of_the_users_put_where_the_plot_goes_while_tasb_works_is_refused_and_kept(files, tmp_path, monkeypatch, meanwhile):
+    from matplotlib.figure import Figure
+
     from tasb.sampling import stats
 
     scores, clusters = files
     mine = tmp_path / "batches.png"
-    real_draw = stats.draw
 
-    def draw_then_the_user_saves_a_chart(*args, **kwargs):
-        mine.write_bytes(PNG_MAGIC + b"saved meanwhile")
-        return real_draw(*args, **kwargs)
+    def the_user_saves_a_chart_during(owner, name):
+        real = getattr(owner, name)
 
-    monkeypatch.setattr(stats, "draw", draw_then_the_user_saves_a_chart)
+        def patched(*args, **kwargs):
+            mine.write_bytes(PNG_MAGIC + b"saved meanwhile")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, patched)
+
+    the_user_saves_a_chart_during(*((stats, "draw") if meanwhile == "batches drawn" else (Figure, "savefig")))
     result = _run("--teacher-scores", scores, "--clusters", clusters, "--batch-size", 4, "--batches", 3, "--out", tmp_path / "batches.jsonl")
 
     assert result.exit_code == 2 and "no file, or one tasb wrote" in result.output
+    assert "batches.png" in result.output
     assert mine.read_bytes() == PNG_MAGIC + b"saved meanwhile"
     assert not (tmp_path / "batches.jsonl").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def _write(path: Path, text: str) -> Path:

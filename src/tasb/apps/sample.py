@@ -110,12 +110,12 @@ def run_sampling(config: SampleConfig) -> dict[str, Any]:
 
     with atomic_write(out) as handle:
         _write_batches(handle, drawn[config.sampler], scores, arrays, bins, labels)
-        # inside the batches' block: a failing plot leaves neither file behind. Checked again: a file put there
-        # while the batches were drawn is as much the user's as one that was there before
-        check_plot()
+        # inside the batches' block: a failing plot leaves neither file behind. Checked again once drawn: a file put
+        # there while the batches or the figure were drawn is as much the user's as one that was there before
         plots.sampling_plot(
             plot, {name: arrays.margins[idx] for name, idx in compared.items()}, {name: bins[idx] for name, idx in compared.items()},
             config.margin_bins, cluster_usage=usage, usage_title=f"{NAMES[config.sampler]}: batches each cluster appears in", title=title,
+            before_replace=check_plot,
         )
     return {
         "out": str(out),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import textwrap
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from matplotlib import colormaps
@@ -21,10 +21,15 @@ from tasb.fsutil import atomic_write
 SOFTWARE = "tasb"
 
 
-def save_png(figure: Figure, path: str | Path) -> None:
-    """Write ``figure`` to ``path`` as a PNG marked as tasb's (whole or not at all)."""
+def save_png(figure: Figure, path: str | Path, before_replace: Callable[[], None] | None = None) -> None:
+    """Write ``figure`` to ``path`` as a PNG marked as tasb's (whole or not at all).
+
+    ``before_replace`` runs once the PNG is drawn, just before it takes ``path``'s place: raising there keeps
+    whatever is at ``path``."""
     with atomic_write(path, "wb") as handle:
         figure.savefig(handle, format="png", metadata={"Software": SOFTWARE})
+        if before_replace is not None:
+            before_replace()
 
 
 def drawn_by_tasb(path: str | Path) -> bool:
@@ -95,12 +100,14 @@ def sampling_plot(
     cluster_usage: np.ndarray | None = None,
     usage_title: str = "",
     title: str = "",
+    before_replace: Callable[[], None] | None = None,
 ) -> None:
     """Save a PNG of what batch samplers drew, side by side per sampler (the mappings' keys, in order).
 
     ``margins`` and ``bins`` hold the teacher margin and margin bin (0 to ``num_bins - 1``) of every pair a
     sampler drew: the share of pairs per bin, and a histogram of the margins. ``cluster_usage`` (batches
-    each cluster appeared in) adds a third panel with those counts, most used cluster first.
+    each cluster appeared in) adds a third panel with those counts, most used cluster first. ``before_replace``:
+    as :func:`save_png`'s.
     """
     names = list(bins)
     figure = Figure(figsize=(6.5 * (3 if cluster_usage is not None else 2), 5.5), dpi=100, layout="constrained")
@@ -143,7 +150,7 @@ def sampling_plot(
         axes[2].legend()
     if title:
         figure.suptitle(title)
-    save_png(figure, path)
+    save_png(figure, path, before_replace)
 
 
 def _tsne(vectors: np.ndarray, seed: int) -> np.ndarray:
