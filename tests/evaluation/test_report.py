@@ -201,7 +201,7 @@ def test_a_folder_without_finished_systems_is_refused(tmp_path):
 
 def test_recall_figure_shows_baselines_and_the_best_student_up_to_each_runs_depth(grid, monkeypatch):
     drawn = {}
-    monkeypatch.setattr("tasb.evaluation.plots.recall_plot", lambda path, recalls: drawn.update(recalls))
+    monkeypatch.setattr("tasb.evaluation.plots.recall_plot", lambda path, recalls, **_: drawn.update(recalls))
     build_report(grid, rel=2)
     assert list(drawn) == ["BM25", "initial model", "inbatch-random-kldiv-s1 (best student)"]
     assert list(drawn["BM25"]) == [10, 20, 50, 100]  # ranked 100 deep
@@ -324,6 +324,27 @@ def test_a_figure_of_the_users_where_the_report_draws_its_own_is_refused_and_kep
     assert caught.value.path == str(figure)
     assert figure.read_bytes() == PNG_MAGIC + b"a chart of my own"
     assert not page.exists() and not (tmp_path / "figures" / "grid-exp-validation.png").exists()
+
+
+def test_a_figure_the_user_saves_where_the_report_draws_while_it_is_drawn_is_refused_and_kept(grid, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    page, figure = tmp_path / "results.md", tmp_path / "figures" / "grid-exp-recall.png"
+    real_savefig = Figure.savefig
+
+    def savefig_while_the_user_saves_a_chart(self, *args, **kwargs):
+        if self.axes and self.axes[0].get_xscale() == "log":  # the recall figure; the validation one is drawn first
+            figure.write_bytes(PNG_MAGIC + b"saved meanwhile")
+        return real_savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig_while_the_user_saves_a_chart)
+    with pytest.raises(InputError, match="no file, or one tasb wrote") as caught:
+        build_report(grid, page, title="Grid")
+
+    assert caught.value.path == str(figure)
+    assert figure.read_bytes() == PNG_MAGIC + b"saved meanwhile"
+    assert not page.exists()
+    assert [p.name for p in figure.parent.iterdir() if p.name.startswith(".")] == []
 
 
 @pytest.mark.slow

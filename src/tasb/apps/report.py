@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
 
@@ -56,9 +56,10 @@ def build_report(
     for drawn in ([validation_png] if any(s.best for s in experiment.students) else []) + [recall_png]:
         _check_figure(drawn, out.parent, region)
     lines = [f"# {title or f'Experiment {prefix}'}", "", *report_tables(experiment), "## Figures", ""]
+    # judged again once drawn: a file saved there meanwhile is as much the user's as one that was there before
     if experiment.students:
-        lines += _validation_figure(experiment.students, validation_png, out.parent)
-    lines += _recall_figure(experiment, recall_png, out.parent, rel)
+        lines += _validation_figure(experiment.students, validation_png, out.parent, lambda: _check_figure(validation_png, out.parent, region))
+    lines += _recall_figure(experiment, recall_png, out.parent, rel, lambda: _check_figure(recall_png, out.parent, region))
     report = "\n".join(lines)
     with atomic_write(out) as handle:
         handle.write(f"{before}{REGION_BEGIN}\n{report}\n{REGION_END}{after}")
@@ -208,7 +209,7 @@ def _check_unique_keys(compared: list[System]) -> None:
         seen[baseline.key] = baseline
 
 
-def _validation_figure(students: list[System], path: Path, base: Path) -> list[str]:
+def _validation_figure(students: list[System], path: Path, base: Path, before_replace: Callable[[], None]) -> list[str]:
     from tasb.evaluation import plots
 
     validated = [s for s in students if s.best]
@@ -217,7 +218,7 @@ def _validation_figure(students: list[System], path: Path, base: Path) -> list[s
     curves = {s.name: ([r["step"] for r in s.validation], [r[s.validation_metric] for r in s.validation]) for s in validated}
     best = {s.name: s.best for s in validated}
     metric = " / ".join(sorted({s.validation_metric for s in validated}))
-    plots.validation_plot(path, curves, best, metric)
+    plots.validation_plot(path, curves, best, metric, before_replace=before_replace)
     return [
         f"![Validation curves]({path.relative_to(base).as_posix()})",
         "",
@@ -226,7 +227,7 @@ def _validation_figure(students: list[System], path: Path, base: Path) -> list[s
     ]
 
 
-def _recall_figure(experiment: Experiment, path: Path, base: Path, rel: int) -> list[str]:
+def _recall_figure(experiment: Experiment, path: Path, base: Path, rel: int, before_replace: Callable[[], None]) -> list[str]:
     from tasb.data import read_qrels, read_run
     from tasb.evaluation import plots
     from tasb.evaluation.metrics import recall_at_cutoffs
@@ -245,7 +246,7 @@ def _recall_figure(experiment: Experiment, path: Path, base: Path, rel: int) -> 
     elif experiment.students:
         caption += "; no student is shown: none was validated, and picking one on the test queries would flatter it"
     recalls = {label: recall_at_cutoffs(read_run(system.folder / layout.TEST_RUN), qrels, rel) for label, system in shown.items()}
-    plots.recall_plot(path, {label: values for label, values in recalls.items() if values})
+    plots.recall_plot(path, {label: values for label, values in recalls.items() if values}, before_replace=before_replace)
     return [f"![Recall at cut-offs]({path.relative_to(base).as_posix()})", "", caption + ".*", ""]
 
 

@@ -177,9 +177,11 @@ def validation_plot(
     best: Mapping[str, tuple[int, float]],
     metric: str,
     title: str = "",
+    before_replace: Callable[[], None] | None = None,
 ) -> None:
-    """Save a PNG of validation curves: ``curves`` maps a run to its (steps, values), ``best`` to its best (step, value)."""
-    save_png(validation_figure(curves, best, metric, title), path)
+    """Save a PNG of validation curves: ``curves`` maps a run to its (steps, values), ``best`` to its best (step, value).
+    ``before_replace``: as :func:`save_png`'s."""
+    save_png(validation_figure(curves, best, metric, title), path, before_replace)
 
 
 def validation_figure(
@@ -254,9 +256,12 @@ def learning_curve_plot(
     save_png(figure, path)
 
 
-def recall_plot(path: str | Path, recalls: Mapping[str, Mapping[int, float]], title: str = "") -> None:
-    """Save a PNG of recall at cut-offs (``{system: {cutoff: recall}}``) on a log-x axis, like the paper's Figure 3."""
-    save_png(recall_figure(recalls, title), path)
+def recall_plot(
+    path: str | Path, recalls: Mapping[str, Mapping[int, float]], title: str = "", before_replace: Callable[[], None] | None = None
+) -> None:
+    """Save a PNG of recall at cut-offs (``{system: {cutoff: recall}}``) on a log-x axis, like the paper's Figure 3.
+    ``before_replace``: as :func:`save_png`'s."""
+    save_png(recall_figure(recalls, title), path, before_replace)
 
 
 def recall_figure(recalls: Mapping[str, Mapping[int, float]], title: str = "") -> Figure:
