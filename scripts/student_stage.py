@@ -3,7 +3,7 @@
 
 The run's ColBERT, baseline, initial index and held-out queries are reused; the pairs are the judged training
 queries' positives x PER_QUERY negatives of the initial student's top-30, plus, with --pseudo N, N pseudo-queries
-(one 6-40-word sentence of each of N random passages) whose top-30 (without their source passage unless
+(one 6-40-word sentence of each of N random passages, or with --pseudo-source title their BEIR titles) whose top-30 (without their source passage unless
 --keep-source) the quickstart's ensemble ranks, taught as its best candidate against 4 random others. The student
 (from the baseline unless --start initial) trains as the quickstart's does and is tested; the last line is one JSON object.
 --negatives baseline mines the negatives with the baseline instead of the initial model, as today's quickstart does.
@@ -14,7 +14,8 @@ validates on N judged training queries of DIR outside the run's own training spl
 research validation, to choose small-data recipes on more queries than a slice can spare; the step kept is then
 chosen by them (step 0 of --start initial is the zero-shot model's score).
 
-Usage: python scripts/student_stage.py QUICKSTART_RUN OUT PER_QUERY [--pseudo N] [--keep-source] [--set K=V ...]
+Usage: python scripts/student_stage.py QUICKSTART_RUN OUT PER_QUERY [--pseudo N] [--pseudo-source sentence|title]
+       [--keep-source] [--set K=V ...]
        [--start initial|baseline] [--negatives initial|baseline] [--research-data DIR --research-queries N]
 """
 
@@ -50,16 +51,26 @@ from tasb.training.validation import build_validation_set
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def pseudo_queries(corpus, count, seed):
+def pseudo_queries(corpus, count, seed, titles=None):
+    """``count`` random passages' pseudo-queries: a sentence of each, or its title when ``titles`` are given."""
     rng = random.Random(seed)
     found = {}
     for pid in rng.sample(sorted(corpus), len(corpus)):
         if len(found) == count:
             break
-        sentences = [s for s in SENTENCE_END.split(corpus[pid]) if 6 <= len(s.split()) <= 40]
-        if sentences:
-            found[f"pseudo:{pid}"] = (pid, rng.choice(sentences))
+        if titles is not None:
+            candidates = [titles[pid]] if len(titles.get(pid, "").split()) >= 3 else []
+        else:
+            candidates = [s for s in SENTENCE_END.split(corpus[pid]) if 6 <= len(s.split()) <= 40]
+        if candidates:
+            found[f"pseudo:{pid}"] = (pid, rng.choice(candidates))
     return found
+
+
+def beir_titles(data):
+    """pid -> title of a BEIR folder's corpus.jsonl (the corpus the loader reads joins title and body)."""
+    with open(Path(data) / "corpus.jsonl", encoding="utf-8") as lines:
+        return {str(record["_id"]): (record.get("title") or "").strip() for record in map(json.loads, lines)}
 
 
 def main():
@@ -68,6 +79,7 @@ def main():
     parser.add_argument("out", type=Path)
     parser.add_argument("per_query", type=int)
     parser.add_argument("--pseudo", type=int, default=0)
+    parser.add_argument("--pseudo-source", choices=["sentence", "title"], default="sentence")
     parser.add_argument("--keep-source", action="store_true")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--start", choices=["initial", "baseline"], default="baseline")
@@ -95,7 +107,8 @@ def main():
     weights = {name: w for name, w in weights.items() if w > 0 and name in members}
     scorer = EnsembleScorer([members[name] for name in weights], list(weights.values()))
     scored = score_pairs(scorer, pairs, train_set.queries, train_set.corpus)
-    pseudo = pseudo_queries(train_set.corpus, args.pseudo, config.seed)
+    titles = beir_titles(config.data) if args.pseudo_source == "title" else None
+    pseudo = pseudo_queries(train_set.corpus, args.pseudo, config.seed, titles)
     if pseudo:
         texts = {qid: text for qid, (_, text) in pseudo.items()}
         candidates = search(DenseIndex.load(qs / "index-initial"), members["bi-encoder"].model, texts, k=config.negatives_depth)
