@@ -3,10 +3,11 @@
 
 The run's ColBERT, baseline, initial index and held-out queries are reused; the pairs are the judged training
 queries' positives x PER_QUERY negatives of the initial student's top-30, plus, with --pseudo N, N pseudo-queries
-(one 6-40-word sentence of each of N random passages, or with --pseudo-source title their BEIR titles) whose top-30 (without their source passage unless
---keep-source) the quickstart's ensemble ranks, taught as its best candidate against 4 random others. The student
-(from the baseline unless --start initial) trains as the quickstart's does and is tested; the last line is one JSON object.
---negatives baseline mines the negatives with the baseline instead of the initial model, as today's quickstart does.
+(one 6-40-word sentence of each of N random passages, or with --pseudo-source title their BEIR titles) whose top-30
+(without their source passage unless --keep-source) the quickstart's ensemble ranks, taught as its best candidate
+against 4 random others. The student (from the baseline unless --start initial) trains as the quickstart's does and
+is tested; the last line is one JSON object. --negatives baseline mines the negatives with the baseline instead of
+the initial model, as today's quickstart does.
 
 --set KEY=VALUE changes the run's quickstart config (score_scale=null, learning_rate=2e-5, train_steps=100, ...);
 --start initial trains the initial model instead of the baseline. --research-data DIR --research-queries N
@@ -39,6 +40,7 @@ from tasb.apps.quickstart import (
 )
 from tasb.config import load_config
 from tasb.data import ScoredPair, load_dataset, read_run, sharing_positives, training_pairs, write_scores
+from tasb.data.readers import iter_lines
 from tasb.evaluation import evaluate_per_query
 from tasb.evaluation.significance import paired_ttest
 from tasb.outputs import check_folder
@@ -68,9 +70,9 @@ def pseudo_queries(corpus, count, seed, titles=None):
 
 
 def beir_titles(data):
-    """pid -> title of a BEIR folder's corpus.jsonl (the corpus the loader reads joins title and body)."""
-    with open(Path(data) / "corpus.jsonl", encoding="utf-8") as lines:
-        return {str(record["_id"]): (record.get("title") or "").strip() for record in map(json.loads, lines)}
+    """pid -> title of a BEIR folder's corpus.jsonl, read as the loader reads it (which joins title and body)."""
+    records = (json.loads(line) for _, line in iter_lines(Path(data) / "corpus.jsonl"))
+    return {str(record["_id"]): (record.get("title") or "").strip() for record in records}
 
 
 def main():
