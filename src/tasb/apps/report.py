@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -53,13 +54,14 @@ def build_report(
     before, region, after = _page_parts(out, replaceable=out.resolve() == (experiment.folder / "report.md").resolve())
     prefix = experiment.folder.resolve().name  # resolved, so '.' still names the experiment
     validation_png, recall_png = (out.parent / "figures" / f"{prefix}-{name}.png" for name in ("validation", "recall"))
+    check = {png: partial(_check_figure, png, out.parent, region) for png in (validation_png, recall_png)}
     for drawn in ([validation_png] if any(s.best for s in experiment.students) else []) + [recall_png]:
-        _check_figure(drawn, out.parent, region)
+        check[drawn]()
     lines = [f"# {title or f'Experiment {prefix}'}", "", *report_tables(experiment), "## Figures", ""]
     # judged again once drawn: a file saved there meanwhile is as much the user's as one that was there before
     if experiment.students:
-        lines += _validation_figure(experiment.students, validation_png, out.parent, lambda: _check_figure(validation_png, out.parent, region))
-    lines += _recall_figure(experiment, recall_png, out.parent, rel, lambda: _check_figure(recall_png, out.parent, region))
+        lines += _validation_figure(experiment.students, validation_png, out.parent, check[validation_png])
+    lines += _recall_figure(experiment, recall_png, out.parent, rel, check[recall_png])
     report = "\n".join(lines)
     with atomic_write(out) as handle:
         handle.write(f"{before}{REGION_BEGIN}\n{report}\n{REGION_END}{after}")
