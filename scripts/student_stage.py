@@ -122,6 +122,9 @@ def main():
         train_set = dataclasses.replace(train_set, queries={**train_set.queries, **texts})
     write_scores(scored, args.out / "teacher_scores.tsv")
     train_config = student_train_config(config, args.out)
+    if train_config.colbert_teacher:
+        # the in-batch teacher is the run's ColBERT: this stage trains none of its own
+        train_config = dataclasses.replace(train_config, colbert_teacher=str((qs / "colbert" / "model").resolve()))
     if args.start == "baseline":
         baseline_model = str((qs / "baseline" / "model").resolve())
         train_config = dataclasses.replace(train_config, student=dataclasses.replace(config.student, model=baseline_model))
