@@ -4,9 +4,7 @@ averaged with a model before fine-tuning often keeps what both know). Validation
 (checked against its validation_qids.txt), or with --research-data a slice's other training queries as
 scripts/student_stage.py chooses them; the test split is not loaded. The last line is one JSON object.
 
---start and --trained also take a model folder (a student stage's checkpoint, say: stage/student/checkpoints/step-250/model).
-
-Usage: python scripts/weight_average.py QUICKSTART_RUN [--start initial|baseline|FOLDER] [--trained student|baseline|FOLDER]
+Usage: python scripts/weight_average.py QUICKSTART_RUN [--start initial|baseline] [--trained student|baseline]
        [--alphas 0,0.25,0.5,0.75,1] [--research-data DIR --research-queries N]
 """
 
@@ -28,8 +26,7 @@ from tasb.training.validation import validation_score
 def load(run: Path, config: QuickstartConfig, name: str) -> BertDot:
     if name == "initial":
         return load_student(config.student, config.device)
-    folder = run / name / "model" if name in ("student", "baseline") else Path(name)
-    return BertDot.load(str(folder.resolve()), device=config.device)
+    return BertDot.load(str((run / name / "model").resolve()), device=config.device)
 
 
 def averaged(start: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
@@ -40,8 +37,8 @@ def averaged(start: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], a
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("run", type=Path)
-    parser.add_argument("--start", default="initial", help="initial, baseline or a model folder")
-    parser.add_argument("--trained", default="student", help="student, baseline or a model folder")
+    parser.add_argument("--start", choices=["initial", "baseline"], default="initial")
+    parser.add_argument("--trained", choices=["student", "baseline"], default="student")
     parser.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
     parser.add_argument("--research-data", type=Path)
     parser.add_argument("--research-queries", type=int, default=150)
