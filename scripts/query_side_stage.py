@@ -18,10 +18,13 @@ from tasb.models.student import BertDot
 
 
 class Features(dict):
+    """Tokenized text that remembers whether it is passages: the trainer hands embed features, not texts."""
+
     passage = False
 
 
 _tokenize, _embed, _load = BertDot.tokenize, BertDot.embed, BertDot.load.__func__
+# printed at the end: a run whose passages never reached the frozen tower trained both sides
 frozen_passage_batches = [0]
 
 
